@@ -1,0 +1,445 @@
+//! The tower-free core: `X-Dt-Signature` token + body bytes (+ clock) -> claims or error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use http::header::{GetAll, HeaderName, HeaderValue};
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::{Deserialize, Deserializer};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::claims::DtClaims;
+use crate::error::{ConfigError, DtSignatureError, ErrorKind};
+
+/// The name of the header DT puts the token in, `x-dt-signature` (header names are
+/// matched in any case).
+pub const X_DT_SIGNATURE: HeaderName = HeaderName::from_static("x-dt-signature");
+
+/// The longest `X-Dt-Signature` value accepted: 8 KiB. Real tokens are about 330 bytes.
+pub const MAX_HEADER_LEN: usize = 8 * 1024;
+
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Verifies Data Connector requests without tower: for code that already holds the
+/// headers (or just the token) and the body bytes, such as a serverless handler.
+///
+/// It applies exactly the rules and errors of [`DtSignatureLayer`](crate::DtSignatureLayer),
+/// which uses it. Cloning is cheap (one `Arc`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use tower_dt_signature::{ErrorKind, Verifier};
+///
+/// // A real request signed by a DT Data Connector with the secret "test-secret".
+/// let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjaGVja3N1bSI6ImYyYjVkYzA0OTY0MzcyMDFkM2NlZTE1NmMyMzNhMTMzNTYwM2Q0NjUiLCJjaGVja3N1bV9zaGEyNTYiOiJhZmQ4MWExNmJiOWMwNzZlNTdmOTI3MjhmMjg0ZmY1NTgzMWJmZGYxZDNjMmMxMGI4MzM1NjdmNTIxZDc4MmRlIiwiZXhwIjoxNjQ0NTAwNTMzLCJpYXQiOjE2NDQ0OTY5MzMsImp0aSI6ImM4MmdnOTloZ2EzNWpjMmFma2VnIn0.gm8m_HrhlOnAyS08CfR_RNYdZQIpGV6E8bk3UiAR3uo";
+/// let body = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","targetName":"projects/c14u9p094l47cdv1o3pg/devices/emuc17m6d7lq0bgk44smcqg","eventType":"touch","data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}},"timestamp":"2022-02-10T12:42:13.313949Z"},"labels":{"name":"touch"},"metadata":{"deviceId":"emuc17m6d7lq0bgk44smcqg","projectId":"c14u9p094l47cdv1o3pg","deviceType":"touch","productNumber":""}}"#;
+///
+/// // The token expired in 2022: pin the clock to when it was sent.
+/// let verifier = Verifier::new("test-secret")
+///     .clock(|| UNIX_EPOCH + Duration::from_secs(1_644_496_933));
+///
+/// let claims = verifier.verify_token(token, body).unwrap();
+/// assert!(claims.sha256_verified());
+/// assert_eq!(claims.jti(), Some("c82gg99hga35jc2afkeg"));
+///
+/// // One byte of the body changed: refused.
+/// let mut tampered = body.to_vec();
+/// tampered[20] ^= 1;
+/// let error = verifier.verify_token(token, &tampered).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::ChecksumMismatch);
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    keys: Vec<DecodingKey>,
+    leeway: Duration,
+    clock: Clock,
+    require_sha256: bool,
+}
+
+#[derive(Clone)]
+enum Clock {
+    System,
+    Custom(Arc<dyn Fn() -> SystemTime + Send + Sync>),
+}
+
+impl Clock {
+    fn now(&self) -> SystemTime {
+        match self {
+            Self::System => SystemTime::now(),
+            Self::Custom(clock) => clock(),
+        }
+    }
+}
+
+impl Verifier {
+    /// A verifier for one signature secret: the connector's secret as you typed it into
+    /// DT Studio (`&str`, `String` or bytes), used as is, not base64-decoded.
+    ///
+    /// # Panics
+    ///
+    /// If the secret is empty. Use [`try_new`](Self::try_new) to get an error instead.
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        match Self::try_new(secret) {
+            Ok(verifier) => verifier,
+            Err(error) => panic!("tower-dt-signature: {error}"),
+        }
+    }
+
+    /// Like [`new`](Self::new), but returns [`ConfigError::EmptySecret`] for an empty
+    /// secret instead of panicking.
+    pub fn try_new(secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            inner: Arc::new(Config {
+                keys: vec![key(secret.as_ref())?],
+                leeway: DEFAULT_LEEWAY,
+                clock: Clock::System,
+                require_sha256: false,
+            }),
+        })
+    }
+
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// Also accept tokens signed with `secret`, for rotating a connector's secret without
+    /// downtime: add the new secret, change it in DT Studio, then drop the old one.
+    /// Secrets are tried in the order they were added.
+    ///
+    /// # Panics
+    ///
+    /// If the secret is empty. Use [`try_add_secret`](Self::try_add_secret) to get an
+    /// error instead.
+    pub fn add_secret(self, secret: impl AsRef<[u8]>) -> Self {
+        match self.try_add_secret(secret) {
+            Ok(verifier) => verifier,
+            Err(error) => panic!("tower-dt-signature: {error}"),
+        }
+    }
+
+    /// Like [`add_secret`](Self::add_secret), but returns an error for an empty secret.
+    pub fn try_add_secret(mut self, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let key = key(secret.as_ref())?;
+        self.config().keys.push(key);
+        Ok(self)
+    }
+
+    /// How much clock skew to tolerate: a token is expired when `now >= exp + leeway`, and
+    /// refused when its `iat` (or `nbf`) is more than `leeway` in the future.
+    ///
+    /// Default: 60 seconds. With `Duration::ZERO` the time rules are exactly those of DT's
+    /// own Python library (a token at exactly `exp` is expired).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.config().leeway = leeway;
+        self
+    }
+
+    /// The clock that time checks read. Default: [`SystemTime::now`]. Set it in tests to
+    /// verify recorded requests whose tokens have long expired.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.config().clock = Clock::Custom(Arc::new(clock));
+        self
+    }
+
+    /// Refuse tokens without a `checksum_sha256` claim ([`ErrorKind::MissingSha256`]).
+    ///
+    /// Default: `false`, since tokens made before 2022-02-10 carry only the SHA-1
+    /// `checksum`. DT has sent both since then, so turning this on costs nothing with live
+    /// connectors and rules out a downgrade to SHA-1 alone.
+    pub fn require_sha256(mut self, require: bool) -> Self {
+        self.config().require_sha256 = require;
+        self
+    }
+
+    /// Verify a whole request: the `X-Dt-Signature` header in `headers`, then `body`.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<DtClaims, DtSignatureError> {
+        let mut pending = self.begin(headers)?;
+        pending.update(body);
+        pending.finish()
+    }
+
+    /// Verify a token taken from the header by the caller, and the body.
+    pub fn verify_token(&self, token: &str, body: &[u8]) -> Result<DtClaims, DtSignatureError> {
+        let mut pending = self.begin_token(token)?;
+        pending.update(body);
+        pending.finish()
+    }
+
+    /// Check everything that does not need the body (header, token, signature, times,
+    /// checksum shapes) and return a [`BodyVerifier`] that hashes the body as it arrives.
+    pub fn begin(&self, headers: &HeaderMap) -> Result<BodyVerifier, DtSignatureError> {
+        let value = signature_header(headers.get_all(X_DT_SIGNATURE))?;
+        // `signature_header` checked that every byte is visible ASCII.
+        let token = value
+            .to_str()
+            .map_err(|_| DtSignatureError::new(ErrorKind::InvalidHeader))?;
+        self.begin_token(token)
+    }
+
+    /// Like [`begin`](Self::begin), for a token taken from the header by the caller.
+    pub fn begin_token(&self, token: &str) -> Result<BodyVerifier, DtSignatureError> {
+        let config = &*self.inner;
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or(ErrorKind::MalformedToken)?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .ok_or(ErrorKind::MalformedToken)?;
+        if payload.contains('.') {
+            return Err(ErrorKind::MalformedToken.into());
+        }
+
+        check_jose_header(header)?;
+
+        let secret_index = verify_hmac(&config.keys, signing_input, signature)?;
+
+        let claims = parse_claims(payload)?;
+        let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
+        check_times(config.clock.now(), config.leeway, exp, claims.iat, claims.nbf)?;
+
+        let sha256 = claims.checksum_sha256.as_deref().map(parse_hex).transpose()?;
+        let sha1 = claims.checksum.as_deref().map(parse_hex).transpose()?;
+        if sha1.is_none() && sha256.is_none() {
+            return Err(ErrorKind::MissingChecksum.into());
+        }
+        if config.require_sha256 && sha256.is_none() {
+            return Err(ErrorKind::MissingSha256.into());
+        }
+
+        Ok(BodyVerifier {
+            sha1: sha1.map(|expected| (Sha1::new(), expected)),
+            sha256: sha256.map(|expected| (Sha256::new(), expected)),
+            claims: DtClaims {
+                jti: claims.jti,
+                iat: claims.iat,
+                exp,
+                sha1_verified: false,
+                sha256_verified: false,
+                secret_index,
+            },
+        })
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &*self.inner;
+        f.debug_struct("Verifier")
+            .field("secrets", &format_args!("<redacted; {}>", config.keys.len()))
+            .field("leeway", &config.leeway)
+            .field(
+                "clock",
+                &match config.clock {
+                    Clock::System => "system",
+                    Clock::Custom(_) => "custom",
+                },
+            )
+            .field("require_sha256", &config.require_sha256)
+            .finish()
+    }
+}
+
+fn key(secret: &[u8]) -> Result<DecodingKey, ConfigError> {
+    if secret.is_empty() {
+        return Err(ConfigError::EmptySecret);
+    }
+    Ok(DecodingKey::from_secret(secret))
+}
+
+/// Rule 1: exactly one header, at most 8 KiB, visible ASCII only.
+fn signature_header(values: GetAll<'_, HeaderValue>) -> Result<&HeaderValue, DtSignatureError> {
+    let mut iter = values.iter();
+    let value = iter.next().ok_or(ErrorKind::MissingHeader)?;
+    if iter.next().is_some() {
+        return Err(ErrorKind::DuplicateHeader.into());
+    }
+    let bytes = value.as_bytes();
+    if bytes.len() > MAX_HEADER_LEN {
+        return Err(ErrorKind::HeaderTooLarge.into());
+    }
+    if bytes.is_empty() || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(ErrorKind::InvalidHeader.into());
+    }
+    Ok(value)
+}
+
+/// The JOSE header: `alg` must be exactly `HS256`; a `crit` extension is refused since
+/// none is implemented (RFC 7515, 4.1.11). Other fields (`typ`, `kid`) are ignored: keys
+/// are never looked up from the token.
+fn check_jose_header(encoded: &str) -> Result<(), DtSignatureError> {
+    #[derive(Deserialize)]
+    struct JoseHeader<'a> {
+        #[serde(borrow)]
+        alg: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        crit: Option<serde::de::IgnoredAny>,
+    }
+
+    let json = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| ErrorKind::MalformedToken)?;
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ErrorKind::MalformedToken.into());
+    }
+    let header: JoseHeader<'_> =
+        serde_json::from_slice(&json).map_err(|_| ErrorKind::MalformedToken)?;
+    if header.alg != "HS256" || header.crit.is_some() {
+        return Err(ErrorKind::UnsupportedAlgorithm.into());
+    }
+    Ok(())
+}
+
+/// Rule 2: the HMAC-SHA256 of `header.payload` against each configured secret. Returns the
+/// index of the secret that matched.
+fn verify_hmac(
+    keys: &[DecodingKey],
+    signing_input: &str,
+    signature: &str,
+) -> Result<usize, DtSignatureError> {
+    if signature.is_empty() {
+        return Err(ErrorKind::InvalidSignature.into());
+    }
+    for (index, key) in keys.iter().enumerate() {
+        // `verify` compares the MAC in constant time; its only error is a signature that
+        // is not base64url.
+        match jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), key, Algorithm::HS256)
+        {
+            Ok(true) => return Ok(index),
+            Ok(false) => {}
+            Err(_) => return Err(ErrorKind::MalformedToken.into()),
+        }
+    }
+    Err(ErrorKind::InvalidSignature.into())
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default, deserialize_with = "present")]
+    checksum: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    checksum_sha256: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    jti: Option<String>,
+}
+
+/// A claim that is present must have its type: `null` is malformed, not absent.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+fn parse_claims(encoded: &str) -> Result<RawClaims, DtSignatureError> {
+    let json = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| ErrorKind::MalformedToken)?;
+    // serde would also read a struct from a JSON array; claims must be an object.
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ErrorKind::MalformedClaims.into());
+    }
+    serde_json::from_slice(&json).map_err(|_| ErrorKind::MalformedClaims.into())
+}
+
+/// Rule 3: expired when `now >= exp + leeway`; `iat` and `nbf` at most `leeway` ahead.
+fn check_times(
+    now: SystemTime,
+    leeway: Duration,
+    exp: u64,
+    iat: Option<u64>,
+    nbf: Option<u64>,
+) -> Result<(), DtSignatureError> {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    // An overflowing `exp + leeway` lies beyond any clock: not expired.
+    if let Some(expires) = Duration::from_secs(exp).checked_add(leeway) {
+        if now >= expires {
+            return Err(ErrorKind::Expired.into());
+        }
+    }
+    // An overflowing `now + leeway` is beyond any `iat`: not in the future.
+    let horizon = now.checked_add(leeway);
+    let in_future = |at: u64| horizon.is_some_and(|horizon| Duration::from_secs(at) > horizon);
+    if iat.is_some_and(in_future) {
+        return Err(ErrorKind::IssuedInFuture.into());
+    }
+    if nbf.is_some_and(in_future) {
+        return Err(ErrorKind::NotYetValid.into());
+    }
+    Ok(())
+}
+
+/// A hex digest of exactly `N` bytes, in either case.
+fn parse_hex<const N: usize>(hex_digest: &str) -> Result<[u8; N], DtSignatureError> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(hex_digest, &mut out).map_err(|_| ErrorKind::MalformedChecksum)?;
+    Ok(out)
+}
+
+/// The second half of a verification: hashes the body as it arrives, then compares.
+///
+/// Made by [`Verifier::begin`] once the token is known to be valid. Only the digests the
+/// token carries are computed, in one pass over the bytes.
+pub struct BodyVerifier {
+    sha1: Option<(Sha1, [u8; 20])>,
+    sha256: Option<(Sha256, [u8; 32])>,
+    claims: DtClaims,
+}
+
+impl BodyVerifier {
+    /// Feed the next chunk of the body, in order.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if let Some((hasher, _)) = &mut self.sha1 {
+            hasher.update(chunk);
+        }
+        if let Some((hasher, _)) = &mut self.sha256 {
+            hasher.update(chunk);
+        }
+    }
+
+    /// Compare the digests of everything fed with the token's checksums, in constant
+    /// time. Every checksum present must match: a correct SHA-1 never excuses a wrong
+    /// SHA-256.
+    pub fn finish(self) -> Result<DtClaims, DtSignatureError> {
+        let mut claims = self.claims;
+        let sha1_ok = self
+            .sha1
+            .map(|(hasher, expected)| hasher.finalize()[..].ct_eq(&expected));
+        let sha256_ok = self
+            .sha256
+            .map(|(hasher, expected)| hasher.finalize()[..].ct_eq(&expected));
+        let all_ok = sha1_ok.unwrap_or(1.into()) & sha256_ok.unwrap_or(1.into());
+        if !bool::from(all_ok) {
+            return Err(ErrorKind::ChecksumMismatch.into());
+        }
+        claims.sha1_verified = sha1_ok.is_some();
+        claims.sha256_verified = sha256_ok.is_some();
+        Ok(claims)
+    }
+}
+
+impl fmt::Debug for BodyVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyVerifier")
+            .field("sha1", &self.sha1.is_some())
+            .field("sha256", &self.sha256.is_some())
+            .finish_non_exhaustive()
+    }
+}
