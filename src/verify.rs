@@ -190,9 +190,7 @@ impl Verifier {
     /// Like [`begin`](Self::begin), for a token taken from the header by the caller.
     pub fn begin_token(&self, token: &str) -> Result<BodyVerifier, DtSignatureError> {
         let config = &*self.inner;
-        let (signing_input, signature) = token
-            .rsplit_once('.')
-            .ok_or(ErrorKind::MalformedToken)?;
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
         let (header, payload) = signing_input
             .split_once('.')
             .ok_or(ErrorKind::MalformedToken)?;
@@ -206,9 +204,19 @@ impl Verifier {
 
         let claims = parse_claims(payload)?;
         let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
-        check_times(config.clock.now(), config.leeway, exp, claims.iat, claims.nbf)?;
+        check_times(
+            config.clock.now(),
+            config.leeway,
+            exp,
+            claims.iat,
+            claims.nbf,
+        )?;
 
-        let sha256 = claims.checksum_sha256.as_deref().map(parse_hex).transpose()?;
+        let sha256 = claims
+            .checksum_sha256
+            .as_deref()
+            .map(parse_hex)
+            .transpose()?;
         let sha1 = claims.checksum.as_deref().map(parse_hex).transpose()?;
         if sha1.is_none() && sha256.is_none() {
             return Err(ErrorKind::MissingChecksum.into());
@@ -236,7 +244,10 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &*self.inner;
         f.debug_struct("Verifier")
-            .field("secrets", &format_args!("<redacted; {}>", config.keys.len()))
+            .field(
+                "secrets",
+                &format_args!("<redacted; {}>", config.keys.len()),
+            )
             .field("leeway", &config.leeway)
             .field(
                 "clock",
@@ -313,8 +324,12 @@ fn verify_hmac(
     for (index, key) in keys.iter().enumerate() {
         // `verify` compares the MAC in constant time; its only error is a signature that
         // is not base64url.
-        match jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), key, Algorithm::HS256)
-        {
+        match jsonwebtoken::crypto::verify(
+            signature,
+            signing_input.as_bytes(),
+            key,
+            Algorithm::HS256,
+        ) {
             Ok(true) => return Ok(index),
             Ok(false) => {}
             Err(_) => return Err(ErrorKind::MalformedToken.into()),
@@ -441,5 +456,607 @@ impl fmt::Debug for BodyVerifier {
             .field("sha1", &self.sha1.is_some())
             .field("sha256", &self.sha256.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::EncodingKey;
+
+    const SECRET: &str = "s3cret";
+    const BODY: &[u8] = br#"{"event":{"eventId":"abc","eventType":"touch"},"labels":{}}"#;
+    const NOW: u64 = 1_700_000_000;
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token with this JOSE header and these claims, HS256-signed with `secret`.
+    fn mint(header: &str, claims: &str, secret: &str) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let sig = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &EncodingKey::from_secret(secret.as_bytes()),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{input}.{sig}")
+    }
+
+    fn sha1_hex(body: &[u8]) -> String {
+        hex::encode(Sha1::digest(body))
+    }
+
+    fn sha256_hex(body: &[u8]) -> String {
+        hex::encode(Sha256::digest(body))
+    }
+
+    /// DT's own claims for `body`, issued at NOW.
+    fn dt_claims(body: &[u8]) -> serde_json::Value {
+        serde_json::json!({
+            "checksum": sha1_hex(body),
+            "checksum_sha256": sha256_hex(body),
+            "exp": NOW + 3600,
+            "iat": NOW,
+            "jti": "c82gg99hga35jc2afkeg",
+        })
+    }
+
+    const DT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    fn verifier_at(now: u64) -> Verifier {
+        Verifier::new(SECRET).clock(move || UNIX_EPOCH + Duration::from_secs(now))
+    }
+
+    fn with(mutate: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> String {
+        let mut claims = dt_claims(BODY);
+        mutate(claims.as_object_mut().unwrap());
+        mint(DT_HEADER, &claims.to_string(), SECRET)
+    }
+
+    #[test]
+    fn round_trip_reports_claims() {
+        let token = mint(DT_HEADER, &dt_claims(BODY).to_string(), SECRET);
+        let claims = verifier_at(NOW).verify_token(&token, BODY).unwrap();
+        assert_eq!(claims.jti(), Some("c82gg99hga35jc2afkeg"));
+        assert_eq!(claims.iat(), Some(NOW));
+        assert_eq!(claims.exp(), NOW + 3600);
+        assert!(claims.sha1_verified() && claims.sha256_verified());
+        assert_eq!(claims.secret_index(), 0);
+    }
+
+    /// One mutation per row, each against an otherwise valid DT token and body.
+    #[test]
+    fn one_mutation_per_row() {
+        let other = b"another body";
+        let rows: Vec<(&str, String, ErrorKind)> = vec![
+            (
+                "wrong secret",
+                mint(DT_HEADER, &dt_claims(BODY).to_string(), "other"),
+                ErrorKind::InvalidSignature,
+            ),
+            (
+                "alg none",
+                mint(
+                    r#"{"alg":"none","typ":"JWT"}"#,
+                    &dt_claims(BODY).to_string(),
+                    SECRET,
+                ),
+                ErrorKind::UnsupportedAlgorithm,
+            ),
+            (
+                "alg HS384",
+                mint(
+                    r#"{"alg":"HS384","typ":"JWT"}"#,
+                    &dt_claims(BODY).to_string(),
+                    SECRET,
+                ),
+                ErrorKind::UnsupportedAlgorithm,
+            ),
+            (
+                "alg lowercase",
+                mint(
+                    r#"{"alg":"hs256","typ":"JWT"}"#,
+                    &dt_claims(BODY).to_string(),
+                    SECRET,
+                ),
+                ErrorKind::UnsupportedAlgorithm,
+            ),
+            (
+                "alg missing",
+                mint(r#"{"typ":"JWT"}"#, &dt_claims(BODY).to_string(), SECRET),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "alg not a string",
+                mint(r#"{"alg":256}"#, &dt_claims(BODY).to_string(), SECRET),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "crit extension",
+                mint(
+                    r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+                    &dt_claims(BODY).to_string(),
+                    SECRET,
+                ),
+                ErrorKind::UnsupportedAlgorithm,
+            ),
+            (
+                "header is an array",
+                mint(r#"["HS256"]"#, &dt_claims(BODY).to_string(), SECRET),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "alg given twice",
+                mint(
+                    r#"{"alg":"none","alg":"HS256"}"#,
+                    &dt_claims(BODY).to_string(),
+                    SECRET,
+                ),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "claims not json",
+                mint(DT_HEADER, "not json", SECRET),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "claims an array",
+                mint(DT_HEADER, "[1,2]", SECRET),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "exp as string",
+                with(|c| {
+                    c.insert("exp".into(), format!("{}", NOW + 3600).into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "exp null",
+                with(|c| {
+                    c.insert("exp".into(), serde_json::Value::Null);
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "exp negative",
+                with(|c| {
+                    c.insert("exp".into(), (-1).into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "exp float",
+                with(|c| {
+                    c.insert("exp".into(), 1.5e9.into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "no exp",
+                with(|c| {
+                    c.remove("exp");
+                }),
+                ErrorKind::MissingExpiry,
+            ),
+            (
+                "expired",
+                with(|c| {
+                    c.insert("exp".into(), (NOW - 60).into());
+                }),
+                ErrorKind::Expired,
+            ),
+            (
+                "iat far in future",
+                with(|c| {
+                    c.insert("iat".into(), (NOW + 61).into());
+                }),
+                ErrorKind::IssuedInFuture,
+            ),
+            (
+                "nbf far in future",
+                with(|c| {
+                    c.insert("nbf".into(), (NOW + 61).into());
+                }),
+                ErrorKind::NotYetValid,
+            ),
+            (
+                "iat as string",
+                with(|c| {
+                    c.insert("iat".into(), "now".into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "jti as number",
+                with(|c| {
+                    c.insert("jti".into(), 7.into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "no checksums",
+                with(|c| {
+                    c.remove("checksum");
+                    c.remove("checksum_sha256");
+                }),
+                ErrorKind::MissingChecksum,
+            ),
+            (
+                "checksum null",
+                with(|c| {
+                    c.insert("checksum".into(), serde_json::Value::Null);
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            (
+                "sha1 of another body",
+                with(|c| {
+                    c.insert("checksum".into(), sha1_hex(other).into());
+                }),
+                ErrorKind::ChecksumMismatch,
+            ),
+            (
+                "sha256 of another body",
+                with(|c| {
+                    c.insert("checksum_sha256".into(), sha256_hex(other).into());
+                }),
+                ErrorKind::ChecksumMismatch,
+            ),
+            (
+                "sha1 only, of another body",
+                with(|c| {
+                    c.remove("checksum_sha256");
+                    c.insert("checksum".into(), sha1_hex(other).into());
+                }),
+                ErrorKind::ChecksumMismatch,
+            ),
+            (
+                "sha256 where sha1 goes",
+                with(|c| {
+                    c.insert("checksum".into(), sha256_hex(BODY).into());
+                }),
+                ErrorKind::MalformedChecksum,
+            ),
+            (
+                "sha1 where sha256 goes",
+                with(|c| {
+                    c.insert("checksum_sha256".into(), sha1_hex(BODY).into());
+                }),
+                ErrorKind::MalformedChecksum,
+            ),
+            (
+                "checksum not hex",
+                with(|c| {
+                    c.insert("checksum".into(), "z".repeat(40).into());
+                }),
+                ErrorKind::MalformedChecksum,
+            ),
+            (
+                "checksum empty",
+                with(|c| {
+                    c.insert("checksum".into(), "".into());
+                }),
+                ErrorKind::MalformedChecksum,
+            ),
+            (
+                "checksum truncated",
+                with(|c| {
+                    c.insert("checksum".into(), sha1_hex(BODY)[..39].into());
+                }),
+                ErrorKind::MalformedChecksum,
+            ),
+            (
+                "checksum as number",
+                with(|c| {
+                    c.insert("checksum".into(), 1.into());
+                }),
+                ErrorKind::MalformedClaims,
+            ),
+            ("two parts", "a.b".to_owned(), ErrorKind::MalformedToken),
+            (
+                "four parts",
+                format!(
+                    "{}.x",
+                    mint(DT_HEADER, &dt_claims(BODY).to_string(), SECRET)
+                ),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "empty signature",
+                format!("{}.{}.", b64(DT_HEADER), b64(dt_claims(BODY).to_string())),
+                ErrorKind::InvalidSignature,
+            ),
+            (
+                "signature not base64",
+                format!(
+                    "{}.{}.***",
+                    b64(DT_HEADER),
+                    b64(dt_claims(BODY).to_string())
+                ),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "header not base64",
+                format!("{{}}.{}.sig", b64(dt_claims(BODY).to_string())),
+                ErrorKind::MalformedToken,
+            ),
+            (
+                "padded header",
+                format!(
+                    "{}=.{}.sig",
+                    b64(DT_HEADER),
+                    b64(dt_claims(BODY).to_string())
+                ),
+                ErrorKind::MalformedToken,
+            ),
+        ];
+        assert!(rows.len() >= 30);
+        let verifier = verifier_at(NOW);
+        for (name, token, kind) in rows {
+            match verifier.verify_token(&token, BODY) {
+                Ok(_) => panic!("{name}: accepted"),
+                Err(error) => assert_eq!(error.kind(), kind, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn time_boundaries() {
+        let exp = NOW + 3600;
+        let token = with(|_| {});
+        let at = |now: u64, leeway: u64| {
+            verifier_at(now)
+                .leeway(Duration::from_secs(leeway))
+                .verify_token(&token, BODY)
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        };
+        // Leeway 0: DT's own rule, a token at exactly exp is expired.
+        assert_eq!(at(exp - 1, 0), Ok(()));
+        assert_eq!(at(exp, 0), Err(ErrorKind::Expired));
+        // Leeway 60: expired when now >= exp + 60.
+        assert_eq!(at(exp + 59, 60), Ok(()));
+        assert_eq!(at(exp + 60, 60), Err(ErrorKind::Expired));
+        // iat in the future: allowed up to the leeway, not one second more.
+        assert_eq!(at(NOW, 0), Ok(()));
+        assert_eq!(at(NOW - 1, 0), Err(ErrorKind::IssuedInFuture));
+        assert_eq!(at(NOW - 60, 60), Ok(()));
+        assert_eq!(at(NOW - 61, 60), Err(ErrorKind::IssuedInFuture));
+        // A clock before the epoch reads as zero: the token is from the future.
+        let before_epoch = Verifier::new(SECRET)
+            .clock(|| UNIX_EPOCH - Duration::from_secs(5))
+            .verify_token(&token, BODY);
+        assert_eq!(before_epoch.unwrap_err().kind(), ErrorKind::IssuedInFuture);
+    }
+
+    #[test]
+    fn sub_second_clock_is_exact_at_exp() {
+        let exp = NOW + 3600;
+        let token = with(|_| {});
+        let just_before = UNIX_EPOCH + Duration::from_secs(exp) - Duration::from_millis(1);
+        let v = Verifier::new(SECRET).leeway(Duration::ZERO);
+        assert!(v
+            .clone()
+            .clock(move || just_before)
+            .verify_token(&token, BODY)
+            .is_ok());
+        let at_exp = UNIX_EPOCH + Duration::from_secs(exp);
+        let err = v
+            .clock(move || at_exp)
+            .verify_token(&token, BODY)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Expired);
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let far = with(|c| {
+            c.insert("exp".into(), u64::MAX.into());
+        });
+        let verifier = verifier_at(NOW).leeway(Duration::MAX);
+        assert!(verifier.verify_token(&far, BODY).is_ok());
+        let zero = with(|c| {
+            c.insert("exp".into(), 0.into());
+        });
+        assert_eq!(
+            verifier_at(NOW)
+                .verify_token(&zero, BODY)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Expired
+        );
+    }
+
+    #[test]
+    fn checksums_accept_either_case_and_all_must_match() {
+        let upper = with(|c| {
+            c.insert("checksum".into(), sha1_hex(BODY).to_uppercase().into());
+            c.insert(
+                "checksum_sha256".into(),
+                sha256_hex(BODY).to_uppercase().into(),
+            );
+        });
+        assert!(verifier_at(NOW).verify_token(&upper, BODY).is_ok());
+
+        let sha1_only = with(|c| {
+            c.remove("checksum_sha256");
+        });
+        let claims = verifier_at(NOW).verify_token(&sha1_only, BODY).unwrap();
+        assert!(claims.sha1_verified() && !claims.sha256_verified());
+        let required = verifier_at(NOW).require_sha256(true);
+        assert_eq!(
+            required.verify_token(&sha1_only, BODY).unwrap_err().kind(),
+            ErrorKind::MissingSha256
+        );
+
+        let sha256_only = with(|c| {
+            c.remove("checksum");
+        });
+        let claims = required.verify_token(&sha256_only, BODY).unwrap();
+        assert!(!claims.sha1_verified() && claims.sha256_verified());
+    }
+
+    #[test]
+    fn any_changed_body_byte_fails() {
+        let token = with(|_| {});
+        let verifier = verifier_at(NOW);
+        for i in 0..BODY.len() {
+            let mut body = BODY.to_vec();
+            body[i] ^= 0x01;
+            assert_eq!(
+                verifier.verify_token(&token, &body).unwrap_err().kind(),
+                ErrorKind::ChecksumMismatch,
+                "byte {i}"
+            );
+        }
+        let mut longer = BODY.to_vec();
+        longer.push(b' ');
+        assert!(verifier.verify_token(&token, &longer).is_err());
+        assert!(verifier
+            .verify_token(&token, &BODY[..BODY.len() - 1])
+            .is_err());
+    }
+
+    #[test]
+    fn any_changed_token_byte_fails() {
+        let token = with(|_| {});
+        let verifier = verifier_at(NOW);
+        for i in 0..token.len() {
+            let mut bytes = token.clone().into_bytes();
+            // Swap within the base64url alphabet so the token stays well-formed text.
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let mutated = String::from_utf8(bytes).unwrap();
+            assert!(
+                verifier.verify_token(&mutated, BODY).is_err(),
+                "byte {i} of the token changed and still accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_updates_equal_one_update() {
+        let token = with(|_| {});
+        let verifier = verifier_at(NOW);
+        let mut pending = verifier.begin_token(&token).unwrap();
+        for chunk in BODY.chunks(7) {
+            pending.update(chunk);
+        }
+        assert!(pending.finish().is_ok());
+    }
+
+    #[test]
+    fn rotation_tries_each_secret_in_order() {
+        let token_old = with(|_| {});
+        let token_new = mint(DT_HEADER, &dt_claims(BODY).to_string(), "new secret");
+        let token_third = mint(DT_HEADER, &dt_claims(BODY).to_string(), "third");
+        let verifier = verifier_at(NOW).add_secret("new secret");
+        assert_eq!(
+            verifier
+                .verify_token(&token_old, BODY)
+                .unwrap()
+                .secret_index(),
+            0
+        );
+        assert_eq!(
+            verifier
+                .verify_token(&token_new, BODY)
+                .unwrap()
+                .secret_index(),
+            1
+        );
+        assert_eq!(
+            verifier
+                .verify_token(&token_third, BODY)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn header_rules() {
+        let token = with(|_| {});
+        let verifier = verifier_at(NOW);
+        let kind = |headers: &HeaderMap| {
+            verifier
+                .verify(headers, BODY)
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        };
+
+        let mut headers = HeaderMap::new();
+        assert_eq!(kind(&headers), Err(ErrorKind::MissingHeader));
+        headers.insert("X-DT-SIGNATURE", token.parse().unwrap());
+        assert_eq!(kind(&headers), Ok(()));
+        headers.append(X_DT_SIGNATURE, token.parse().unwrap());
+        assert_eq!(kind(&headers), Err(ErrorKind::DuplicateHeader));
+
+        let single = |value: HeaderValue| {
+            let mut headers = HeaderMap::new();
+            headers.insert(X_DT_SIGNATURE, value);
+            kind(&headers)
+        };
+        assert_eq!(
+            single(HeaderValue::from_static("")),
+            Err(ErrorKind::InvalidHeader)
+        );
+        assert_eq!(
+            single(HeaderValue::from_str(&format!(" {token}")).unwrap()),
+            Err(ErrorKind::InvalidHeader)
+        );
+        assert_eq!(
+            single(HeaderValue::from_bytes(&[0xe2, 0x82, 0xac]).unwrap()),
+            Err(ErrorKind::InvalidHeader)
+        );
+        assert_eq!(
+            single(HeaderValue::from_str(&"a".repeat(MAX_HEADER_LEN + 1)).unwrap()),
+            Err(ErrorKind::HeaderTooLarge)
+        );
+        assert_eq!(
+            single(HeaderValue::from_str(&"a".repeat(MAX_HEADER_LEN)).unwrap()),
+            Err(ErrorKind::MalformedToken)
+        );
+    }
+
+    #[test]
+    fn empty_secret_is_a_config_error() {
+        assert_eq!(Verifier::try_new("").unwrap_err(), ConfigError::EmptySecret);
+        assert_eq!(
+            Verifier::try_new(Vec::<u8>::new()).unwrap_err(),
+            ConfigError::EmptySecret
+        );
+        assert!(Verifier::new("x").try_add_secret("").is_err());
+        assert!(std::panic::catch_unwind(|| Verifier::new("")).is_err());
+    }
+
+    #[test]
+    fn debug_and_errors_hide_secrets() {
+        let verifier = Verifier::new("hunter2-very-secret").add_secret("second-secret");
+        let debug = format!("{verifier:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("second-secret"),
+            "{debug}"
+        );
+        assert!(debug.contains("<redacted; 2>"));
+
+        let token = mint(
+            DT_HEADER,
+            &dt_claims(BODY).to_string(),
+            "hunter2-very-secret",
+        );
+        let error = verifier_at(NOW)
+            .verify_token(&token, b"tampered")
+            .unwrap_err();
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(
+                !text.contains(&token[..20])
+                    && !text.contains(&sha1_hex(BODY))
+                    && !text.contains(&sha256_hex(BODY)),
+                "{text}"
+            );
+        }
     }
 }
