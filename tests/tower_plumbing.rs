@@ -1,0 +1,113 @@
+//! `poll_ready` and `call` follow tower's contract: the service that was polled ready is
+//! the one that is called, proven with a `tower-test` mock that allows exactly one call.
+
+mod common;
+
+use std::future::poll_fn;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, Service, ServiceExt};
+use tower_dt_signature::{DtBody, DtSignatureLayer, ErrorKind};
+use tower_test::mock;
+
+const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
+
+fn request(token: &str) -> Request<Full<Bytes>> {
+    Request::post("/")
+        .header("x-dt-signature", token)
+        .body(Full::new(Bytes::from_static(BODY)))
+        .unwrap()
+}
+
+type Handle = mock::Handle<Request<DtBody>, Response<Full<Bytes>>>;
+
+/// The next request the mock got. A layer that called a clone never polled ready makes
+/// the mock panic inside the spawned future, so nothing arrives: fail, do not hang.
+async fn next(handle: &mut Handle) -> (Request<DtBody>, mock::SendResponse<Response<Full<Bytes>>>) {
+    tokio::time::timeout(std::time::Duration::from_secs(5), handle.next_request())
+        .await
+        .expect("nothing forwarded: was an unready clone called?")
+        .expect("mock closed")
+}
+
+#[tokio::test]
+async fn the_service_polled_ready_is_the_one_called() {
+    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
+    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
+    handle.allow(1);
+
+    // A mock clone that was never polled ready panics when called: the layer must move
+    // the ready one into its future.
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
+
+    let (forwarded, respond) = next(&mut handle).await;
+    let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, BODY);
+    respond.send_response(Response::new(Full::new(Bytes::from_static(b"done"))));
+    let response = future.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // The single permit is spent: the next poll_ready is not ready.
+    let pending = poll_fn(|cx| {
+        std::task::Poll::Ready(
+            Service::<Request<Full<Bytes>>>::poll_ready(&mut service, cx).is_pending(),
+        )
+    })
+    .await;
+    assert!(pending, "poll_ready must forward to the inner service");
+}
+
+#[tokio::test]
+async fn a_refusal_does_not_spend_the_inner_services_readiness() {
+    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
+    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
+    handle.allow(1);
+
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let response = service.call(request(&sign(BODY, "forged"))).await.unwrap();
+    let (status, kind, _) = outcome(response).await;
+    assert_eq!(
+        (status, kind),
+        (StatusCode::BAD_REQUEST, Some(ErrorKind::InvalidSignature))
+    );
+    assert!(
+        handle.poll_request().is_pending(),
+        "a refused request reached the mock"
+    );
+
+    // The permit is still there for the next, valid request.
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
+    let (forwarded, respond) = next(&mut handle).await;
+    assert_eq!(
+        forwarded.into_body().collect().await.unwrap().to_bytes(),
+        BODY
+    );
+    respond.send_response(Response::new(Full::new(Bytes::new())));
+    assert_eq!(future.await.unwrap().unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn inner_errors_pass_through_unchanged() {
+    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
+    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
+    handle.allow(1);
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
+    let (_, respond) = next(&mut handle).await;
+    respond.send_error(std::io::Error::other("inner failed"));
+    let error = future.await.unwrap().unwrap_err();
+    assert_eq!(error.to_string(), "inner failed");
+}
