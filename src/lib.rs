@@ -1,4 +1,111 @@
-//! placeholder docs
+//! Verify Disruptive Technologies (DT) Data Connector requests in any tower stack.
+//!
+//! A DT Data Connector pushes every sensor event as an HTTPS `POST` with a JSON body and,
+//! when the connector has a signature secret, an `X-Dt-Signature` header: a JWT signed
+//! with HMAC-SHA256 under that secret, whose claims carry the SHA-1 (`checksum`) and, since
+//! 2022, the SHA-256 (`checksum_sha256`) of the raw body, plus `iat`, `exp` (`iat` + 1 h)
+//! and `jti`.
+//!
+//! [`DtSignatureLayer`] checks the token before reading the body, buffers the body while
+//! hashing it, and forwards the request, byte for byte, with the verified [`DtClaims`] in
+//! its extensions. Everything else is answered with a 400 (413 for a body over the limit)
+//! and never reaches the inner service. [`Verifier`] applies the same rules without tower.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use axum::{body::{Body, Bytes}, routing::post, Router};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_dt_signature::DtSignatureLayer;
+//!
+//! // A real request signed by a DT Data Connector with the secret "test-secret".
+//! const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjaGVja3N1bSI6ImYyYjVkYzA0OTY0MzcyMDFkM2NlZTE1NmMyMzNhMTMzNTYwM2Q0NjUiLCJjaGVja3N1bV9zaGEyNTYiOiJhZmQ4MWExNmJiOWMwNzZlNTdmOTI3MjhmMjg0ZmY1NTgzMWJmZGYxZDNjMmMxMGI4MzM1NjdmNTIxZDc4MmRlIiwiZXhwIjoxNjQ0NTAwNTMzLCJpYXQiOjE2NDQ0OTY5MzMsImp0aSI6ImM4MmdnOTloZ2EzNWpjMmFma2VnIn0.gm8m_HrhlOnAyS08CfR_RNYdZQIpGV6E8bk3UiAR3uo";
+//! const BODY: &str = r#"{"event":{"eventId":"c82gg9catj3vmh4248og","targetName":"projects/c14u9p094l47cdv1o3pg/devices/emuc17m6d7lq0bgk44smcqg","eventType":"touch","data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}},"timestamp":"2022-02-10T12:42:13.313949Z"},"labels":{"name":"touch"},"metadata":{"deviceId":"emuc17m6d7lq0bgk44smcqg","projectId":"c14u9p094l47cdv1o3pg","deviceType":"touch","productNumber":""}}"#;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new()
+//!     .route("/", post(|body: Bytes| async move {
+//!         assert_eq!(body, BODY); // the exact bytes DT sent
+//!         "ok"
+//!     }))
+//!     // The token expired in 2022: pin the clock to when it was sent.
+//!     .layer(DtSignatureLayer::new("test-secret")
+//!         .clock(|| UNIX_EPOCH + Duration::from_secs(1_644_496_933)));
+//!
+//! let signed = Request::post("/")
+//!     .header("x-dt-signature", TOKEN)
+//!     .body(Body::from(BODY))
+//!     .unwrap();
+//! assert_eq!(app.clone().oneshot(signed).await.unwrap().status(), StatusCode::OK);
+//!
+//! let tampered = Request::post("/")
+//!     .header("x-dt-signature", TOKEN)
+//!     .body(Body::from(BODY.replace("touch", "tauch")))
+//!     .unwrap();
+//! let response = app.oneshot(tampered).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+//! let text = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+//! assert_eq!(text, "checksum mismatch");
+//! # }
+//! ```
+//!
+//! # The rules
+//!
+//! 1. Exactly one `X-Dt-Signature` header (any case), visible ASCII, at most 8 KiB.
+//! 2. A compact JWS whose header says `"alg": "HS256"` (any other `alg`, `none` included,
+//!    is refused; so is a `crit` header), with an HMAC that matches one of the configured
+//!    secrets. The secret is used as is, not base64-decoded.
+//! 3. `exp` is required and the token is expired when `now >= exp + leeway`; an `iat` (or
+//!    `nbf`) more than `leeway` in the future is refused. With a leeway of zero these are
+//!    exactly the rules of DT's own Python library.
+//! 4. Every checksum claim present must match the raw body bytes, and at least one must
+//!    be present (both, with [`require_sha256`](DtSignatureLayer::require_sha256)). Hex in
+//!    either case; compared in constant time.
+//! 5. Rules 1-3, and a `Content-Length` over the limit, are decided before a single body
+//!    byte is read: a forged or expired request costs no buffering.
+//!
+//! # Responses
+//!
+//! | Outcome | Status | Body (`text/plain`) | [`ErrorKind`] |
+//! | --- | --- | --- | --- |
+//! | verified | the inner service's | the inner service's | - |
+//! | no / repeated / bad header | 400 | `missing X-Dt-Signature header`, ... | `MissingHeader`, `DuplicateHeader`, `InvalidHeader`, `HeaderTooLarge` |
+//! | not a JWS, wrong `alg` | 400 | `malformed token`, `unsupported token algorithm` | `MalformedToken`, `UnsupportedAlgorithm` |
+//! | wrong secret | 400 | `invalid token signature` | `InvalidSignature` |
+//! | bad claims, times | 400 | `malformed token claims`, `token expired`, ... | `MalformedClaims`, `MissingExpiry`, `Expired`, `IssuedInFuture`, `NotYetValid` |
+//! | checksums | 400 | `checksum mismatch`, ... | `MissingChecksum`, `MissingSha256`, `MalformedChecksum`, `ChecksumMismatch` |
+//! | body over the limit | 413 | `request body too large` | `BodyTooLarge` |
+//! | body read error | 400 | `failed to read request body` | `BodyRead` |
+//!
+//! A refusal is an `Ok` response, so the service's error type is the inner service's and
+//! axum needs no `HandleErrorLayer`. The [`DtSignatureError`] is in the response's
+//! extensions; [`with_rejection`](DtSignatureLayer::with_rejection) replaces the response.
+//! Each refusal is logged with `tracing` at debug level, with its reason only.
+//!
+//! # Stacking
+//!
+//! Put `DtSignatureLayer` innermost, next to the handler, so that tracing and timeouts see
+//! every request: outermost `TraceLayer`, then `TimeoutLayer` (cuts off a client that
+//! trickles its body), then `DtSignatureLayer`. It has its own body limit, so a
+//! `RequestBodyLimitLayer` is not needed; if present, put it outside.
+//!
+//! # Feature flags
+//!
+//! None yet. The crate builds `jsonwebtoken` with exactly one crypto backend
+//! (`rust_crypto`), as jsonwebtoken 10+ requires.
+//!
+//! # Security notes
+//!
+//! - Verification proves a request was signed with your secret within the token's
+//!   lifetime; it does not stop a captured request from being replayed within that hour,
+//!   nor DT's own at-least-once duplicates: de-duplicate on `event.eventId`.
+//! - Turn on [`require_sha256`](DtSignatureLayer::require_sha256) unless you must accept
+//!   tokens minted before 2022-02-10: it rules out a token that carries SHA-1 alone.
+//! - Error messages, `Debug` output and log lines never contain the secret, the token, a
+//!   digest or body bytes.
+//! - Serve over TLS and set server timeouts: the layer buffers up to the body limit per
+//!   request.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]

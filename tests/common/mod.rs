@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-/// A real signed request from `../shared/dt-vectors/`.
+/// A real signed request from `tests/data/dt-vectors/` (copied from DT's own test suite).
 pub struct Vector {
     pub secret: String,
     pub header_name: String,
@@ -27,7 +27,7 @@ pub struct Vector {
 
 impl Vector {
     pub fn load(name: &str) -> Self {
-        let path = format!("{}/../shared/dt-vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/data/dt-vectors/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let (header_name, token) = json["headers"]
