@@ -27,7 +27,10 @@ pub struct Vector {
 
 impl Vector {
     pub fn load(name: &str) -> Self {
-        let path = format!("{}/tests/data/dt-vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/data/dt-vectors/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let (header_name, token) = json["headers"]
@@ -215,14 +218,14 @@ impl<B: http_body::Body + Unpin> http_body::Body for Counted<B> {
     }
 }
 
+type FrameResult = Result<http_body::Frame<Bytes>, std::io::Error>;
+
 /// A body that yields `chunks` one frame each, with no size hint (like a chunked upload
 /// without Content-Length), then `error` if given.
 pub fn chunked(
     chunks: Vec<Bytes>,
     error: Option<std::io::Error>,
-) -> http_body_util::StreamBody<
-    futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>,
-> {
+) -> http_body_util::StreamBody<futures_util::stream::Iter<std::vec::IntoIter<FrameResult>>> {
     let mut frames: Vec<_> = chunks
         .into_iter()
         .map(|c| Ok(http_body::Frame::data(c)))
