@@ -1,0 +1,92 @@
+//! Each refusal is logged at debug level with its reason, and never with the secret, the
+//! token or a digest.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use common::*;
+use http::Request;
+use http_body_util::Full;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tower::{Layer, ServiceExt};
+use tower_dt_signature::DtSignatureLayer;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn refusals_are_logged_at_debug_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+
+    let body: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
+    let secret = "log-secret-value";
+    let valid = sign(body, secret);
+    let forged = sign(body, "another-secret-value");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            for (token, payload) in [
+                (forged.as_str(), body),
+                (valid.as_str(), b"tampered body".as_slice()),
+            ] {
+                let recorder = Recorder::default();
+                let layer = DtSignatureLayer::new(secret).clock(at(NOW));
+                let request = Request::post("/")
+                    .header("x-dt-signature", token)
+                    .body(Full::new(Bytes::copy_from_slice(payload)))
+                    .unwrap();
+                let response = layer
+                    .layer(recorder.service())
+                    .oneshot(request)
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 400);
+                assert_eq!(recorder.calls(), 0);
+            }
+        })
+    });
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("refused Data Connector request"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines.iter().all(|l| l.contains("DEBUG")), "{log}");
+    assert!(lines[0].contains("invalid token signature"), "{log}");
+    assert!(lines[1].contains("checksum mismatch"), "{log}");
+    for needle in [
+        secret.to_owned(),
+        "another-secret-value".to_owned(),
+        valid.clone(),
+        valid.rsplit('.').next().unwrap().to_owned(),
+        forged.rsplit('.').next().unwrap().to_owned(),
+        hex::encode(Sha1::digest(body)),
+        hex::encode(Sha256::digest(body)),
+    ] {
+        assert!(!log.contains(&needle), "the log leaks {needle}: {log}");
+    }
+}
