@@ -132,6 +132,20 @@ impl DtSignatureError {
         }
     }
 
+    /// A body read error: [`BodyTooLarge`](ErrorKind::BodyTooLarge) if an outer limit
+    /// (`http_body_util::Limited`, as used by tower-http's `RequestBodyLimitLayer`) cut the
+    /// body off, [`BodyRead`](ErrorKind::BodyRead) otherwise.
+    pub(crate) fn from_body_error(error: Box<dyn StdError + Send + Sync>) -> Self {
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(&*error);
+        while let Some(current) = cause {
+            if current.is::<http_body_util::LengthLimitError>() {
+                return Self::with_source(ErrorKind::BodyTooLarge, error);
+            }
+            cause = current.source();
+        }
+        Self::with_source(ErrorKind::BodyRead, error)
+    }
+
     /// Why the request was refused.
     pub fn kind(&self) -> ErrorKind {
         self.kind

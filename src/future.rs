@@ -137,9 +137,7 @@ where
                                 continue;
                             }
                         }
-                        Some(Err(error)) => {
-                            Err(DtSignatureError::with_source(ErrorKind::BodyRead, error))
-                        }
+                        Some(Err(error)) => Err(DtSignatureError::from_body_error(error.into())),
                         None => Ok(()),
                     };
                     let Pending {

@@ -1,0 +1,149 @@
+//! A Data Connector receiver on plain hyper 1 and tower, without axum.
+//!
+//! ```text
+//! DT_SIGNATURE_SECRET=<the connector's signature secret> PORT=8080 \
+//!     cargo run --example hyper_receiver
+//! ```
+//!
+//! Point the Data Connector at `http://<host>:<PORT>/`. Only requests signed with the
+//! secret reach `receive`; everything else is answered 400 (413 for a body over 1 MiB).
+//! `RUST_LOG` sets the log filter (default `info`).
+
+use std::convert::Infallible;
+use std::net::Ipv4Addr;
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_dt_signature::{DtBody, DtClaims, DtSignatureError, DtSignatureLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+use tracing::{info, warn, Level, Span};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+
+    let secret = std::env::var("DT_SIGNATURE_SECRET").unwrap_or_default();
+    let Ok(dt_signature) = DtSignatureLayer::try_new(secret) else {
+        exit("set DT_SIGNATURE_SECRET to the Data Connector's signature secret");
+    };
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .unwrap_or_else(|_| exit("PORT must be a port number")),
+        Err(_) => 8080,
+    };
+
+    // Outermost first; see examples/axum_receiver.rs for why in this order. The rejection
+    // body is made from a `&'static str`, which `Full<Bytes>` accepts.
+    let service = ServiceBuilder::new()
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(log_response),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(5),
+        ))
+        .layer(dt_signature)
+        .service_fn(receive);
+
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+        .await
+        .unwrap_or_else(|error| exit(&format!("cannot listen on port {port}: {error}")));
+    info!("listening on {}", listener.local_addr().unwrap());
+
+    // Every connection holds a receiver; on ctrl-c they finish their current request and
+    // close, and `closed()` below waits for the last one.
+    let (shutdown, connections) = watch::channel(());
+    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut ctrl_c => break,
+        };
+        let service = TowerToHyperService::new(service.clone());
+        let mut stop = connections.clone();
+        tokio::spawn(async move {
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut connection = pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                warn!(%error, "connection failed");
+            }
+        });
+    }
+    info!("shutting down");
+    drop(connections);
+    let _ = shutdown.send(());
+    shutdown.closed().await;
+}
+
+/// Runs only for requests DT signed; the body holds the exact bytes DT sent.
+async fn receive(request: Request<DtBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let jti = request
+        .extensions()
+        .get::<DtClaims>()
+        .and_then(|claims| claims.jti().map(str::to_owned));
+    // The bytes are already in memory: no await, no error.
+    let body = request.into_body().into_bytes();
+    let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
+        warn!("signed body is not JSON");
+        return Ok(status(StatusCode::BAD_REQUEST));
+    };
+    let event = &payload["event"];
+    info!(
+        event_id = event["eventId"].as_str(),
+        event_type = event["eventType"].as_str(),
+        jti,
+        "event received"
+    );
+    // Deliveries are at least once: de-duplicate on the event id before acting on it.
+    Ok(status(StatusCode::OK))
+}
+
+fn status(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::default());
+    *response.status_mut() = status;
+    response
+}
+
+/// Logs every answer; a refusal carries the reason in its extensions.
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    match response.extensions().get::<DtSignatureError>() {
+        Some(error) => warn!(status, reason = %error, ?latency, "refused"),
+        None => info!(status, ?latency, "answered"),
+    }
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("hyper_receiver: {message}");
+    std::process::exit(1)
+}

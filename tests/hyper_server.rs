@@ -1,0 +1,295 @@
+//! A real hyper server on 127.0.0.1, built like examples/hyper_receiver.rs, driven by a
+//! hyper client over TCP: what arrives on the wire is what DT would send.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceBuilder;
+use tower_dt_signature::{DtBody, DtClaims, DtSignatureLayer};
+
+const VECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/dt-vectors/touch-2022-02-10-sha256-valid.json"
+);
+
+/// A real signed request, as DT sent it.
+struct Vector {
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    verify_at_unix: u64,
+}
+
+fn vector() -> Vector {
+    let text = std::fs::read_to_string(VECTOR).expect("read the DT vector");
+    let json: Value = serde_json::from_str(&text).expect("vector is JSON");
+    Vector {
+        headers: json["headers"]
+            .as_object()
+            .expect("headers object")
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+            .collect(),
+        body: Bytes::from(json["body"].as_str().unwrap().to_owned()),
+        verify_at_unix: json["verify_at_unix"].as_u64().unwrap(),
+    }
+}
+
+/// The layer for the vector's secret with the clock pinned to its `verify_at_unix`.
+fn layer(vector: &Vector) -> DtSignatureLayer {
+    let now = UNIX_EPOCH + Duration::from_secs(vector.verify_at_unix);
+    DtSignatureLayer::new("test-secret").clock(move || now)
+}
+
+/// What one side of the layer saw of a request.
+#[derive(Debug, Clone)]
+struct Seen {
+    headers: HeaderMap,
+    body: Bytes,
+    jti: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+impl Recorder {
+    fn push(&self, seen: Seen) {
+        self.0.lock().unwrap().push(seen);
+    }
+
+    fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The requests as they arrived from the wire (before the layer) and as the handler got
+/// them (after it).
+struct Server {
+    addr: SocketAddr,
+    arrived: Recorder,
+    handled: Recorder,
+}
+
+/// Serves `layer` around a recording handler on 127.0.0.1, port chosen by the OS.
+async fn serve(layer: DtSignatureLayer) -> Server {
+    let arrived = Recorder::default();
+    let handled = Recorder::default();
+    let service = {
+        let arrived = arrived.clone();
+        let handled = handled.clone();
+        ServiceBuilder::new()
+            .map_request(move |request: Request<hyper::body::Incoming>| {
+                arrived.push(Seen {
+                    headers: request.headers().clone(),
+                    body: Bytes::new(),
+                    jti: None,
+                });
+                request
+            })
+            .layer(layer)
+            .service_fn(move |request: Request<DtBody>| {
+                let handled = handled.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = body.into_bytes();
+                    handled.push(Seen {
+                        headers: parts.headers,
+                        body,
+                        jti: parts
+                            .extensions
+                            .get::<DtClaims>()
+                            .and_then(|claims| claims.jti().map(str::to_owned)),
+                    });
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                }
+            })
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                // A connection the server cuts short (a refused upload) may end in an
+                // error; the tests judge the response the client got.
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Server {
+        addr,
+        arrived,
+        handled,
+    }
+}
+
+/// A POST to `/` with the vector's headers, exactly as given.
+fn request<B>(vector: &Vector, addr: SocketAddr, body: B) -> Request<B> {
+    let mut builder = Request::post("/").header(HOST, addr.to_string());
+    for (name, value) in &vector.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(body).unwrap()
+}
+
+/// `bytes` in chunks of `size` bytes, with no length known up front: hyper sends it with
+/// `Transfer-Encoding: chunked` and no `Content-Length`. Each chunk waits a moment so
+/// that the server reads them one by one.
+fn chunked(
+    bytes: Bytes,
+    size: usize,
+) -> impl Body<Data = Bytes, Error = Infallible> + Send + 'static {
+    let chunks: Vec<Bytes> = (0..bytes.len())
+        .step_by(size)
+        .map(|start| bytes.slice(start..bytes.len().min(start + size)))
+        .collect();
+    let frames = stream::unfold(chunks.into_iter(), |mut chunks| async move {
+        let chunk = chunks.next()?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Some((Ok(Frame::data(chunk)), chunks))
+    });
+    StreamBody::new(frames)
+}
+
+/// Sends `request` on a fresh connection; returns the status and the response body.
+async fn send<B>(addr: SocketAddr, request: Request<B>) -> (StatusCode, Bytes)
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        // Ends with an error when the server refuses a body before it is fully sent.
+        let _ = connection.await;
+    });
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body)
+}
+
+fn is_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get(TRANSFER_ENCODING)
+        .is_some_and(|te| te == "chunked")
+        && !headers.contains_key(CONTENT_LENGTH)
+}
+
+#[tokio::test]
+async fn real_vector_reaches_the_handler_with_the_exact_bytes() {
+    let vector = vector();
+    let server = serve(layer(&vector)).await;
+
+    let request = request(&vector, server.addr, Full::new(vector.body.clone()));
+    let (status, body) = send(server.addr, request).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok");
+    let arrived = server.arrived.take();
+    assert_eq!(arrived.len(), 1);
+    assert_eq!(
+        arrived[0].headers[CONTENT_LENGTH],
+        vector.body.len().to_string()
+    );
+    let handled = server.handled.take();
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].body, vector.body);
+    assert_eq!(handled[0].jti.as_deref(), Some("c82gg99hga35jc2afkeg"));
+}
+
+#[tokio::test]
+async fn chunked_body_without_content_length_is_forwarded_with_one() {
+    let vector = vector();
+    let server = serve(layer(&vector)).await;
+
+    let request = request(&vector, server.addr, chunked(vector.body.clone(), 132));
+    let (status, _) = send(server.addr, request).await;
+
+    assert_eq!(status, StatusCode::OK);
+    let arrived = server.arrived.take();
+    assert_eq!(arrived.len(), 1);
+    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
+    let handled = server.handled.take();
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].body, vector.body);
+    assert_eq!(
+        handled[0].headers[CONTENT_LENGTH],
+        vector.body.len().to_string()
+    );
+    assert!(!handled[0].headers.contains_key(TRANSFER_ENCODING));
+}
+
+#[tokio::test]
+async fn changed_body_byte_is_refused_before_the_handler() {
+    let vector = vector();
+    let server = serve(layer(&vector)).await;
+    let mut tampered = vector.body.to_vec();
+    // `"eventType":"touch"` -> `"eventType":"touci"`: same length, one byte off.
+    let at = vector
+        .body
+        .windows(7)
+        .position(|w| w == b"\"touch\"")
+        .unwrap()
+        + 5;
+    tampered[at] = b'i';
+
+    let request = request(&vector, server.addr, Full::new(Bytes::from(tampered)));
+    let (status, body) = send(server.addr, request).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, "checksum mismatch");
+    assert_eq!(server.arrived.take().len(), 1);
+    assert!(server.handled.take().is_empty());
+}
+
+#[tokio::test]
+async fn over_limit_body_with_content_length_is_refused_before_the_handler() {
+    let vector = vector();
+    let server = serve(layer(&vector).max_body_size(100)).await;
+
+    let request = request(&vector, server.addr, Full::new(vector.body.clone()));
+    let (status, body) = send(server.addr, request).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body, "request body too large");
+    let arrived = server.arrived.take();
+    assert_eq!(arrived.len(), 1);
+    assert!(arrived[0].headers.contains_key(CONTENT_LENGTH));
+    assert!(server.handled.take().is_empty());
+}
+
+#[tokio::test]
+async fn over_limit_chunked_body_is_refused_before_the_handler() {
+    let vector = vector();
+    let server = serve(layer(&vector).max_body_size(100)).await;
+
+    // 60-byte chunks: the limit is crossed by the second one, not by any single chunk.
+    let request = request(&vector, server.addr, chunked(vector.body.clone(), 60));
+    let (status, body) = send(server.addr, request).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body, "request body too large");
+    let arrived = server.arrived.take();
+    assert_eq!(arrived.len(), 1);
+    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
+    assert!(server.handled.take().is_empty());
+}
