@@ -1,12 +1,15 @@
 //! A real hyper server on 127.0.0.1, built like examples/hyper_receiver.rs, driven by a
 //! hyper client over TCP: what arrives on the wire is what DT would send.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::Vector;
 use futures_util::stream;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -15,41 +18,18 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use tower_dt_signature::{DtBody, DtClaims, DtSignatureLayer};
 
-const VECTOR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/dt-vectors/touch-2022-02-10-sha256-valid.json"
-);
-
-/// A real signed request, as DT sent it.
-struct Vector {
-    headers: Vec<(String, String)>,
-    body: Bytes,
-    verify_at_unix: u64,
-}
-
+/// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {
-    let text = std::fs::read_to_string(VECTOR).expect("read the DT vector");
-    let json: Value = serde_json::from_str(&text).expect("vector is JSON");
-    Vector {
-        headers: json["headers"]
-            .as_object()
-            .expect("headers object")
-            .iter()
-            .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
-            .collect(),
-        body: Bytes::from(json["body"].as_str().unwrap().to_owned()),
-        verify_at_unix: json["verify_at_unix"].as_u64().unwrap(),
-    }
+    Vector::sha256()
 }
 
 /// The layer for the vector's secret with the clock pinned to its `verify_at_unix`.
 fn layer(vector: &Vector) -> DtSignatureLayer {
-    let now = UNIX_EPOCH + Duration::from_secs(vector.verify_at_unix);
+    let now = vector.verify_at;
     DtSignatureLayer::new("test-secret").clock(move || now)
 }
 
@@ -142,9 +122,7 @@ async fn serve(layer: DtSignatureLayer) -> Server {
 /// A POST to `/` with the vector's headers, exactly as given.
 fn request<B>(vector: &Vector, addr: SocketAddr, body: B) -> Request<B> {
     let mut builder = Request::post("/").header(HOST, addr.to_string());
-    for (name, value) in &vector.headers {
-        builder = builder.header(name, value);
-    }
+    builder = builder.header(&vector.header_name, &vector.token);
     builder.body(body).unwrap()
 }
 

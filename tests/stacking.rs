@@ -1,49 +1,29 @@
 //! DtSignatureLayer in the stack the README recommends, outermost first: TraceLayer,
 //! TimeoutLayer, RequestBodyLimitLayer (optional), DtSignatureLayer, handler.
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use common::Vector;
 use futures_util::{stream, StreamExt};
 use http_body_util::BodyExt;
-use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-const VECTOR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/dt-vectors/touch-2022-02-10-sha256-valid.json"
-);
-
-/// A real signed request, as DT sent it.
-struct Vector {
-    headers: Vec<(String, String)>,
-    body: Bytes,
-    verify_at_unix: u64,
-}
-
+/// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {
-    let text = std::fs::read_to_string(VECTOR).expect("read the DT vector");
-    let json: Value = serde_json::from_str(&text).expect("vector is JSON");
-    Vector {
-        headers: json["headers"]
-            .as_object()
-            .expect("headers object")
-            .iter()
-            .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
-            .collect(),
-        body: Bytes::from(json["body"].as_str().unwrap().to_owned()),
-        verify_at_unix: json["verify_at_unix"].as_u64().unwrap(),
-    }
+    Vector::sha256()
 }
 
 /// Every body the handler was given.
@@ -52,7 +32,7 @@ type Handled = Arc<Mutex<Vec<Bytes>>>;
 /// The recommended stack around a handler that records its body. The vector's clock is
 /// pinned so that its token is current.
 fn app(vector: &Vector, timeout: Duration, body_limit: usize, handled: Handled) -> Router {
-    let now = UNIX_EPOCH + Duration::from_secs(vector.verify_at_unix);
+    let now = vector.verify_at;
     Router::new()
         .route(
             "/",
@@ -76,9 +56,7 @@ fn app(vector: &Vector, timeout: Duration, body_limit: usize, handled: Handled) 
 /// A POST to `/` with the vector's headers, exactly as given.
 fn request(vector: &Vector, body: Body) -> Request<Body> {
     let mut builder = Request::post("/");
-    for (name, value) in &vector.headers {
-        builder = builder.header(name, value);
-    }
+    builder = builder.header(&vector.header_name, &vector.token);
     builder.body(body).unwrap()
 }
 
