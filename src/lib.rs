@@ -92,8 +92,16 @@
 //!
 //! # Feature flags
 //!
-//! None yet. The crate builds `jsonwebtoken` with exactly one crypto backend
-//! (`rust_crypto`), as jsonwebtoken 10+ requires.
+//! The core and the [`events`] module (typed payloads: [`events::Payload::from_slice`])
+//! are always built. Both features are off by default:
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes |
+//! | `signer` | `Signer` / `SignOptions`: mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, `examples/send_event.rs`, a local Data Connector) |
+//!
+//! No feature touches the crypto backend: the crate always builds `jsonwebtoken` with
+//! exactly one (`rust_crypto`), as jsonwebtoken 10+ requires, so `--all-features` is safe.
 //!
 //! # Security notes
 //!
@@ -113,17 +121,30 @@
 mod body;
 mod claims;
 mod error;
+pub mod events;
+#[cfg(feature = "axum")]
+mod extract;
 mod future;
 mod layer;
 mod rejection;
+#[cfg(feature = "signer")]
+mod sample;
 mod service;
+#[cfg(feature = "signer")]
+mod signer;
 mod verify;
 
 pub use body::DtBody;
 pub use claims::DtClaims;
 pub use error::{ConfigError, DtSignatureError, ErrorKind};
+#[cfg(feature = "axum")]
+pub use extract::{DtPayload, DtPayloadRejection};
 pub use future::ResponseFuture;
 pub use layer::{DtSignatureLayer, DEFAULT_MAX_BODY_SIZE};
 pub use rejection::{DefaultRejection, MakeRejection};
+#[cfg(feature = "signer")]
+pub use sample::SAMPLE_PROJECT_ID;
 pub use service::DtSignature;
+#[cfg(feature = "signer")]
+pub use signer::{SignOptions, Signer, TOKEN_LIFETIME_SECS};
 pub use verify::{BodyVerifier, Verifier, MAX_HEADER_LEN, X_DT_SIGNATURE};

@@ -1,0 +1,225 @@
+//! `Signer` (feature `signer`) against DT's real tokens and against `DtSignatureLayer`.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use common::{at, outcome, Recorder, Vector};
+use http_body_util::Full;
+use tower::{Layer, ServiceExt};
+use tower_dt_signature::events::{EventType, Payload};
+use tower_dt_signature::{
+    ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
+};
+
+/// `(header JSON, claims JSON)` of a compact JWS.
+fn parts(token: &str) -> (String, String) {
+    let mut it = token.split('.');
+    let header = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
+    let claims = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
+    (
+        String::from_utf8(header).unwrap(),
+        String::from_utf8(claims).unwrap(),
+    )
+}
+
+fn claims_json(token: &str) -> serde_json::Value {
+    serde_json::from_str(&parts(token).1).unwrap()
+}
+
+#[test]
+fn reproduces_dts_real_token_byte_for_byte() {
+    let v = Vector::sha256();
+    let token = Signer::new(&v.secret).sign_with(
+        &v.body,
+        &SignOptions::new()
+            .iat(1_644_496_933)
+            .jti("c82gg99hga35jc2afkeg"),
+    );
+    assert_eq!(token, v.token);
+    assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+}
+
+#[test]
+fn reproduces_dts_legacy_sha1_only_token_byte_for_byte() {
+    let v = Vector::sha1_only();
+    let token = Signer::new(&v.secret).sign_with(
+        &v.body,
+        &SignOptions::new()
+            .iat(1_641_980_472)
+            .jti("c7fa4e77gf87eif6j3tg")
+            .sha1_only(true),
+    );
+    assert_eq!(token, v.token);
+}
+
+#[test]
+fn header_and_claims_have_dts_exact_layout() {
+    let token = Signer::new("s").sign_with(
+        b"{}",
+        &SignOptions::new()
+            .iat(1_700_000_000)
+            .jti("c82gg99hga35jc2afkeg"),
+    );
+    let (header, claims) = parts(&token);
+    assert_eq!(header, r#"{"alg":"HS256","typ":"JWT"}"#);
+    // SHA-1 and SHA-256 of "{}", exp = iat + 3600, in DT's key order.
+    assert_eq!(
+        claims,
+        r#"{"checksum":"bf21a9e8fbc5a3846fb05b4fa0859e0917b2202f","checksum_sha256":"44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","exp":1700003600,"iat":1700000000,"jti":"c82gg99hga35jc2afkeg"}"#
+    );
+}
+
+#[test]
+fn defaults_are_now_an_hour_and_a_fresh_id() {
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signer = Signer::new("s");
+    let (a, b) = (signer.sign(b"x"), signer.sign(b"x"));
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (ca, cb) = (claims_json(&a), claims_json(&b));
+    let iat = ca["iat"].as_u64().unwrap();
+    assert!((before..=after).contains(&iat));
+    assert_eq!(ca["exp"].as_u64().unwrap(), iat + 3600);
+    let (ja, jb) = (ca["jti"].as_str().unwrap(), cb["jti"].as_str().unwrap());
+    assert_ne!(ja, jb);
+    for jti in [ja, jb] {
+        assert_eq!(jti.len(), 20);
+        assert!(
+            jti.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'v').contains(&c)),
+            "{jti}"
+        );
+    }
+}
+
+#[test]
+fn exp_option_is_used_as_is() {
+    let token = Signer::new("s").sign_with(b"x", &SignOptions::new().iat(100).exp(150));
+    let claims = claims_json(&token);
+    assert_eq!(
+        (claims["iat"].as_u64(), claims["exp"].as_u64()),
+        (Some(100), Some(150))
+    );
+}
+
+#[test]
+fn empty_secret_is_refused() {
+    assert_eq!(Signer::try_new("").unwrap_err(), ConfigError::EmptySecret);
+    assert!(std::panic::catch_unwind(|| Signer::new(b"")).is_err());
+}
+
+#[test]
+fn debug_does_not_show_the_secret() {
+    let shown = format!("{:?}", Signer::new("hunter2-secret"));
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redacted"));
+}
+
+#[tokio::test]
+async fn signed_requests_pass_the_layer_for_every_event_type() {
+    let signer = Signer::new("test-secret");
+    let recorder = Recorder::default();
+    let service = DtSignatureLayer::new("test-secret")
+        .require_sha256(true)
+        .leeway(std::time::Duration::ZERO)
+        .layer(recorder.service());
+    for event_type in EventType::ALL {
+        let body =
+            serde_json::to_vec(&Payload::sample(&event_type, SystemTime::now()).unwrap()).unwrap();
+        let request = signer.request::<Full<Bytes>>("/dt", body.clone()).unwrap();
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.uri(), "/dt");
+        assert_eq!(request.headers()["content-type"], "application/json");
+        assert_eq!(
+            request.headers()["content-length"],
+            body.len().to_string().as_str()
+        );
+        assert!(request.headers().contains_key(X_DT_SIGNATURE));
+        let (status, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        assert_eq!((status, kind), (http::StatusCode::OK, None), "{event_type}");
+        let seen = recorder.take();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].body, body);
+    }
+}
+
+#[tokio::test]
+async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
+    let signer = Signer::new("test-secret");
+    let recorder = Recorder::default();
+    let service = DtSignatureLayer::new("test-secret")
+        .require_sha256(true)
+        .clock(at(common::NOW))
+        .leeway(std::time::Duration::ZERO)
+        .layer(recorder.service());
+    let body = Bytes::from_static(br#"{"event":{}}"#);
+    let ok = SignOptions::new().iat(common::NOW);
+    let cases = [
+        ("valid", Signer::new("test-secret"), ok.clone(), None),
+        (
+            "other secret",
+            Signer::new("other"),
+            ok.clone(),
+            Some(ErrorKind::InvalidSignature),
+        ),
+        (
+            "expired",
+            signer.clone(),
+            SignOptions::new().iat(common::NOW - 3600),
+            Some(ErrorKind::Expired),
+        ),
+        (
+            "from the future",
+            signer.clone(),
+            SignOptions::new().iat(common::NOW + 600),
+            Some(ErrorKind::IssuedInFuture),
+        ),
+        (
+            "sha1 only",
+            signer.clone(),
+            ok.clone().sha1_only(true),
+            Some(ErrorKind::MissingSha256),
+        ),
+    ];
+    for (what, signer, options, expected) in cases {
+        let request = signer
+            .request_with::<Full<Bytes>>("/", body.clone(), &options)
+            .unwrap();
+        let (_, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        assert_eq!(kind, expected, "{what}");
+        assert_eq!(
+            recorder.take().len(),
+            usize::from(expected.is_none()),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn legacy_tokens_verify_without_require_sha256() {
+    let body = b"{}";
+    let token =
+        Signer::new("k").sign_with(body, &SignOptions::new().iat(common::NOW).sha1_only(true));
+    let claims = Verifier::new("k")
+        .clock(at(common::NOW))
+        .verify_token(&token, body)
+        .unwrap();
+    assert!(claims.sha1_verified());
+    assert!(!claims.sha256_verified());
+}
+
+#[test]
+fn invalid_uri_is_an_error() {
+    assert!(Signer::new("k")
+        .request::<Full<Bytes>>("not a uri", "x")
+        .is_err());
+}
