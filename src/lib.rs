@@ -98,7 +98,7 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes |
-//! | `signer` | `Signer` / `SignOptions`: mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, `examples/send_event.rs`, a local Data Connector) |
+//! | `signer` | `Signer` / `SignOptions`: mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector) |
 //!
 //! No feature touches the crypto backend: the crate always builds `jsonwebtoken` with
 //! exactly one (`rust_crypto`), as jsonwebtoken 10+ requires, so `--all-features` is safe.

@@ -194,3 +194,38 @@ async fn a_receiver_that_is_not_there_is_an_error_not_a_hang() {
     );
     assert!(!report.ok(true));
 }
+
+#[test]
+fn type_arguments() {
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        connector::parse_types(&[]).unwrap(),
+        EventType::ALL.to_vec()
+    );
+    assert_eq!(
+        connector::parse_types(&names(&["all"])).unwrap(),
+        EventType::ALL.to_vec()
+    );
+    assert_eq!(
+        connector::parse_types(&names(&["co2", " touch", "co2", ""])).unwrap(),
+        vec![EventType::Co2, EventType::Touch]
+    );
+    assert_eq!(
+        connector::parse_types(&names(&["touch", "all"]))
+            .unwrap()
+            .len(),
+        19
+    );
+    assert_eq!(
+        connector::parse_types(&names(&["touch", "Touch"])),
+        Err("Touch".to_owned())
+    );
+}
+
+#[test]
+fn config_debug_hides_the_secret() {
+    let config = Config::new("http://127.0.0.1:1/".parse().unwrap(), "hunter2-secret");
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redacted"));
+}

@@ -15,7 +15,7 @@ use tower_dt_signature::events::{EventType, Payload};
 use tower_dt_signature::{SignOptions, Signer, X_DT_SIGNATURE};
 
 /// What to send, where, and how to retry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The receiver (`http://` only).
     pub url: Uri,
@@ -57,6 +57,48 @@ impl Config {
             tamper: false,
         }
     }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("types", &self.types)
+            .field("count", &self.count)
+            .field("concurrency", &self.concurrency)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("timeout", &self.timeout)
+            .field("tamper", &self.tamper)
+            .finish()
+    }
+}
+
+/// `--type` values: event type names, or `all`; none means all. Each type once, in the
+/// order first named. `Err` holds the first name that is not an event type.
+pub fn parse_types(names: &[String]) -> Result<Vec<EventType>, String> {
+    let mut types: Vec<EventType> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let named = if name == "all" {
+            EventType::ALL.to_vec()
+        } else {
+            match EventType::from(name) {
+                EventType::Unknown(_) => return Err(name.to_owned()),
+                known => vec![known],
+            }
+        };
+        for event_type in named {
+            if !types.contains(&event_type) {
+                types.push(event_type);
+            }
+        }
+    }
+    if types.is_empty() {
+        types.extend(EventType::ALL);
+    }
+    Ok(types)
 }
 
 /// The ways `--tamper` breaks a request, used in turn.

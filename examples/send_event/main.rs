@@ -87,7 +87,7 @@ async fn main() -> ExitCode {
         eprintln!("send_event: --secret must not be empty");
         return ExitCode::from(2);
     }
-    let types = match parse_types(&args.types) {
+    let types = match connector::parse_types(&args.types) {
         Ok(types) => types,
         Err(unknown) => {
             let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
@@ -128,25 +128,6 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn parse_types(names: &[String]) -> Result<Vec<EventType>, String> {
-    let mut types = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        if name == "all" {
-            types.extend(EventType::ALL);
-            continue;
-        }
-        match EventType::from(name) {
-            EventType::Unknown(_) => return Err(name.to_owned()),
-            known => types.push(known),
-        }
-    }
-    types.dedup();
-    if types.is_empty() {
-        types.extend(EventType::ALL);
-    }
-    Ok(types)
 }
 
 fn print_report(report: &Report, tamper: bool) {
