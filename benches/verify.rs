@@ -1,0 +1,285 @@
+//! The verifier beside the crypto it cannot avoid, on the same bytes.
+//!
+//! `cargo bench --bench verify` measures, for a 518-byte DT temperature event, a 64 KiB
+//! and a 1 MiB body, each signed fresh:
+//!
+//! - `verifier`: `Verifier::verify(&headers, body)`, everything the layer does per request
+//!   apart from buffering (header rules, JOSE header, HMAC, claims, times, both digests,
+//!   constant-time comparisons);
+//! - `crypto`: HMAC-SHA256 of the token's signing input (keyed state prepared once, as a
+//!   verifier may), then SHA-1 and SHA-256 of the body: the work no verifier can skip;
+//! - `digests`: SHA-1 and SHA-256 of the body alone;
+//! - each primitive on its own.
+//!
+//! It then prints `verifier / crypto` and `verifier / digests` from criterion's medians
+//! (targets: <= 2.0 on the 518-byte event, <= 1.05 x the digests on 1 MiB).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::{Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tower_dt_signature::{Verifier, X_DT_SIGNATURE};
+
+const SECRET: &str = "test-secret";
+/// A real DT temperature event body, 518 bytes.
+const EVENT: &[u8] = include_bytes!("../tests/data/dt-events/temperature.json");
+
+/// A token as DT signs one: `{"alg":"HS256","typ":"JWT"}`, the five claims, `iat` = now.
+fn dt_token(body: &[u8]) -> String {
+    let iat = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "checksum": hex::encode(Sha1::digest(body)),
+        "checksum_sha256": hex::encode(Sha256::digest(body)),
+        "exp": iat + 3600,
+        "iat": iat,
+        "jti": "cpbg96qngr7ai7ldarrg",
+    });
+    let header = jsonwebtoken::Header::new(Algorithm::HS256);
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A body of `len` bytes shaped like DT's JSON: the event, then label padding.
+fn body_of(len: usize) -> Vec<u8> {
+    let mut body = EVENT[..EVENT.len() - 1].to_vec();
+    body.extend_from_slice(br#","padding":""#);
+    while body.len() < len - 2 {
+        body.push(b'x');
+    }
+    body.extend_from_slice(b"\"}");
+    assert_eq!(body.len(), len);
+    body
+}
+
+struct Case {
+    name: &'static str,
+    body: Vec<u8>,
+}
+
+fn bench(c: &mut Criterion, case: &Case) {
+    let body = &case.body[..];
+    let token = dt_token(body);
+    let mut headers = HeaderMap::new();
+    headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
+    let signing_input = &token[..token.rfind('.').unwrap()];
+    let keyed = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let verifier = Verifier::new(SECRET);
+    verifier.verify(&headers, body).expect("the token verifies");
+
+    let mut group = c.benchmark_group(case.name);
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("verifier", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&headers), black_box(body))
+                .unwrap()
+        })
+    });
+    group.bench_function("crypto", |b| {
+        b.iter(|| {
+            let mut mac = keyed.clone();
+            mac.update(black_box(signing_input).as_bytes());
+            (
+                mac.finalize().into_bytes(),
+                Sha1::digest(black_box(body)),
+                Sha256::digest(black_box(body)),
+            )
+        })
+    });
+    group.bench_function("digests", |b| {
+        b.iter(|| {
+            (
+                Sha1::digest(black_box(body)),
+                Sha256::digest(black_box(body)),
+            )
+        })
+    });
+    group.bench_function("hmac_sha256", |b| {
+        b.iter(|| {
+            let mut mac = keyed.clone();
+            mac.update(black_box(signing_input).as_bytes());
+            mac.finalize().into_bytes()
+        })
+    });
+    group.bench_function("sha1", |b| b.iter(|| Sha1::digest(black_box(body))));
+    group.bench_function("sha256", |b| b.iter(|| Sha256::digest(black_box(body))));
+    group.finish();
+}
+
+/// Where criterion writes its results, found the way criterion finds it.
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    // target/<profile>/deps/verify-<hash>
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().join("criterion")
+}
+
+/// The median of the last run of `group/function`, in nanoseconds.
+fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let path = criterion_home()
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    // `verify --iterations N`: N verifications of the 518-byte event and nothing else, a
+    // small driver for `valgrind --tool=callgrind` (see BENCHMARKS.md).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--iterations") {
+        let iterations: u64 = args[at + 1].parse().expect("a number of iterations");
+        let token = dt_token(EVENT);
+        let mut headers = HeaderMap::new();
+        headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
+        let verifier = Verifier::new(SECRET);
+        for _ in 0..iterations {
+            verifier
+                .verify(black_box(&headers), black_box(EVENT))
+                .unwrap();
+        }
+        return;
+    }
+
+    let cases = [
+        Case {
+            name: "518B",
+            body: EVENT.to_vec(),
+        },
+        Case {
+            name: "64KiB",
+            body: body_of(64 * 1024),
+        },
+        Case {
+            name: "1MiB",
+            body: body_of(1024 * 1024),
+        },
+    ];
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for case in &cases {
+        bench(&mut criterion, case);
+    }
+    criterion.final_summary();
+
+    println!(
+        "\nratios from criterion's medians (each benchmark ran for 3 s, one after the other):"
+    );
+    println!(
+        "{:>6}  {:>12}  {:>12}  {:>12}  {:>16}  {:>16}",
+        "body", "verifier", "crypto", "digests", "verifier/crypto", "verifier/digests"
+    );
+    for case in &cases {
+        let get = |function| median_ns(case.name, function);
+        let (Some(verifier), Some(crypto), Some(digests)) =
+            (get("verifier"), get("crypto"), get("digests"))
+        else {
+            println!("{:>6}  (not measured in this run)", case.name);
+            continue;
+        };
+        println!(
+            "{:>6}  {:>9.0} ns  {:>9.0} ns  {:>9.0} ns  {:>16.3}  {:>16.3}",
+            case.name,
+            verifier,
+            crypto,
+            digests,
+            verifier / crypto,
+            verifier / digests
+        );
+    }
+
+    println!(
+        "\nratios from interleaved bursts of ~2 ms (median of {PAIRS} pairs; load from other \
+         processes falls on both sides):"
+    );
+    println!(
+        "{:>6}  {:>16}  {:>16}",
+        "body", "verifier/crypto", "verifier/digests"
+    );
+    for case in &cases {
+        let body = &case.body[..];
+        let token = dt_token(body);
+        let mut headers = HeaderMap::new();
+        headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
+        let signing_input = &token[..token.rfind('.').unwrap()];
+        let keyed = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        let verifier = Verifier::new(SECRET);
+        let verify = || {
+            black_box(
+                verifier
+                    .verify(black_box(&headers), black_box(body))
+                    .unwrap(),
+            );
+        };
+        let digests = || {
+            black_box((
+                Sha1::digest(black_box(body)),
+                Sha256::digest(black_box(body)),
+            ));
+        };
+        let crypto = || {
+            let mut mac = keyed.clone();
+            mac.update(black_box(signing_input).as_bytes());
+            black_box(mac.finalize().into_bytes());
+            digests();
+        };
+        println!(
+            "{:>6}  {:>16.3}  {:>16.3}",
+            case.name,
+            interleaved_ratio(verify, crypto),
+            interleaved_ratio(verify, digests)
+        );
+    }
+    println!("targets: 518B verifier/crypto <= 2.0; 1MiB verifier/digests <= 1.05");
+}
+
+const PAIRS: usize = 301;
+
+/// The median over [`PAIRS`] pairs of `a` and `b` bursts of the time of `a` over the time of
+/// `b`, in alternating order.
+fn interleaved_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    a();
+    let iterations = (2_000_000 / start.elapsed().as_nanos().max(1)).max(1);
+    let burst = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            f();
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = (0..PAIRS)
+        .map(|pair| {
+            if pair % 2 == 0 {
+                let a = burst(&mut a);
+                a / burst(&mut b)
+            } else {
+                let b = burst(&mut b);
+                burst(&mut a) / b
+            }
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[PAIRS / 2]
+}
