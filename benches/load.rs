@@ -4,6 +4,7 @@
 //! cargo bench --bench load                    # the whole comparison, about a minute
 //! cargo bench --bench load -- --quick         # fewer, shorter rounds
 //! cargo bench --bench load -- --no-pin        # do not pin processes to CPUs
+//! cargo bench --bench load -- --memory-only   # only the 1 MiB upload part
 //! ```
 //!
 //! The benchmark starts itself twice more in server mode, one process per server, so each
@@ -86,6 +87,7 @@ fn main() {
         flags => compare(Options {
             quick: flags.contains(&"--quick"),
             pin: !flags.contains(&"--no-pin"),
+            memory_only: flags.contains(&"--memory-only"),
         }),
     }
 }
@@ -95,6 +97,14 @@ fn main() {
 
 /// The handler both servers run: take the whole body, answer 200 "ok".
 async fn handler(body: Bytes) -> &'static str {
+    std::hint::black_box(body.len());
+    "ok"
+}
+
+/// The same, holding the body for 200 ms first, as a handler that stores the event would:
+/// then every upload of a wave is in memory at once, however fast the server reads.
+async fn hold(body: Bytes) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(200)).await;
     std::hint::black_box(body.len());
     "ok"
 }
@@ -110,7 +120,9 @@ fn server(kind: Kind) {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let router = Router::new().route("/", post(handler));
+        let router = Router::new()
+            .route("/", post(handler))
+            .route("/hold", post(hold));
         let app = match kind {
             Kind::Bare => router,
             Kind::Layer => router.layer(DtSignatureLayer::new(SECRET)),
@@ -196,9 +208,9 @@ impl Drop for ServerProcess {
 // Load generator
 
 /// One HTTP/1.1 request, ready to write.
-fn request(token: &str, body: &[u8]) -> Vec<u8> {
+fn request(path: &str, token: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
-        "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
          x-dt-signature: {token}\r\ncontent-length: {}\r\n\r\n",
         body.len()
     )
@@ -355,6 +367,7 @@ impl Window {
 struct Options {
     quick: bool,
     pin: bool,
+    memory_only: bool,
 }
 
 fn compare(options: Options) {
@@ -391,9 +404,77 @@ fn compare(options: Options) {
         }
     );
 
-    // Targets 1: throughput and latency.
+    if !options.memory_only {
+        throughput(&runtime, server_cpu, rounds, window);
+    }
+    // Target 3: memory under 64 concurrent 1 MiB uploads, fresh servers.
+    let big_body = {
+        let mut body = EVENT[..EVENT.len() - 1].to_vec();
+        body.extend_from_slice(br#","padding":""#);
+        body.resize(MIB - 2, b'x');
+        body.extend_from_slice(b"\"}");
+        body
+    };
+    let big_token = dt_token(&big_body, 0, SECRET);
+    let waves = if options.quick { 2 } else { 4 };
+    println!("\n64 concurrent 1 MiB uploads, {waves} waves, fresh server processes");
+    println!(
+        "{:>6}  {:>14}  {:>14}  {:>14}",
+        "server", "handler", "idle RSS KiB", "peak RSS KiB"
+    );
+    for (path, handler) in [("/", "answers"), ("/hold", "holds 200ms")] {
+        let big = Arc::new(request(path, &big_token, &big_body));
+        let peaks = [Kind::Bare, Kind::Layer].map(|kind| {
+            let peak = peak_rss_under_uploads(&runtime, kind, server_cpu, &big, waves);
+            println!(
+                "{:>6}  {handler:>14}  {:>14}  {:>14}",
+                kind.name(),
+                peak.0,
+                peak.1
+            );
+            peak.1
+        });
+        println!(
+            " ratio  {handler:>14}  peak RSS {:.3} (target <= 1.2)",
+            peaks[1] as f64 / peaks[0] as f64
+        );
+    }
+
+    // Target 4: a forged or expired token costs no body bytes.
+    println!("\nforged / expired token, Content-Length: 1048576, no body byte sent");
+    let server = ServerProcess::spawn(Kind::Layer, server_cpu);
+    for (name, token) in [
+        ("forged", dt_token(&big_body, 0, "attacker")),
+        ("expired", dt_token(&big_body, 7200, SECRET)),
+    ] {
+        let head = request("/", &token, &big_body);
+        let head = &head[..head.len() - big_body.len()];
+        let (status, elapsed) = runtime.block_on(async {
+            let mut stream = connect(server.addr).await;
+            let start = Instant::now();
+            stream.write_all(head).await.unwrap();
+            let status = tokio::time::timeout(
+                Duration::from_secs(5),
+                read_response(&mut stream, &mut Vec::new()),
+            )
+            .await
+            .expect("no answer without the body");
+            (status, start.elapsed())
+        });
+        println!("{name:>8}: {status} after 0 of {MIB} body bytes, in {elapsed:?}");
+        assert_eq!(status, 400);
+    }
+}
+
+/// Target 1: requests/s and latency at 16 and 256 connections, servers alternated.
+fn throughput(
+    runtime: &tokio::runtime::Runtime,
+    server_cpu: Option<usize>,
+    rounds: usize,
+    window: Duration,
+) {
     let token = dt_token(EVENT, 0, SECRET);
-    let small = Arc::new(request(&token, EVENT));
+    let small = Arc::new(request("/", &token, EVENT));
     let servers = [
         ServerProcess::spawn(Kind::Bare, server_cpu),
         ServerProcess::spawn(Kind::Layer, server_cpu),
@@ -451,76 +532,38 @@ fn compare(options: Options) {
         );
     }
     drop(servers);
+}
 
-    // Target 3: memory under 64 concurrent 1 MiB uploads, fresh servers.
-    let big_body = {
-        let mut body = EVENT[..EVENT.len() - 1].to_vec();
-        body.extend_from_slice(br#","padding":""#);
-        body.resize(MIB - 2, b'x');
-        body.extend_from_slice(b"\"}");
-        body
-    };
-    let big = Arc::new(request(&dt_token(&big_body, 0, SECRET), &big_body));
-    let waves = if options.quick { 2 } else { 4 };
-    println!("\n64 concurrent 1 MiB uploads, {waves} waves, fresh server processes");
-    println!(
-        "{:>6}  {:>14}  {:>14}",
-        "server", "idle RSS KiB", "peak RSS KiB"
-    );
-    let mut peaks = [0u64; 2];
-    for (index, kind) in [Kind::Bare, Kind::Layer].into_iter().enumerate() {
-        let server = ServerProcess::spawn(kind, server_cpu);
-        let idle = server.peak_rss_kib();
-        runtime.block_on(async {
-            for _ in 0..waves {
-                let uploads: Vec<_> = (0..64)
-                    .map(|_| {
-                        let big = big.clone();
-                        let addr = server.addr;
-                        tokio::spawn(async move {
-                            let mut stream = connect(addr).await;
-                            stream.write_all(&big).await.unwrap();
-                            read_response(&mut stream, &mut Vec::new()).await
-                        })
+/// Idle and peak RSS (KiB) of a fresh `kind` server that received `waves` waves of 64
+/// concurrent `upload`s.
+fn peak_rss_under_uploads(
+    runtime: &tokio::runtime::Runtime,
+    kind: Kind,
+    cpu: Option<usize>,
+    upload: &Arc<Vec<u8>>,
+    waves: usize,
+) -> (u64, u64) {
+    let server = ServerProcess::spawn(kind, cpu);
+    let idle = server.peak_rss_kib();
+    runtime.block_on(async {
+        for _ in 0..waves {
+            let uploads: Vec<_> = (0..64)
+                .map(|_| {
+                    let upload = upload.clone();
+                    let addr = server.addr;
+                    tokio::spawn(async move {
+                        let mut stream = connect(addr).await;
+                        stream.write_all(&upload).await.unwrap();
+                        read_response(&mut stream, &mut Vec::new()).await
                     })
-                    .collect();
-                for upload in uploads {
-                    assert_eq!(upload.await.unwrap(), 200, "an upload was refused");
-                }
+                })
+                .collect();
+            for upload in uploads {
+                assert_eq!(upload.await.unwrap(), 200, "an upload was refused");
             }
-        });
-        peaks[index] = server.peak_rss_kib();
-        println!("{:>6}  {idle:>14}  {:>14}", kind.name(), peaks[index]);
-    }
-    println!(
-        " ratio  peak RSS {:.3} (target <= 1.2)",
-        peaks[1] as f64 / peaks[0] as f64
-    );
-
-    // Target 4: a forged or expired token costs no body bytes.
-    println!("\nforged / expired token, Content-Length: 1048576, no body byte sent");
-    let server = ServerProcess::spawn(Kind::Layer, server_cpu);
-    for (name, token) in [
-        ("forged", dt_token(&big_body, 0, "attacker")),
-        ("expired", dt_token(&big_body, 7200, SECRET)),
-    ] {
-        let head = request(&token, &big_body);
-        let head = &head[..head.len() - big_body.len()];
-        let (status, elapsed) = runtime.block_on(async {
-            let mut stream = connect(server.addr).await;
-            let start = Instant::now();
-            stream.write_all(head).await.unwrap();
-            let status = tokio::time::timeout(
-                Duration::from_secs(5),
-                read_response(&mut stream, &mut Vec::new()),
-            )
-            .await
-            .expect("no answer without the body");
-            (status, start.elapsed())
-        });
-        println!("{name:>8}: {status} after 0 of {MIB} body bytes, in {elapsed:?}");
-        assert_eq!(status, 400);
-    }
+        }
+    });
+    (idle, server.peak_rss_kib())
 }
 
 /// Send `requests` requests over `connections` connections to `addr` (for profiling a
@@ -531,7 +574,7 @@ fn drive(addr: SocketAddr, requests: usize, connections: usize) {
         .build()
         .unwrap();
     let token = dt_token(EVENT, 0, SECRET);
-    let request = Arc::new(request(&token, EVENT));
+    let request = Arc::new(request("/", &token, EVENT));
     let start = Instant::now();
     runtime.block_on(async {
         let per_connection = requests.div_ceil(connections);
