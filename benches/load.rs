@@ -53,6 +53,8 @@ const MIB: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
+    /// For profiling: no layer, the handler calls `Verifier::verify` itself.
+    InHandler,
     Bare,
     Layer,
 }
@@ -62,6 +64,7 @@ impl Kind {
         match self {
             Kind::Bare => "bare",
             Kind::Layer => "layer",
+            Kind::InHandler => "in-handler",
         }
     }
 }
@@ -77,6 +80,7 @@ fn main() {
         ["server", kind] => server(match *kind {
             "bare" => Kind::Bare,
             "layer" => Kind::Layer,
+            "in-handler" => Kind::InHandler,
             other => panic!("unknown server {other:?}: bare or layer"),
         }),
         ["drive", addr, requests, connections] => drive(
@@ -126,6 +130,13 @@ fn server(kind: Kind) {
         let app = match kind {
             Kind::Bare => router,
             Kind::Layer => router.layer(DtSignatureLayer::new(SECRET)),
+            Kind::InHandler => {
+                let verifier = tower_dt_signature::Verifier::new(SECRET);
+                let verify = move |headers: http::HeaderMap, body: Bytes| async move {
+                    verifier.verify(&headers, &body).map(|_| "ok").map_err(|_| "refused")
+                };
+                Router::new().route("/", post(verify))
+            }
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening {}", listener.local_addr().unwrap());
