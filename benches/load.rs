@@ -24,7 +24,7 @@
 //! Other modes, for profiling one server (see BENCHMARKS.md):
 //!
 //! ```text
-//! cargo bench --bench load -- server <bare|layer>          # prints "listening <addr>", stops on stdin EOF
+//! cargo bench --bench load -- server <bare|layer|in-handler>  # prints "listening <addr>", stops on stdin EOF
 //! cargo bench --bench load -- drive <addr> <requests> <connections>
 //! ```
 
@@ -81,7 +81,7 @@ fn main() {
             "bare" => Kind::Bare,
             "layer" => Kind::Layer,
             "in-handler" => Kind::InHandler,
-            other => panic!("unknown server {other:?}: bare or layer"),
+            other => panic!("unknown server {other:?}: bare, layer or in-handler"),
         }),
         ["drive", addr, requests, connections] => drive(
             addr.parse().expect("an address"),
@@ -133,7 +133,10 @@ fn server(kind: Kind) {
             Kind::InHandler => {
                 let verifier = tower_dt_signature::Verifier::new(SECRET);
                 let verify = move |headers: http::HeaderMap, body: Bytes| async move {
-                    verifier.verify(&headers, &body).map(|_| "ok").map_err(|_| "refused")
+                    verifier
+                        .verify(&headers, &body)
+                        .map(|_| "ok")
+                        .map_err(|_| "refused")
                 };
                 Router::new().route("/", post(verify))
             }

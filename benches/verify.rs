@@ -9,10 +9,15 @@
 //! - `crypto`: HMAC-SHA256 of the token's signing input (keyed state prepared once, as a
 //!   verifier may), then SHA-1 and SHA-256 of the body: the work no verifier can skip;
 //! - `digests`: SHA-1 and SHA-256 of the body alone;
-//! - each primitive on its own.
+//! - each primitive on its own, and `jsonwebtoken_verify`: the HMAC check through
+//!   `jsonwebtoken::crypto::verify`, which the verifier used before it kept keyed state.
 //!
-//! It then prints `verifier / crypto` and `verifier / digests` from criterion's medians
+//! It then prints `verifier / crypto` and `verifier / digests` from criterion's medians,
+//! and again from interleaved ~2 ms bursts, which other processes' load skews far less
 //! (targets: <= 2.0 on the 518-byte event, <= 1.05 x the digests on 1 MiB).
+//!
+//! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
+//! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -112,6 +117,21 @@ fn bench(c: &mut Criterion, case: &Case) {
             let mut mac = keyed.clone();
             mac.update(black_box(signing_input).as_bytes());
             mac.finalize().into_bytes()
+        })
+    });
+    // What the verifier used before: jsonwebtoken builds a boxed HMAC verifier, redoes the
+    // key schedule and decodes the signature into a `Vec` on every call.
+    let decoding_key = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
+    let signature = &token[signing_input.len() + 1..];
+    group.bench_function("jsonwebtoken_verify", |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(
+                black_box(signature),
+                black_box(signing_input).as_bytes(),
+                &decoding_key,
+                Algorithm::HS256,
+            )
+            .unwrap()
         })
     });
     group.bench_function("sha1", |b| b.iter(|| Sha1::digest(black_box(body))));
