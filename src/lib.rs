@@ -120,6 +120,7 @@
 
 mod body;
 mod claims;
+pub mod dedup;
 mod error;
 pub mod events;
 #[cfg(feature = "axum")]

@@ -1,0 +1,408 @@
+//! [`MemoryStore`]: the default store, for one process.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::{ready, Ready};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::store::{DedupStore, ReservationToken, Reserve, StoreError};
+
+/// The default [`MemoryStore`] capacity: 100 000 event ids (a few MiB).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// Keys per shard below which the store uses fewer shards.
+const MIN_SHARD_CAPACITY: usize = 1024;
+const MAX_SHARDS: usize = 64;
+
+type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// An in-process [`DedupStore`]: right for a single replica; with several, use the
+/// `RedisStore` (feature `redis`) so that the replicas see each other's events.
+///
+/// - **Expiring**: a key is gone once its TTL has passed (reservations after the in-flight
+///   TTL, done events after the done TTL). Expired keys are dropped when met.
+/// - **Bounded**: it holds at most `capacity` keys. When a new key would pass that bound,
+///   the key inserted longest ago is evicted first (oldest event first: the one DT is least
+///   likely to send again). An evicted done event would be handled again if DT resent it.
+/// - **Concurrent**: keys are spread by a randomly keyed hash over up to 64 shards, each
+///   a `Mutex<HashMap>` held for a few map operations and never across an `.await`; the
+///   capacity is split evenly between them, at least 1024 keys per shard (a store with a
+///   capacity under 2048 has one shard, and its eviction order is exact).
+///
+/// Clones share the keys.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+    clock: Clock,
+}
+
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    shard_capacity: usize,
+    hasher: RandomState,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Arc<str>, Entry>,
+    /// Keys in insertion order; an item whose `seq` no longer matches its entry is stale.
+    order: VecDeque<(Arc<str>, u64)>,
+    next_seq: u64,
+}
+
+struct Entry {
+    state: State,
+    expires_at: Instant,
+    seq: u64,
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    InFlight(ReservationToken),
+    Done,
+}
+
+impl MemoryStore {
+    /// A store that holds at most `capacity` keys (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let shards = (capacity / MIN_SHARD_CAPACITY).clamp(1, MAX_SHARDS);
+        // A power of two, so that the shard is picked with a mask.
+        let shards = if shards.is_power_of_two() {
+            shards
+        } else {
+            shards.next_power_of_two() / 2
+        };
+        Self {
+            inner: Arc::new(Inner {
+                shards: (0..shards).map(|_| Mutex::default()).collect(),
+                shard_capacity: capacity / shards,
+                hasher: RandomState::new(),
+            }),
+            clock: Arc::new(Instant::now),
+        }
+    }
+
+    /// The clock TTLs are measured with, for tests. Default: [`Instant::now`].
+    pub fn clock(mut self, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The most keys this store holds.
+    pub fn capacity(&self) -> usize {
+        self.inner.shard_capacity * self.inner.shards.len()
+    }
+
+    /// The keys held now, expired ones not yet dropped included.
+    pub fn len(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| lock(shard).map.len())
+            .sum()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+        let hash = self.inner.hasher.hash_one(key) as usize;
+        lock(&self.inner.shards[hash & (self.inner.shards.len() - 1)])
+    }
+}
+
+impl Default for MemoryStore {
+    /// A store of [`DEFAULT_CAPACITY`] keys.
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &self.capacity())
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding the lock cannot leave a shard half updated in a way that
+    // matters: every entry is self-contained.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    /// The entry for `key` if it has not expired; an expired one is dropped.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|entry| entry.expires_at <= now)
+        {
+            self.map.remove(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    fn insert(&mut self, key: &str, state: State, expires_at: Instant, now: Instant, cap: usize) {
+        self.drop_expired_front(now);
+        while self.map.len() >= cap {
+            self.evict_oldest();
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key: Arc<str> = Arc::from(key);
+        self.order.push_back((key.clone(), seq));
+        self.map.insert(
+            key,
+            Entry {
+                state,
+                expires_at,
+                seq,
+            },
+        );
+        if self.order.len() > 2 * cap.max(16) {
+            let map = &self.map;
+            self.order
+                .retain(|(key, seq)| map.get(key).is_some_and(|entry| entry.seq == *seq));
+        }
+    }
+
+    fn is_current(&self, key: &str, seq: u64) -> bool {
+        self.map.get(key).is_some_and(|entry| entry.seq == seq)
+    }
+
+    /// Drop stale queue items and expired entries at the front of the queue.
+    fn drop_expired_front(&mut self, now: Instant) {
+        while let Some((key, seq)) = self.order.front() {
+            match self.map.get(key) {
+                Some(entry) if entry.seq == *seq && entry.expires_at > now => return,
+                Some(entry) if entry.seq == *seq => {
+                    self.map.remove(key);
+                }
+                _ => {}
+            }
+            self.order.pop_front();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((key, seq)) = self.order.pop_front() {
+            if self.is_current(&key, seq) {
+                self.map.remove(&key);
+                return;
+            }
+        }
+        // Unreachable while every entry has a queue item; never loop forever.
+        self.map.clear();
+    }
+}
+
+impl DedupStore for MemoryStore {
+    type Future<T: Send + 'static> = Ready<Result<T, StoreError>>;
+
+    fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
+        let now = (self.clock)();
+        let token = ReservationToken::random();
+        let mut shard = self.shard(key);
+        let found = match shard.live(key, now) {
+            Some(Entry {
+                state: State::Done, ..
+            }) => Reserve::Done,
+            Some(_) => Reserve::InFlight,
+            None => {
+                let cap = self.inner.shard_capacity;
+                shard.insert(key, State::InFlight(token), now + ttl, now, cap);
+                Reserve::Reserved(token)
+            }
+        };
+        ready(Ok(found))
+    }
+
+    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+        let now = (self.clock)();
+        let mut shard = self.shard(key);
+        match shard.live(key, now) {
+            Some(entry) => {
+                if matches!(entry.state, State::InFlight(held) if held == token) {
+                    entry.state = State::Done;
+                    entry.expires_at = now + ttl;
+                }
+            }
+            // The reservation expired and nobody took the key: the event was handled.
+            None => {
+                let cap = self.inner.shard_capacity;
+                shard.insert(key, State::Done, now + ttl, now, cap);
+            }
+        }
+        ready(Ok(()))
+    }
+
+    fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
+        self.release_detached(key, token);
+        ready(Ok(()))
+    }
+
+    fn release_detached(&self, key: &str, token: ReservationToken) {
+        let now = (self.clock)();
+        let mut shard = self.shard(key);
+        if shard
+            .live(key, now)
+            .is_some_and(|entry| matches!(entry.state, State::InFlight(held) if held == token))
+        {
+            shard.map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn now_now<T>(future: Ready<Result<T, StoreError>>) -> T {
+        future.into_inner().unwrap()
+    }
+
+    /// A store whose clock moves only when told to.
+    fn manual(capacity: usize) -> (MemoryStore, Arc<AtomicU64>) {
+        let base = Instant::now();
+        let offset = Arc::new(AtomicU64::new(0));
+        let read = offset.clone();
+        let store = MemoryStore::new(capacity)
+            .clock(move || base + Duration::from_millis(read.load(Ordering::SeqCst)));
+        (store, offset)
+    }
+
+    const TTL: Duration = Duration::from_secs(30);
+    const DONE: Duration = Duration::from_secs(13 * 3600);
+
+    #[test]
+    fn shard_counts_and_capacity() {
+        for (capacity, shards, total) in [
+            (0, 1, 1),
+            (1, 1, 1),
+            (2047, 1, 2047),
+            (2048, 2, 2048),
+            (5000, 4, 5000),
+            (DEFAULT_CAPACITY, 64, 99_968),
+        ] {
+            let store = MemoryStore::new(capacity);
+            assert_eq!(store.inner.shards.len(), shards, "{capacity}");
+            assert_eq!(store.capacity(), total, "{capacity}");
+        }
+    }
+
+    #[test]
+    fn reserve_commit_release_follow_the_table() {
+        let (store, _) = manual(10);
+        let Reserve::Reserved(a) = now_now(store.reserve("e", TTL)) else {
+            panic!("a free key is reserved")
+        };
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+
+        // Another token neither releases nor commits it.
+        let other = ReservationToken::random();
+        now_now(store.release("e", other));
+        now_now(store.commit("e", other, DONE));
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+
+        now_now(store.release("e", a));
+        let Reserve::Reserved(b) = now_now(store.reserve("e", TTL)) else {
+            panic!("a released key is free")
+        };
+        now_now(store.commit("e", b, DONE));
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+        now_now(store.release("e", b));
+        assert_eq!(
+            now_now(store.reserve("e", TTL)),
+            Reserve::Done,
+            "done stays done"
+        );
+    }
+
+    #[test]
+    fn reservations_and_done_keys_expire() {
+        let (store, clock) = manual(10);
+        let Reserve::Reserved(first) = now_now(store.reserve("e", TTL)) else {
+            panic!()
+        };
+        clock.store(TTL.as_millis() as u64 - 1, Ordering::SeqCst);
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+        clock.store(TTL.as_millis() as u64, Ordering::SeqCst);
+        let Reserve::Reserved(second) = now_now(store.reserve("e", TTL)) else {
+            panic!("an expired reservation frees the key")
+        };
+        // The first holder's late release does not free the second reservation.
+        now_now(store.release("e", first));
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+
+        now_now(store.commit("e", second, DONE));
+        let done_at = TTL.as_millis() as u64;
+        clock.store(done_at + DONE.as_millis() as u64 - 1, Ordering::SeqCst);
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+        clock.store(done_at + DONE.as_millis() as u64, Ordering::SeqCst);
+        assert!(matches!(
+            now_now(store.reserve("e", TTL)),
+            Reserve::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn a_late_commit_marks_an_expired_free_key_done() {
+        let (store, clock) = manual(10);
+        let Reserve::Reserved(token) = now_now(store.reserve("e", TTL)) else {
+            panic!()
+        };
+        clock.store(TTL.as_millis() as u64 + 1, Ordering::SeqCst);
+        now_now(store.commit("e", token, DONE));
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+    }
+
+    #[test]
+    fn the_oldest_key_is_evicted_first() {
+        let (store, _) = manual(3);
+        for key in ["a", "b", "c"] {
+            let Reserve::Reserved(token) = now_now(store.reserve(key, TTL)) else {
+                panic!()
+            };
+            now_now(store.commit(key, token, DONE));
+        }
+        assert_eq!(store.len(), 3);
+        assert!(matches!(
+            now_now(store.reserve("d", TTL)),
+            Reserve::Reserved(_)
+        ));
+        assert_eq!(store.len(), 3);
+        assert_eq!(now_now(store.reserve("b", TTL)), Reserve::Done);
+        assert_eq!(now_now(store.reserve("c", TTL)), Reserve::Done);
+        assert_eq!(now_now(store.reserve("d", TTL)), Reserve::InFlight);
+        assert!(
+            matches!(now_now(store.reserve("a", TTL)), Reserve::Reserved(_)),
+            "a, the oldest, was evicted"
+        );
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn released_keys_do_not_grow_the_queue_without_bound() {
+        let (store, _) = manual(4);
+        for _ in 0..1000 {
+            let Reserve::Reserved(token) = now_now(store.reserve("k", TTL)) else {
+                panic!()
+            };
+            now_now(store.release("k", token));
+        }
+        assert!(store.is_empty());
+        let order = lock(&store.inner.shards[0]).order.len();
+        assert!(order <= 33, "stale queue items are compacted: {order}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The duplicate and replay guard: each DT event handled once, on one replica or many.
+//!
+//! DT delivers at least once, for up to 12 hours: after a timeout or a lost answer it
+//! sends the same event again, often seconds later, and tells receivers to de-duplicate
+//! on `event.eventId`. A captured request can also be replayed for the hour its token
+//! lives. [`DedupLayer`] does that de-duplication in front of your handler.
+//!
+//! It goes *inside* [`DtSignatureLayer`](crate::DtSignatureLayer), reads `event.eventId`
+//! from the verified body (nothing else is decoded; the same bytes are forwarded), and
+//! keeps a key per event in a [`DedupStore`]: a [`MemoryStore`] for one replica (the
+//! default), `RedisStore` (feature `redis`) for several.
+//!
+//! ```
+//! use axum::{routing::post, Router};
+//! use tower_dt_signature::dedup::{DedupLayer, MemoryStore};
+//! use tower_dt_signature::DtSignatureLayer;
+//!
+//! let guard = DedupLayer::with_store(MemoryStore::new(50_000));
+//! let stats = guard.stats(); // duplicates(), in_flight(), forwarded(), store_errors()
+//! let app: Router = Router::new()
+//!     .route("/", post(|| async { "ok" }))
+//!     .layer(guard)
+//!     .layer(DtSignatureLayer::new("connector secret"));
+//! # let _ = stats;
+//! ```
+//!
+//! # What it answers
+//!
+//! | The event is | The guard | Status | Marked |
+//! | --- | --- | --- | --- |
+//! | new (or its key expired) | reserves it for the in-flight TTL (30 s) and forwards | the inner service's | - |
+//! | ... answered 2xx | marks it done for the done TTL (13 h) | the inner service's | - |
+//! | ... answered non-2xx, an error, or dropped | releases it, so DT's retry is handled | the inner service's | - |
+//! | done | answers without forwarding, counts it | `200` | `x-dt-duplicate: done`, [`Duplicate::Done`] |
+//! | in flight elsewhere | answers without forwarding, counts it | `409` | `x-dt-duplicate: in-flight`, [`Duplicate::InFlight`] |
+//! | unknown: the store failed | forwards unguarded and warns (default), or refuses | inner's, or `503` | [`DedupRefusal::StoreUnavailable`] |
+//! | a body without `event.eventId` | refuses | `400` | [`DedupRefusal::MissingEventId`] |
+//! | a request without [`DtClaims`](crate::DtClaims) | refuses: the body is not verified | `500` | [`DedupRefusal::Unverified`] |
+//!
+//! Every answer the guard gives itself is `text/plain` and carries the marked extension.
+//! The 409 makes DT send the event again later, when the first request has finished: by
+//! then it is done (and absorbed) or released (and handled). Duplicates are logged with
+//! `tracing` at debug level with their event id; store failures at warn level.
+//!
+//! The reservation is committed or released before the inner service's answer is
+//! returned, so once a 2xx has been sent a duplicate is absorbed on every replica. If
+//! that commit fails the answer is still the inner service's, and the reservation runs
+//! out after the in-flight TTL. A request dropped while the inner service runs releases
+//! its reservation (see [`DedupStore::release_detached`]); one dropped while the store
+//! is still reserving may leave a reservation that expires after the in-flight TTL.
+//!
+//! Set the in-flight TTL longer than your handler can take: past it a duplicate is
+//! handled even if the first request is still running.
+
+mod event_id;
+mod future;
+mod layer;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod response;
+mod service;
+mod stats;
+mod store;
+
+pub use future::ResponseFuture;
+pub use layer::{DedupLayer, DEFAULT_DONE_TTL, DEFAULT_IN_FLIGHT_TTL};
+pub use memory::{MemoryStore, DEFAULT_CAPACITY};
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
+pub use response::{DedupRefusal, Duplicate, X_DT_DUPLICATE};
+pub use service::Dedup;
+pub use stats::DedupStats;
+pub use store::{BoxStoreFuture, DedupStore, ReservationToken, Reserve, StoreError};

@@ -1,0 +1,246 @@
+//! [`RedisStore`]: a store shared by every replica, in Redis (feature `redis`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+
+use super::store::{BoxStoreFuture, DedupStore, ReservationToken, Reserve, StoreError};
+
+/// The default [`RedisStore::prefix`].
+pub const DEFAULT_PREFIX: &str = "dt-dedup:";
+
+/// The default [`RedisStore::timeout`]: 1 second.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The value of a done key; a reserved key holds its token (32 hex digits).
+const DONE: &str = "done";
+
+/// Mark done if the key is free or held by this token.
+const COMMIT: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held == false or held == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// Delete the key only if this token holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// A [`DedupStore`] in Redis, for a service that runs as several replicas: they all see
+/// each other's events.
+///
+/// - Reserve is one `SET key token NX PX ttl` (then a `GET` only when the key exists, to
+///   tell in flight from done); commit and release are Lua scripts that compare the
+///   token first (compare-and-set, compare-and-delete), so a replica never overwrites
+///   or frees a reservation it does not hold. Works with any Redis 2.6.12 or later.
+/// - Keys are `prefix + eventId` (default prefix [`DEFAULT_PREFIX`]); a done key holds
+///   `done`, a reserved key its token. Both expire on their own (`PX`).
+/// - One [`ConnectionManager`] (a multiplexed connection that reconnects by itself) is
+///   shared by every clone; no pool is needed.
+/// - Each operation is bounded by [`timeout`](Self::timeout); past it, or when Redis is
+///   unreachable, the operation fails with a [`StoreError`] and the guard fails open or
+///   closed as configured.
+/// - A request dropped while it holds a reservation releases it from a task spawned on
+///   the current tokio runtime (outside a runtime the reservation just expires after the
+///   in-flight TTL).
+///
+/// ```no_run
+/// use tower_dt_signature::dedup::{DedupLayer, RedisStore};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?.prefix("myapp:dt:");
+/// let layer = DedupLayer::with_store(store);
+/// # let _ = layer; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    prefix: String,
+    timeout: Duration,
+    commit: Script,
+    release: Script,
+}
+
+impl RedisStore {
+    /// Connect to the Redis at `url` (`redis://[:password@]host:port/db`), with a 1 s
+    /// connection and response timeout and one reconnection attempt per failed
+    /// operation (a down Redis fails fast rather than holding requests).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::new)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(DEFAULT_TIMEOUT))
+            .set_response_timeout(Some(DEFAULT_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(StoreError::new)?;
+        Ok(Self::new(connection))
+    }
+
+    /// A store on a connection manager you configured.
+    pub fn new(connection: ConnectionManager) -> Self {
+        Self {
+            connection,
+            shared: Arc::new(Shared {
+                prefix: DEFAULT_PREFIX.to_owned(),
+                timeout: DEFAULT_TIMEOUT,
+                commit: Script::new(COMMIT),
+                release: Script::new(RELEASE),
+            }),
+        }
+    }
+
+    /// The prefix of every key, to share one Redis between applications or connectors.
+    /// Default: [`DEFAULT_PREFIX`] (`dt-dedup:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.shared_mut().prefix = prefix.into();
+        self
+    }
+
+    /// The longest one operation may take before it fails. Default: [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.shared_mut().timeout = timeout;
+        self
+    }
+
+    fn shared_mut(&mut self) -> &mut Shared {
+        if Arc::get_mut(&mut self.shared).is_none() {
+            self.shared = Arc::new(Shared {
+                prefix: self.shared.prefix.clone(),
+                timeout: self.shared.timeout,
+                commit: Script::new(COMMIT),
+                release: Script::new(RELEASE),
+            });
+        }
+        Arc::get_mut(&mut self.shared).expect("just made unique")
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.shared.prefix)
+    }
+
+    fn run<T, F>(&self, operation: F) -> BoxStoreFuture<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
+    {
+        let timeout = self.shared.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, operation).await {
+                Ok(result) => result.map_err(StoreError::new),
+                Err(_) => Err(StoreError::new("timed out")),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.shared.prefix)
+            .field("timeout", &self.shared.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    // PX 0 is an error in Redis: at least 1 ms.
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl DedupStore for RedisStore {
+    type Future<T: Send + 'static> = BoxStoreFuture<T>;
+
+    fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
+        let mut connection = self.connection.clone();
+        let key = self.key(key);
+        let token = ReservationToken::random();
+        self.run(async move {
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(token.to_string())
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async(&mut connection)
+                .await?;
+            if set.is_some() {
+                return Ok(Reserve::Reserved(token));
+            }
+            let held: Option<String> = redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await?;
+            // Gone between the two calls (released or expired): still in flight as far
+            // as this request knows; DT's retry will find it free.
+            Ok(match held.as_deref() {
+                Some(DONE) => Reserve::Done,
+                _ => Reserve::InFlight,
+            })
+        })
+    }
+
+    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+        let mut connection = self.connection.clone();
+        let key = self.key(key);
+        let shared = self.shared.clone();
+        self.run(async move {
+            let _: i64 = shared
+                .commit
+                .key(key)
+                .arg(token.to_string())
+                .arg(DONE)
+                .arg(millis(ttl))
+                .invoke_async(&mut connection)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
+        let mut connection = self.connection.clone();
+        let key = self.key(key);
+        let shared = self.shared.clone();
+        self.run(async move {
+            let _: i64 = shared
+                .release
+                .key(key)
+                .arg(token.to_string())
+                .invoke_async(&mut connection)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn release_detached(&self, key: &str, token: ReservationToken) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let release = self.release(key, token);
+                let key = key.to_owned();
+                runtime.spawn(async move {
+                    if let Err(error) = release.await {
+                        tracing::warn!(event_id = %key, %error, "dedup store failed to release a dropped request's event");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                event_id = %key,
+                "no tokio runtime to release a dropped request's event: it expires after the in-flight TTL"
+            ),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! [`DedupStats`]: what the guard did, counted.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters shared by a [`DedupLayer`](super::DedupLayer), every service it made and
+/// every clone of those; read them with [`DedupLayer::stats`](super::DedupLayer::stats).
+///
+/// Counts are totals since the layer was made (relaxed atomics: exact once the
+/// requests counted have finished).
+#[derive(Clone, Default)]
+pub struct DedupStats {
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    duplicates: AtomicU64,
+    in_flight: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+impl DedupStats {
+    /// Requests passed to the inner service (unguarded ones after a store failure
+    /// included).
+    pub fn forwarded(&self) -> u64 {
+        self.counters.forwarded.load(Ordering::Relaxed)
+    }
+
+    /// Duplicates of a done event, answered `200` without forwarding.
+    pub fn duplicates(&self) -> u64 {
+        self.counters.duplicates.load(Ordering::Relaxed)
+    }
+
+    /// Duplicates of an event in flight, answered `409` without forwarding.
+    pub fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Failed store operations (reserve, commit or release).
+    pub fn store_errors(&self) -> u64 {
+        self.counters.store_errors.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_forwarded(&self) {
+        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_duplicate(&self) {
+        self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_in_flight(&self) {
+        self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_store_error(&self) {
+        self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for DedupStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DedupStats")
+            .field("forwarded", &self.forwarded())
+            .field("duplicates", &self.duplicates())
+            .field("in_flight", &self.in_flight())
+            .field("store_errors", &self.store_errors())
+            .finish()
+    }
+}

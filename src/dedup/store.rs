@@ -1,0 +1,158 @@
+//! [`DedupStore`]: where the guard keeps its reservations, and what a store answers.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where [`Dedup`](super::Dedup) records which events it has seen.
+///
+/// A key is either absent, reserved (in flight, held by one [`ReservationToken`]) or done.
+/// Every operation is atomic with respect to the other replicas that share the store:
+///
+/// | call | key absent (or expired) | reserved by this token | reserved by another | done |
+/// | --- | --- | --- | --- | --- |
+/// | [`reserve`](Self::reserve) | reserve it for `ttl`: [`Reserve::Reserved`] | [`Reserve::InFlight`] | [`Reserve::InFlight`] | [`Reserve::Done`] |
+/// | [`commit`](Self::commit) | mark it done for `ttl` | mark it done for `ttl` | leave it | leave it |
+/// | [`release`](Self::release) | nothing | remove it | leave it | leave it |
+///
+/// So a replica never releases or overwrites a reservation it does not hold. The futures
+/// own what they need (`'static`): the guard keeps them in its response future.
+///
+/// Implemented by [`MemoryStore`](super::MemoryStore) (one process) and, with the `redis`
+/// feature, `RedisStore` (any number of replicas). A store for another backend can
+/// use [`BoxStoreFuture`] as its `Future`.
+pub trait DedupStore: Clone + Send + Sync + 'static {
+    /// The future every operation returns.
+    type Future<T: Send + 'static>: Future<Output = Result<T, StoreError>> + Send + 'static;
+
+    /// Reserve `key` for `ttl` unless it is already reserved or done.
+    fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve>;
+
+    /// Mark `key` done for `ttl`, unless another reservation holds it.
+    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()>;
+
+    /// Remove the reservation `token` holds on `key`; anything else is left as it is.
+    fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()>;
+
+    /// Like [`release`](Self::release), but without waiting: called when a response
+    /// future is dropped (the client went away), where nothing can be awaited.
+    ///
+    /// A store that answers at once does the work here; a networked one starts it in the
+    /// background. If it can do neither, the reservation expires after its `ttl`.
+    fn release_detached(&self, key: &str, token: ReservationToken);
+}
+
+/// A boxed store future, for a [`DedupStore`] whose operations are `async` blocks.
+pub type BoxStoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
+
+/// What [`DedupStore::reserve`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    /// The key was free and is now reserved by this token: handle the event.
+    Reserved(ReservationToken),
+    /// Another request holds the key right now.
+    InFlight,
+    /// The event was handled already.
+    Done,
+}
+
+/// Proves which reservation a request holds, so that a commit or a release by anybody
+/// else leaves it alone.
+///
+/// 128 bits, unique across processes (a per-process random seed, the time, the process id
+/// and a counter, hashed with std's randomly keyed hasher). It is an identity, not a
+/// secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReservationToken(u128);
+
+impl ReservationToken {
+    /// A fresh token, different from every other one handed out.
+    pub fn random() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let half = |salt: u64| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(salt);
+            hasher.write_u64(count);
+            hasher.write_u128(nanos);
+            hasher.write_u32(std::process::id());
+            hasher.finish()
+        };
+        Self((u128::from(half(1)) << 64) | u128::from(half(2)))
+    }
+
+    /// The token as a number, for a store that keeps it.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// A token a store kept as a number.
+    pub fn from_u128(value: u128) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for ReservationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReservationToken({self})")
+    }
+}
+
+impl fmt::Display for ReservationToken {
+    /// 32 lowercase hex digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// A store operation failed (for example, Redis is unreachable or timed out).
+///
+/// What the guard does then is set by
+/// [`DedupLayer::fail_closed`](super::DedupLayer::fail_closed).
+#[derive(Debug)]
+pub struct StoreError {
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl StoreError {
+    /// Wrap the backend's error.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dedup store failed: {}", self.source)
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_differ_and_print_as_32_hex_digits() {
+        let tokens: std::collections::HashSet<_> =
+            (0..1000).map(|_| ReservationToken::random()).collect();
+        assert_eq!(tokens.len(), 1000);
+        let token = ReservationToken::from_u128(0xab);
+        assert_eq!(token.to_string(), format!("{:032x}", 0xab));
+        assert_eq!(token.as_u128(), 0xab);
+    }
+}

@@ -1,0 +1,521 @@
+//! The duplicate guard with its in-memory store, through the public API: behind
+//! DtSignatureLayer, called the way users call it.
+
+mod common;
+mod dedup_support;
+
+use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dedup_support::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, Service, ServiceExt};
+use tower_dt_signature::dedup::{
+    BoxStoreFuture, DedupLayer, DedupRefusal, DedupStore, MemoryStore, ReservationToken, Reserve,
+    StoreError,
+};
+use tower_dt_signature::{DtBody, DtSignatureLayer};
+
+/// A memory store whose clock moves only when told to (milliseconds).
+fn manual_store(capacity: usize) -> (MemoryStore, Arc<AtomicU64>) {
+    let base = Instant::now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let read = offset.clone();
+    let store = MemoryStore::new(capacity)
+        .clock(move || base + Duration::from_millis(read.load(Ordering::SeqCst)));
+    (store, offset)
+}
+
+#[tokio::test]
+async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
+    let handler = Handler::default();
+    let guard = DedupLayer::new();
+    let service = stack(&guard, &handler);
+
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    // The inner service got the exact bytes DT signed, verified.
+    assert_eq!(handler.bodies(), vec![(body("evt-1"), true)]);
+
+    for _ in 0..3 {
+        // A fresh clone, as a server makes per connection: the store is shared.
+        assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    }
+    assert_eq!(handler.calls(), 1, "a done event is never forwarded again");
+
+    // Another event is its own key.
+    assert_eq!(answer(send(&service, signed("evt-2")).await).await, ok());
+    assert_eq!(handler.calls(), 2);
+
+    let stats = guard.stats();
+    assert_eq!(
+        (stats.forwarded(), stats.duplicates(), stats.in_flight()),
+        (2, 3, 0)
+    );
+    assert_eq!(
+        service.get_ref().stats().duplicates(),
+        3,
+        "shared with the service"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
+    let handler = Handler::default();
+    let guard = DedupLayer::new();
+    let service = stack(&guard, &handler);
+    handler.hold();
+
+    let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
+    handler.entered().await;
+    assert_eq!(
+        answer(send(&service, signed("evt-1")).await).await,
+        in_flight()
+    );
+    assert_eq!(handler.calls(), 1, "never forwarded twice at the same time");
+
+    handler.open(1);
+    assert_eq!(answer(first.await.unwrap()).await, ok());
+    // DT's retry of the 409 after the first finished: absorbed.
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(handler.calls(), 1);
+    assert_eq!(
+        (guard.stats().in_flight(), guard.stats().duplicates()),
+        (1, 1)
+    );
+}
+
+async fn send_owned(
+    service: Stack<MemoryStore>,
+    request: Request<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    service.oneshot(request).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_are_forwarded_exactly_once() {
+    for round in 0..20 {
+        let handler = Handler::default();
+        let guard = DedupLayer::new();
+        let service = stack(&guard, &handler);
+        let answers = race(&[(&service, &handler)], &format!("evt-{round}"), 8).await;
+        assert_eq!(handler.calls(), 1, "round {round}: {answers:?}");
+        let (last, duplicates) = answers.split_last().unwrap();
+        assert_eq!(*last, ok());
+        assert!(duplicates.iter().all(|a| *a == in_flight()), "{answers:?}");
+        assert_eq!(guard.stats().in_flight(), 7);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
+    let handler = Handler::default();
+    let guard = DedupLayer::new();
+    let service = stack(&guard, &handler);
+
+    for status in [
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::NOT_FOUND,
+        StatusCode::MOVED_PERMANENTLY,
+    ] {
+        handler.answer(status);
+        assert_eq!(
+            answer(send(&service, signed("evt-1")).await).await,
+            Answer::Inner(status)
+        );
+    }
+    assert_eq!(handler.calls(), 4, "each retry was forwarded");
+
+    // An error from the inner service releases it too.
+    handler.fail(true);
+    let error = service.clone().oneshot(signed("evt-1")).await.unwrap_err();
+    assert_eq!(error.to_string(), "handler failed");
+    assert_eq!(handler.calls(), 5);
+
+    handler.fail(false);
+    handler.answer(StatusCode::NO_CONTENT);
+    assert_eq!(
+        answer(send(&service, signed("evt-1")).await).await,
+        Answer::Inner(StatusCode::NO_CONTENT)
+    );
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(handler.calls(), 6, "any 2xx marks it done");
+}
+
+#[tokio::test]
+async fn a_dropped_request_releases_the_event() {
+    let handler = Handler::default();
+    let guard = DedupLayer::new();
+    let service = stack(&guard, &handler);
+    handler.hold();
+
+    // The client goes away while the inner service runs: the future is dropped.
+    let mut dropped = Box::pin(service.clone().oneshot(signed("evt-1")));
+    poll_fn(|cx| {
+        assert!(dropped.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    handler.entered().await;
+    assert_eq!(answer(send_held(&service).await).await, in_flight());
+    drop(dropped);
+
+    handler.open(1);
+    assert_eq!(answer(send_held(&service).await).await, ok());
+    assert_eq!(
+        handler.calls(),
+        2,
+        "DT's retry was forwarded after the drop"
+    );
+}
+
+async fn send_held(service: &Stack<MemoryStore>) -> Response<Full<Bytes>> {
+    send(service, signed("evt-1")).await
+}
+
+#[tokio::test]
+async fn done_events_are_forgotten_after_the_done_ttl() {
+    let (store, clock) = manual_store(100);
+    let handler = Handler::default();
+    let guard = DedupLayer::with_store(store).done_ttl(Duration::from_secs(60));
+    let service = stack(&guard, &handler);
+
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    clock.store(59_999, Ordering::SeqCst);
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    clock.store(60_000, Ordering::SeqCst);
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(handler.calls(), 2);
+}
+
+#[tokio::test]
+async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
+    let (store, clock) = manual_store(100);
+    let handler = Handler::default();
+    let guard = DedupLayer::with_store(store).in_flight_ttl(Duration::from_secs(5));
+    let service = stack(&guard, &handler);
+    handler.hold();
+
+    let first = tokio::spawn(send_owned_store(service.clone(), signed("evt-1")));
+    handler.entered().await;
+    clock.store(4_999, Ordering::SeqCst);
+    assert_eq!(
+        answer(send(&service, signed("evt-1")).await).await,
+        in_flight()
+    );
+    clock.store(5_000, Ordering::SeqCst);
+    let second = tokio::spawn(send_owned_store(service.clone(), signed("evt-1")));
+    handler.entered().await;
+    assert_eq!(
+        handler.calls(),
+        2,
+        "past the TTL a stuck request no longer blocks"
+    );
+
+    handler.open(2);
+    assert_eq!(answer(first.await.unwrap()).await, ok());
+    assert_eq!(answer(second.await.unwrap()).await, ok());
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+}
+
+async fn send_owned_store<St: DedupStore>(
+    service: Stack<St>,
+    request: Request<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    service.oneshot(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_full_store_evicts_the_oldest_event_first() {
+    let handler = Handler::default();
+    let guard = DedupLayer::with_store(MemoryStore::new(3));
+    let service = stack(&guard, &handler);
+    assert_eq!(guard.store().capacity(), 3);
+
+    for id in ["a", "b", "c", "d"] {
+        assert_eq!(answer(send(&service, signed(id)).await).await, ok());
+    }
+    assert_eq!(guard.store().len(), 3, "bounded");
+    for id in ["b", "c", "d"] {
+        assert_eq!(
+            answer(send(&service, signed(id)).await).await,
+            done(),
+            "{id}"
+        );
+    }
+    assert_eq!(handler.calls(), 4);
+    // "a", the oldest, made room for "d": its duplicate is handled again.
+    assert_eq!(answer(send(&service, signed("a")).await).await, ok());
+    assert_eq!(handler.calls(), 5);
+}
+
+#[tokio::test]
+async fn a_body_without_an_event_id_is_refused_with_400() {
+    let bodies = [
+        r#"{"event":{"eventType":"touch"},"labels":{}}"#,
+        r#"{"event":{"eventId":""}}"#,
+        r#"{"event":{"eventId":42}}"#,
+        r#"{"eventId":"evt-1"}"#,
+        "[]",
+        "not json",
+    ];
+    for text in bodies {
+        let handler = Handler::default();
+        let service = stack(&DedupLayer::new(), &handler);
+        let response = send(&service, signed_body(Bytes::from_static(text.as_bytes()))).await;
+        assert_eq!(
+            answer(response).await,
+            Answer::Refused(
+                DedupRefusal::MissingEventId,
+                StatusCode::BAD_REQUEST,
+                "missing event id".into()
+            ),
+            "{text}"
+        );
+        assert_eq!(handler.calls(), 0, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn without_dt_signature_layer_it_refuses_with_500() {
+    let handler = Handler::default();
+    let mut service = DedupLayer::new().layer(handler.clone());
+    // A DtBody, but no DtClaims: nobody verified it.
+    let request = Request::post("/").body(DtBody::new(body("evt-1"))).unwrap();
+    let response = ServiceExt::<Request<DtBody>>::ready(&mut service)
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(response).await,
+        Answer::Refused(
+            DedupRefusal::Unverified,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dedup guard used without DtSignatureLayer".into()
+        )
+    );
+
+    // Any other body: refused before a byte of it is read.
+    let (unverified, polls) = common::Counted::new(Full::new(body("evt-1")));
+    let request = Request::post("/").body(unverified).unwrap();
+    let response = ServiceExt::<Request<common::Counted<Full<Bytes>>>>::ready(&mut service)
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "the unverified body was read"
+    );
+    assert_eq!(
+        answer(response).await,
+        Answer::Refused(
+            DedupRefusal::Unverified,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dedup guard used without DtSignatureLayer".into()
+        )
+    );
+    assert_eq!(handler.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_forged_request_never_reaches_the_guard() {
+    let handler = Handler::default();
+    let guard = DedupLayer::new();
+    let service = stack(&guard, &handler);
+    let mut forged = signed("evt-1");
+    forged.headers_mut().insert(
+        "x-dt-signature",
+        common::sign(&body("evt-1"), "forged").parse().unwrap(),
+    );
+    let response = send(&service, forged).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(handler.calls(), 0);
+    // Nothing was reserved: the real one is handled.
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(guard.stats().forwarded(), 1);
+}
+
+/// A store that fails the operations it is told to, and otherwise is a memory store.
+#[derive(Clone, Debug)]
+struct Flaky {
+    memory: MemoryStore,
+    fail_reserve: bool,
+    fail_commit: bool,
+}
+
+fn down() -> StoreError {
+    StoreError::new("store down")
+}
+
+impl DedupStore for Flaky {
+    type Future<T: Send + 'static> = BoxStoreFuture<T>;
+
+    fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
+        let result = if self.fail_reserve {
+            Err(down())
+        } else {
+            self.memory.reserve(key, ttl).into_inner()
+        };
+        Box::pin(async move { result })
+    }
+
+    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+        let result = if self.fail_commit {
+            Err(down())
+        } else {
+            self.memory.commit(key, token, ttl).into_inner()
+        };
+        Box::pin(async move { result })
+    }
+
+    fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
+        let result = self.memory.release(key, token).into_inner();
+        Box::pin(async move { result })
+    }
+
+    fn release_detached(&self, key: &str, token: ReservationToken) {
+        self.memory.release_detached(key, token);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
+    let flaky = Flaky {
+        memory: MemoryStore::default(),
+        fail_reserve: true,
+        fail_commit: false,
+    };
+
+    let handler = Handler::default();
+    let open = DedupLayer::with_store(flaky.clone());
+    let service = stack(&open, &handler);
+    for _ in 0..2 {
+        assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    }
+    assert_eq!(handler.calls(), 2, "fail open forwards, unguarded");
+    assert_eq!(open.stats().store_errors(), 2);
+
+    let handler = Handler::default();
+    let closed = DedupLayer::with_store(flaky).fail_closed(true);
+    let service = stack(&closed, &handler);
+    assert_eq!(
+        answer(send(&service, signed("evt-1")).await).await,
+        Answer::Refused(
+            DedupRefusal::StoreUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dedup store unavailable".into()
+        )
+    );
+    assert_eq!(handler.calls(), 0, "fail closed never forwards");
+    assert_eq!(closed.stats().store_errors(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_commit_keeps_the_inner_answer() {
+    let handler = Handler::default();
+    let guard = DedupLayer::with_store(Flaky {
+        memory: MemoryStore::default(),
+        fail_reserve: false,
+        fail_commit: true,
+    });
+    let service = stack(&guard, &handler);
+    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(guard.stats().store_errors(), 1);
+    // Not marked done; still reserved until the in-flight TTL ends.
+    assert_eq!(
+        answer(send(&service, signed("evt-1")).await).await,
+        in_flight()
+    );
+    assert_eq!(handler.calls(), 1);
+}
+
+#[tokio::test]
+async fn the_service_polled_ready_is_the_one_called() {
+    use tower_test::mock;
+    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
+    let mut service = DtSignatureLayer::new(common::SECRET)
+        .clock(common::at(common::NOW))
+        .layer(DedupLayer::new().layer(mock));
+    handle.allow(1);
+
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let future = tokio::spawn(service.call(signed("evt-1")));
+    let (forwarded, respond) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .expect("nothing forwarded: was an unready clone called?")
+        .expect("mock closed");
+    let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, body("evt-1"));
+    respond.send_response(Response::new(Full::new(Bytes::from_static(b"inner"))));
+    assert_eq!(answer(future.await.unwrap().unwrap()).await, ok());
+
+    let pending = poll_fn(|cx| {
+        Poll::Ready(Service::<Request<Full<Bytes>>>::poll_ready(&mut service, cx).is_pending())
+    })
+    .await;
+    assert!(pending, "poll_ready must forward to the inner service");
+}
+
+#[tokio::test]
+async fn in_an_axum_router_between_dt_signature_layer_and_the_handler() {
+    use axum::{body::Body, extract::State, routing::post, Extension, Router};
+    use tower_dt_signature::DtClaims;
+
+    type Seen = Arc<std::sync::Mutex<Vec<Bytes>>>;
+    async fn handler(
+        State(seen): State<Seen>,
+        Extension(_claims): Extension<DtClaims>,
+        body: Bytes,
+    ) -> &'static str {
+        seen.lock().unwrap().push(body);
+        "handled"
+    }
+
+    let seen = Seen::default();
+    let guard = DedupLayer::new();
+    let app = Router::new()
+        .route("/", post(handler))
+        .with_state(seen.clone())
+        .layer(guard.clone())
+        .layer(DtSignatureLayer::new(common::SECRET).clock(common::at(common::NOW)));
+    let request = |id: &str| {
+        let body = body(id);
+        Request::post("/")
+            .header("x-dt-signature", common::sign(&body, common::SECRET))
+            .body(Body::from(body))
+            .unwrap()
+    };
+
+    let first = app.clone().oneshot(request("evt-1")).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let text = axum::body::to_bytes(first.into_body(), 1024).await.unwrap();
+    assert_eq!(text, "handled");
+
+    let again = app.clone().oneshot(request("evt-1")).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["x-dt-duplicate"], "done");
+    assert_eq!(
+        again
+            .extensions()
+            .get::<tower_dt_signature::dedup::Duplicate>(),
+        Some(&tower_dt_signature::dedup::Duplicate::Done)
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![body("evt-1")],
+        "exact bytes, once"
+    );
+    assert_eq!(guard.stats().duplicates(), 1);
+}
