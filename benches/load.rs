@@ -39,7 +39,9 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
 use axum::Router;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -247,8 +249,17 @@ fn dt_token(body: &[u8], age: u64, secret: &str) -> String {
         "iat": iat,
         "jti": "cpbg96qngr7ai7ldarrg",
     });
+    // DT's header, byte for byte (`jsonwebtoken::Header` would put `typ` first), and its
+    // claims in DT's order (serde_json sorts them).
+    let b64 = |json: &str| URL_SAFE_NO_PAD.encode(json);
+    let input = format!(
+        "{}.{}",
+        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(&claims.to_string())
+    );
     let key = EncodingKey::from_secret(secret.as_bytes());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+    format!("{input}.{signature}")
 }
 
 /// Read one response; returns its status. `buf` keeps what was read past it (nothing, as
