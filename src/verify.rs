@@ -407,32 +407,14 @@ impl<'de, const N: usize> Deserialize<'de> for HexClaim<N> {
             }
 
             fn visit_str<E: serde::de::Error>(self, hex_digest: &str) -> Result<Self::Value, E> {
-                Ok(HexClaim(parse_hex(hex_digest.as_bytes())))
+                let mut digest = [0u8; N];
+                let parsed = hex::decode_to_slice(hex_digest, &mut digest).ok();
+                Ok(HexClaim(parsed.map(|()| digest)))
             }
         }
 
         deserializer.deserialize_str(HexVisitor)
     }
-}
-
-/// A hex digest of exactly `N` bytes, in either case.
-fn parse_hex<const N: usize>(hex_digest: &[u8]) -> Option<[u8; N]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if hex_digest.len() != 2 * N {
-        return None;
-    }
-    let mut digest = [0u8; N];
-    for (byte, pair) in digest.iter_mut().zip(hex_digest.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(digest)
 }
 
 fn parse_claims(encoded: &str) -> Result<RawClaims, DtSignatureError> {
