@@ -211,7 +211,6 @@ impl DedupStore for MemoryStore {
 
     fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
         let now = (self.clock)();
-        let token = ReservationToken::random();
         let mut shard = self.shard(key);
         let found = match shard.live(key, now) {
             Some(Entry {
@@ -219,6 +218,7 @@ impl DedupStore for MemoryStore {
             }) => Reserve::Done,
             Some(_) => Reserve::InFlight,
             None => {
+                let token = ReservationToken::random();
                 let cap = self.inner.shard_capacity;
                 shard.insert(key, State::InFlight(token), now + ttl, now, cap);
                 Reserve::Reserved(token)

@@ -18,6 +18,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The value of a done key; a reserved key holds its token (32 hex digits).
 const DONE: &str = "done";
 
+/// Reserve the key (SET NX PX) and return nothing, or return what holds it: one round
+/// trip, atomic.
+const RESERVE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return false
+end
+return redis.call('GET', KEYS[1])
+";
+
 /// Mark done if the key is free or held by this token.
 const COMMIT: &str = r"
 local held = redis.call('GET', KEYS[1])
@@ -39,10 +48,11 @@ return 0
 /// A [`DedupStore`] in Redis, for a service that runs as several replicas: they all see
 /// each other's events.
 ///
-/// - Reserve is one `SET key token NX PX ttl` (then a `GET` only when the key exists, to
-///   tell in flight from done); commit and release are Lua scripts that compare the
-///   token first (compare-and-set, compare-and-delete), so a replica never overwrites
-///   or frees a reservation it does not hold. Works with any Redis 2.6.12 or later.
+/// - Every operation is one Lua script, so one round trip and atomic: reserve is
+///   `SET key token NX PX ttl`, and a `GET` when the key exists (in flight or done);
+///   commit and release compare the token first (compare-and-set, compare-and-delete),
+///   so a replica never overwrites or frees a reservation it does not hold. Scripts are
+///   sent by SHA (`EVALSHA`) after the first use. Works with any Redis 2.6.12 or later.
 /// - Keys are `prefix + eventId` (default prefix [`DEFAULT_PREFIX`]); a done key holds
 ///   `done`, a reserved key its token. Both expire on their own (`PX`).
 /// - One [`ConnectionManager`] (a multiplexed connection that reconnects by itself) is
@@ -71,6 +81,7 @@ pub struct RedisStore {
 struct Shared {
     prefix: String,
     timeout: Duration,
+    reserve: Script,
     commit: Script,
     release: Script,
 }
@@ -98,6 +109,7 @@ impl RedisStore {
             shared: Arc::new(Shared {
                 prefix: DEFAULT_PREFIX.to_owned(),
                 timeout: DEFAULT_TIMEOUT,
+                reserve: Script::new(RESERVE),
                 commit: Script::new(COMMIT),
                 release: Script::new(RELEASE),
             }),
@@ -122,6 +134,7 @@ impl RedisStore {
             self.shared = Arc::new(Shared {
                 prefix: self.shared.prefix.clone(),
                 timeout: self.shared.timeout,
+                reserve: Script::new(RESERVE),
                 commit: Script::new(COMMIT),
                 release: Script::new(RELEASE),
             });
@@ -169,27 +182,19 @@ impl DedupStore for RedisStore {
         let mut connection = self.connection.clone();
         let key = self.key(key);
         let token = ReservationToken::random();
+        let shared = self.shared.clone();
         self.run(async move {
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&key)
+            let held: Option<String> = shared
+                .reserve
+                .key(key)
                 .arg(token.to_string())
-                .arg("NX")
-                .arg("PX")
                 .arg(millis(ttl))
-                .query_async(&mut connection)
+                .invoke_async(&mut connection)
                 .await?;
-            if set.is_some() {
-                return Ok(Reserve::Reserved(token));
-            }
-            let held: Option<String> = redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await?;
-            // Gone between the two calls (released or expired): still in flight as far
-            // as this request knows; DT's retry will find it free.
             Ok(match held.as_deref() {
+                None => Reserve::Reserved(token),
                 Some(DONE) => Reserve::Done,
-                _ => Reserve::InFlight,
+                Some(_) => Reserve::InFlight,
             })
         })
     }

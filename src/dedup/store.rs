@@ -6,7 +6,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Where [`Dedup`](super::Dedup) records which events it has seen.
 ///
@@ -63,9 +63,8 @@ pub enum Reserve {
 /// Proves which reservation a request holds, so that a commit or a release by anybody
 /// else leaves it alone.
 ///
-/// 128 bits, unique across processes (a per-process random seed, the time, the process id
-/// and a counter, hashed with std's randomly keyed hasher). It is an identity, not a
-/// secret.
+/// 128 bits, unique across processes (a counter hashed with std's hasher, randomly keyed
+/// per thread from the OS). It is an identity, not a secret.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReservationToken(u128);
 
@@ -74,15 +73,13 @@ impl ReservationToken {
     pub fn random() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
+        // Each `RandomState` is keyed from the OS's randomness once per thread, then
+        // stepped per call: with the counter, unique within the process, and across
+        // processes with overwhelming probability.
         let half = |salt: u64| {
             let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
             hasher.write_u64(salt);
             hasher.write_u64(count);
-            hasher.write_u128(nanos);
-            hasher.write_u32(std::process::id());
             hasher.finish()
         };
         Self((u128::from(half(1)) << 64) | u128::from(half(2)))
