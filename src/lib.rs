@@ -93,12 +93,14 @@
 //! # Feature flags
 //!
 //! The core and the [`events`] module (typed payloads: [`events::Payload::from_slice`])
-//! are always built. Both features are off by default:
+//! are always built, and so is the [`dedup`] module (the duplicate and replay guard, with
+//! its in-memory store). The features are off by default:
 //!
 //! | feature | adds |
 //! | --- | --- |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes |
 //! | `signer` | `Signer` / `SignOptions`: mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector) |
+//! | `redis` | `dedup::RedisStore`: the duplicate guard's store in Redis, shared by several replicas (brings `redis` and `tokio`) |
 //!
 //! No feature touches the crypto backend: the crate always builds `jsonwebtoken` with
 //! exactly one (`rust_crypto`), as jsonwebtoken 10+ requires, so `--all-features` is safe.
@@ -107,7 +109,8 @@
 //!
 //! - Verification proves a request was signed with your secret within the token's
 //!   lifetime; it does not stop a captured request from being replayed within that hour,
-//!   nor DT's own at-least-once duplicates: de-duplicate on `event.eventId`.
+//!   nor DT's own at-least-once duplicates: de-duplicate on `event.eventId`, which
+//!   [`dedup::DedupLayer`] does.
 //! - Turn on [`require_sha256`](DtSignatureLayer::require_sha256) unless you must accept
 //!   tokens minted before 2022-02-10: it rules out a token that carries SHA-1 alone.
 //! - Error messages, `Debug` output and log lines never contain the secret, the token, a
