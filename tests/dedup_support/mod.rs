@@ -109,7 +109,7 @@ impl Handler {
         self.state.gate.add_permits(n);
     }
 
-    /// Wait until a request has reached the inner service (one per call).
+    /// Wait until a held request has reached the inner service (one per such request).
     pub async fn entered(&self) {
         tokio::time::timeout(
             std::time::Duration::from_secs(5),
@@ -136,8 +136,8 @@ impl tower::Service<Request<DtBody>> for Handler {
             let verified = request.extensions().get::<DtClaims>().is_some();
             let bytes = request.into_body().collect().await.unwrap().to_bytes();
             state.bodies.lock().unwrap().push((bytes, verified));
-            state.entered.notify_one();
             if state.held.load(Ordering::SeqCst) {
+                state.entered.notify_one();
                 // Bounded: a guard that forwards what it should not must fail, not hang.
                 tokio::time::timeout(std::time::Duration::from_secs(5), state.gate.acquire())
                     .await
