@@ -6,10 +6,10 @@
 mod common;
 mod dedup_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::capture_logs;
 use dedup_support::*;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -47,34 +47,14 @@ async fn send_owned(
     service.oneshot(request).await.unwrap()
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), logs) = capture_logs(|| {
         runtime.block_on(async {
             let handler = Handler::default();
             let service = stack(&DedupLayer::new(), &handler);
@@ -94,7 +74,6 @@ fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret
         })
     });
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for (level, message, id) in [
         ("DEBUG", "absorbed a duplicate of a done event", "evt-done"),
         (

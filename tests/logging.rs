@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
 use common::*;
 use http::Request;
@@ -15,29 +12,8 @@ use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 use tower_dt_signature::DtSignatureLayer;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn refusals_are_logged_at_debug_without_secrets() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-
     let body: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
     let secret = "log-secret-value";
     let valid = sign(body, secret);
@@ -46,7 +22,7 @@ fn refusals_are_logged_at_debug_without_secrets() {
         .build()
         .unwrap();
 
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), log) = capture_logs(|| {
         runtime.block_on(async {
             for (token, payload) in [
                 (forged.as_str(), body),
@@ -69,7 +45,6 @@ fn refusals_are_logged_at_debug_without_secrets() {
         })
     });
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("refused Data Connector request"))
