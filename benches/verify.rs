@@ -19,49 +19,24 @@
 //! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
 //! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
 
+mod support;
+
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::Algorithm;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use support::dt_token;
 use tower_dt_signature::{Verifier, X_DT_SIGNATURE};
 
 const SECRET: &str = "test-secret";
 /// A real DT temperature event body, 518 bytes.
 const EVENT: &[u8] = include_bytes!("../tests/data/dt-events/temperature.json");
-
-/// A token as DT signs one: `{"alg":"HS256","typ":"JWT"}`, the five claims, `iat` = now.
-fn dt_token(body: &[u8]) -> String {
-    let iat = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = serde_json::json!({
-        "checksum": hex::encode(Sha1::digest(body)),
-        "checksum_sha256": hex::encode(Sha256::digest(body)),
-        "exp": iat + 3600,
-        "iat": iat,
-        "jti": "cpbg96qngr7ai7ldarrg",
-    });
-    // DT's header, byte for byte (`jsonwebtoken::Header` would put `typ` first), and its
-    // claims in DT's order (serde_json sorts them), signed as in tests/common.
-    let b64 = |json: &str| URL_SAFE_NO_PAD.encode(json);
-    let input = format!(
-        "{}.{}",
-        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-        b64(&claims.to_string())
-    );
-    let key = EncodingKey::from_secret(SECRET.as_bytes());
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
-    format!("{input}.{signature}")
-}
 
 /// A body of `len` bytes shaped like DT's JSON: the event, then label padding.
 fn body_of(len: usize) -> Vec<u8> {
@@ -82,7 +57,7 @@ struct Case {
 
 fn bench(c: &mut Criterion, case: &Case) {
     let body = &case.body[..];
-    let token = dt_token(body);
+    let token = dt_token(body, 0, SECRET);
     let mut headers = HeaderMap::new();
     headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
     let signing_input = &token[..token.rfind('.').unwrap()];
@@ -174,7 +149,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--iterations") {
         let iterations: u64 = args[at + 1].parse().expect("a number of iterations");
-        let token = dt_token(EVENT);
+        let token = dt_token(EVENT, 0, SECRET);
         let mut headers = HeaderMap::new();
         headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
         let verifier = Verifier::new(SECRET);
@@ -245,7 +220,7 @@ fn main() {
     );
     for case in &cases {
         let body = &case.body[..];
-        let token = dt_token(body);
+        let token = dt_token(body, 0, SECRET);
         let mut headers = HeaderMap::new();
         headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
         let signing_input = &token[..token.rfind('.').unwrap()];
