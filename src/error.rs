@@ -74,6 +74,17 @@ pub enum ErrorKind {
     BodyTooLarge,
     /// Reading the body failed (the client went away, a broken chunk).
     BodyRead,
+    /// The [secret resolver](crate::ResolveSecrets) knows no tenant for this request.
+    ///
+    /// [`DefaultRejection`](crate::DefaultRejection) answers it exactly like
+    /// [`InvalidSignature`](Self::InvalidSignature) (400 `invalid token signature`), so a
+    /// client cannot tell an unknown tenant from a known one it has no secret for; the
+    /// error in the response's extensions, the log line and the metric say
+    /// `unknown_tenant`.
+    UnknownTenant,
+    /// The [secret resolver](crate::ResolveSecrets) failed (its store is down, a
+    /// timeout): the request could not be checked. Answered with 503, so DT retries.
+    ResolverFailed,
 }
 
 impl ErrorKind {
@@ -98,14 +109,57 @@ impl ErrorKind {
             Self::ChecksumMismatch => "checksum mismatch",
             Self::BodyTooLarge => "request body too large",
             Self::BodyRead => "failed to read request body",
+            Self::UnknownTenant => "unknown tenant",
+            Self::ResolverFailed => "secret lookup failed",
+        }
+    }
+
+    /// A stable `snake_case` name for this reason, such as `checksum_mismatch`: the `kind`
+    /// label of the metrics (feature `metrics`), and handy in structured logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingHeader => "missing_header",
+            Self::DuplicateHeader => "duplicate_header",
+            Self::InvalidHeader => "invalid_header",
+            Self::HeaderTooLarge => "header_too_large",
+            Self::MalformedToken => "malformed_token",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::InvalidSignature => "invalid_signature",
+            Self::MalformedClaims => "malformed_claims",
+            Self::MissingExpiry => "missing_expiry",
+            Self::Expired => "expired",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::NotYetValid => "not_yet_valid",
+            Self::MissingChecksum => "missing_checksum",
+            Self::MissingSha256 => "missing_sha256",
+            Self::MalformedChecksum => "malformed_checksum",
+            Self::ChecksumMismatch => "checksum_mismatch",
+            Self::BodyTooLarge => "body_too_large",
+            Self::BodyRead => "body_read",
+            Self::UnknownTenant => "unknown_tenant",
+            Self::ResolverFailed => "resolver_failed",
+        }
+    }
+
+    /// The text [`DefaultRejection`](crate::DefaultRejection) sends: [`as_str`](Self::as_str),
+    /// except that [`UnknownTenant`](Self::UnknownTenant) reads like
+    /// [`InvalidSignature`](Self::InvalidSignature), so that the answer never tells which
+    /// tenants exist.
+    pub fn public_str(self) -> &'static str {
+        match self {
+            Self::UnknownTenant => Self::InvalidSignature.as_str(),
+            other => other.as_str(),
         }
     }
 
     /// The status code the default rejection answers with: `413 Payload Too Large` for
-    /// [`BodyTooLarge`](Self::BodyTooLarge), `400 Bad Request` for everything else.
+    /// [`BodyTooLarge`](Self::BodyTooLarge), `503 Service Unavailable` for
+    /// [`ResolverFailed`](Self::ResolverFailed), `400 Bad Request` for everything else
+    /// ([`UnknownTenant`](Self::UnknownTenant) included).
     pub fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ResolverFailed => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -151,8 +205,8 @@ impl DtSignatureError {
         self.kind
     }
 
-    /// The status code of the default rejection: 413 for a body over the limit, 400 for
-    /// everything else.
+    /// The status code of the default rejection: 413 for a body over the limit, 503 when
+    /// the secret resolver failed, 400 for everything else.
     pub fn status(&self) -> StatusCode {
         self.kind.status()
     }
@@ -166,7 +220,7 @@ impl From<ErrorKind> for DtSignatureError {
 
 impl fmt::Debug for DtSignatureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The source is only ever a body read error; print its presence, not its text,
+        // The source is a body read error or a resolver's error; print its presence, not its text,
         // so that `{:?}` stays as safe to log as `Display`.
         f.debug_struct("DtSignatureError")
             .field("kind", &self.kind)

@@ -1,4 +1,5 @@
 //! [`ResponseFuture`]: buffer and hash the body, then call the inner service.
+//! In report-only mode it forwards a request that failed, with its [`Verdict`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +15,9 @@ use tower_service::Service;
 
 use crate::body::DtBody;
 use crate::error::{DtSignatureError, ErrorKind};
-use crate::rejection::{reject, MakeRejection};
+use crate::meter::Meter;
+use crate::rejection::{reject, report, MakeRejection};
+use crate::verdict::Verdict;
 use crate::verify::BodyVerifier;
 
 pin_project! {
@@ -52,11 +55,15 @@ pin_project! {
 }
 
 /// What the buffering state hands on once the body is complete.
-struct Pending<S, R> {
-    parts: Parts,
-    verifier: BodyVerifier,
-    service: S,
-    rejection: R,
+pub(crate) struct Pending<S, R> {
+    pub(crate) parts: Parts,
+    /// The body hasher, or (report-only mode) why the request already failed: then the
+    /// body is only buffered, to be forwarded.
+    pub(crate) verifier: Result<BodyVerifier, DtSignatureError>,
+    pub(crate) service: S,
+    pub(crate) rejection: R,
+    pub(crate) report_only: bool,
+    pub(crate) meter: Meter,
 }
 
 impl<S, B, R> ResponseFuture<S, B, R>
@@ -72,24 +79,16 @@ where
     }
 
     pub(crate) fn buffering(
-        request: Request<B>,
-        verifier: BodyVerifier,
-        service: S,
-        rejection: R,
+        body: B,
+        pending: Pending<S, R>,
         max_body_size: usize,
         capacity: usize,
     ) -> Self {
-        let (parts, body) = request.into_parts();
         Self {
             state: State::Buffering {
                 body,
                 buffered: Buffered::new(capacity),
-                pending: Some(Pending {
-                    parts,
-                    verifier,
-                    service,
-                    rejection,
-                }),
+                pending: Some(pending),
                 max_body_size,
             },
         }
@@ -132,7 +131,9 @@ where
                                 Err(DtSignatureError::new(ErrorKind::BodyTooLarge))
                             } else {
                                 let pending = pending.as_mut().expect("polled after completion");
-                                pending.verifier.update(&chunk);
+                                if let Ok(verifier) = &mut pending.verifier {
+                                    pending.meter.timed(|| verifier.update(&chunk));
+                                }
                                 buffered.push(chunk);
                                 continue;
                             }
@@ -145,23 +146,50 @@ where
                         verifier,
                         service,
                         rejection,
+                        report_only,
+                        mut meter,
                     } = pending.take().expect("polled after completion");
-                    match outcome.and_then(|()| verifier.finish()) {
+                    // A body over the limit or broken cannot be forwarded intact: refused
+                    // in report-only mode too.
+                    let verdict = match outcome {
+                        Ok(()) => {
+                            meter.body_size(buffered.len);
+                            verifier.and_then(|verifier| meter.timed(|| verifier.finish()))
+                        }
+                        Err(error) => Err(error),
+                    };
+                    match verdict {
                         Ok(claims) => {
-                            let bytes = std::mem::take(buffered).into_bytes();
-                            parts.headers.remove(TRANSFER_ENCODING);
-                            parts
-                                .headers
-                                .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                            meter.accepted();
+                            if report_only {
+                                parts.extensions.insert(Verdict::Verified(claims.clone()));
+                            }
                             parts.extensions.insert(claims);
-                            (service, Request::from_parts(parts, DtBody::new(bytes)))
+                        }
+                        Err(error)
+                            if report_only
+                                && !matches!(
+                                    error.kind(),
+                                    ErrorKind::BodyTooLarge | ErrorKind::BodyRead
+                                ) =>
+                        {
+                            report(&error);
+                            meter.reported(error.kind());
+                            parts.extensions.insert(Verdict::Refused(error));
                         }
                         Err(error) => {
+                            meter.rejected(error.kind());
                             let response = reject(&rejection, error);
                             this.state.set(State::Rejected { response: None });
                             return Poll::Ready(Ok(response));
                         }
                     }
+                    let bytes = std::mem::take(buffered).into_bytes();
+                    parts.headers.remove(TRANSFER_ENCODING);
+                    parts
+                        .headers
+                        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                    (service, Request::from_parts(parts, DtBody::new(bytes)))
                 }
             };
             let mut service = service;

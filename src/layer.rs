@@ -40,6 +40,7 @@ pub struct DtSignatureLayer<R = DefaultRejection> {
     verifier: Verifier,
     max_body_size: usize,
     rejection: R,
+    report_only: bool,
 }
 
 impl DtSignatureLayer {
@@ -66,6 +67,7 @@ impl From<Verifier> for DtSignatureLayer {
             verifier,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             rejection: DefaultRejection,
+            report_only: false,
         }
     }
 }
@@ -117,6 +119,22 @@ impl<R> DtSignatureLayer<R> {
         self
     }
 
+    /// Report-only mode: verify every request and record the outcome, but forward every
+    /// request, with the same bytes, whatever the outcome. For switching verification on
+    /// for an endpoint that already receives traffic: watch, then enforce.
+    ///
+    /// Each forwarded request carries a [`Verdict`](crate::Verdict) in its extensions (and
+    /// [`DtClaims`](crate::DtClaims) when verified); a failure is logged at debug level
+    /// and, with the feature `metrics`, counted with `outcome="reported"`. A body over
+    /// [`max_body_size`](Self::max_body_size) (413) or a body that cannot be read (400) is
+    /// still refused: there are no intact bytes to forward.
+    ///
+    /// Default: `false` (failures are refused and never reach the inner service).
+    pub fn report_only(mut self, report_only: bool) -> Self {
+        self.report_only = report_only;
+        self
+    }
+
     /// Replace the response sent for refused requests: a closure
     /// `Fn(&DtSignatureError) -> Response<B>` or any [`MakeRejection`](crate::MakeRejection).
     /// Default: [`DefaultRejection`].
@@ -125,6 +143,7 @@ impl<R> DtSignatureLayer<R> {
             verifier: self.verifier,
             max_body_size: self.max_body_size,
             rejection,
+            report_only: self.report_only,
         }
     }
 
@@ -140,6 +159,7 @@ impl<R: fmt::Debug> fmt::Debug for DtSignatureLayer<R> {
             .field("verifier", &self.verifier)
             .field("max_body_size", &self.max_body_size)
             .field("rejection", &self.rejection)
+            .field("report_only", &self.report_only)
             .finish()
     }
 }
@@ -153,6 +173,7 @@ impl<S, R: Clone> Layer<S> for DtSignatureLayer<R> {
             self.verifier.clone(),
             self.max_body_size,
             self.rejection.clone(),
+            self.report_only,
         )
     }
 }

@@ -14,6 +14,9 @@ use crate::error::DtSignatureError;
 /// error into the response's extensions.
 ///
 /// Answer with a non-2xx status: DT counts any 2xx as delivered and would never retry.
+/// Answer [`ErrorKind::UnknownTenant`](crate::ErrorKind::UnknownTenant) as you answer
+/// [`ErrorKind::InvalidSignature`](crate::ErrorKind::InvalidSignature), or clients can
+/// probe which tenants exist.
 ///
 /// ```
 /// use axum::body::Body;
@@ -43,8 +46,10 @@ where
     }
 }
 
-/// The default rejection: the error's status (400, or 413 for a body over the limit) and a
-/// `text/plain` body naming the reason, such as `checksum mismatch`.
+/// The default rejection: the error's status (400, 413 for a body over the limit, 503 when
+/// the secret resolver failed) and a `text/plain` body naming the reason, such as
+/// `checksum mismatch` ([`ErrorKind::public_str`](crate::ErrorKind::public_str): an unknown
+/// tenant reads `invalid token signature`, so the answer never tells which tenants exist).
 ///
 /// Works for any response body that can be made from a `&'static str`: axum's `Body`,
 /// `http_body_util::Full<Bytes>`, `String`, ... For other body types use a closure.
@@ -57,7 +62,7 @@ where
     B: From<&'static str>,
 {
     fn make_rejection(&self, error: &DtSignatureError) -> Response<B> {
-        let mut response = Response::new(B::from(error.kind().as_str()));
+        let mut response = Response::new(B::from(error.kind().public_str()));
         *response.status_mut() = error.status();
         response.headers_mut().insert(
             CONTENT_TYPE,
@@ -80,4 +85,12 @@ where
     let mut response = rejection.make_rejection(&error);
     response.extensions_mut().insert(error);
     response
+}
+
+/// Log a failure that report-only mode forwards anyway.
+pub(crate) fn report(error: &DtSignatureError) {
+    tracing::debug!(
+        reason = error.kind().as_str(),
+        "Data Connector request failed verification; forwarded (report-only)"
+    );
 }

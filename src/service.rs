@@ -10,7 +10,8 @@ use tower_service::Service;
 
 use crate::body::DtBody;
 use crate::error::{DtSignatureError, ErrorKind};
-use crate::future::ResponseFuture;
+use crate::future::{Pending, ResponseFuture};
+use crate::meter::Meter;
 use crate::rejection::{reject, DefaultRejection, MakeRejection};
 use crate::verify::Verifier;
 
@@ -25,15 +26,23 @@ pub struct DtSignature<S, R = DefaultRejection> {
     verifier: Verifier,
     max_body_size: usize,
     rejection: R,
+    report_only: bool,
 }
 
 impl<S, R> DtSignature<S, R> {
-    pub(crate) fn new(inner: S, verifier: Verifier, max_body_size: usize, rejection: R) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        verifier: Verifier,
+        max_body_size: usize,
+        rejection: R,
+        report_only: bool,
+    ) -> Self {
         Self {
             inner,
             verifier,
             max_body_size,
             rejection,
+            report_only,
         }
     }
 
@@ -60,6 +69,7 @@ impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for DtSignature<S, R> {
             .field("verifier", &self.verifier)
             .field("max_body_size", &self.max_body_size)
             .field("rejection", &self.rejection)
+            .field("report_only", &self.report_only)
             .finish()
     }
 }
@@ -81,31 +91,51 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Rules 1-3, then the declared length: all decided before a body byte is read.
-        let pending = match self.verifier.begin(request.headers()) {
-            Ok(pending) => pending,
-            Err(error) => return ResponseFuture::rejected(reject(&self.rejection, error)),
-        };
-        let declared = match declared_length(&request) {
-            Some(len) if len > self.max_body_size as u64 => {
-                let error = DtSignatureError::new(ErrorKind::BodyTooLarge);
+        let mut meter = Meter::default();
+        let verifier = match meter.timed(|| self.verifier.begin(request.headers())) {
+            Err(error) if !self.report_only => {
+                meter.rejected(error.kind());
                 return ResponseFuture::rejected(reject(&self.rejection, error));
             }
-            declared => declared,
+            // In report-only mode a failure is carried along and the body buffered.
+            verifier => verifier,
+        };
+        let capacity = match check_length(&request, self.max_body_size) {
+            Ok(capacity) => capacity,
+            Err(error) => {
+                meter.rejected(error.kind());
+                return ResponseFuture::rejected(reject(&self.rejection, error));
+            }
         };
 
         // The service that was polled ready goes into the future; a fresh clone stays.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        // `declared` is at most `max_body_size`, so it fits a usize.
-        let capacity = declared.map_or(0, |len| len as usize);
-        ResponseFuture::buffering(
-            request,
-            pending,
-            inner,
-            self.rejection.clone(),
-            self.max_body_size,
-            capacity,
-        )
+        let service = std::mem::replace(&mut self.inner, clone);
+        let (parts, body) = request.into_parts();
+        let pending = Pending {
+            parts,
+            verifier,
+            service,
+            rejection: self.rejection.clone(),
+            report_only: self.report_only,
+            meter,
+        };
+        ResponseFuture::buffering(body, pending, self.max_body_size, capacity)
+    }
+}
+
+/// The buffer capacity to reserve (the declared length, 0 if none), or `BodyTooLarge` if
+/// the declared length is over `max_body_size`.
+pub(crate) fn check_length<B: Body>(
+    request: &Request<B>,
+    max_body_size: usize,
+) -> Result<usize, DtSignatureError> {
+    match declared_length(request) {
+        Some(len) if len > max_body_size as u64 => {
+            Err(DtSignatureError::new(ErrorKind::BodyTooLarge))
+        }
+        // At most `max_body_size`, so it fits a usize.
+        declared => Ok(declared.map_or(0, |len| len as usize)),
     }
 }
 

@@ -259,6 +259,23 @@ impl fmt::Debug for Verifier {
     }
 }
 
+/// The checks of rules 1 and 2 that need no secret (the header, the token's shape, its
+/// `alg`), with the same errors as [`Verifier::begin`]. The gateway runs them before it
+/// resolves the tenant, so an unknown tenant is answered as a known one would be.
+pub(crate) fn check_token_shape(headers: &HeaderMap) -> Result<(), DtSignatureError> {
+    let value = signature_header(headers.get_all(X_DT_SIGNATURE))?;
+    let token = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| DtSignatureError::new(ErrorKind::InvalidHeader))?;
+    let (signing_input, _) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
+    let (header, payload) = signing_input
+        .split_once('.')
+        .ok_or(ErrorKind::MalformedToken)?;
+    if payload.contains('.') {
+        return Err(ErrorKind::MalformedToken.into());
+    }
+    check_jose_header(header)
+}
+
 fn key(secret: &[u8]) -> Result<HmacKey, ConfigError> {
     if secret.is_empty() {
         return Err(ConfigError::EmptySecret);
@@ -1137,6 +1154,53 @@ mod tests {
             single(HeaderValue::from_str(&"a".repeat(MAX_HEADER_LEN)).unwrap()),
             Err(ErrorKind::MalformedToken)
         );
+    }
+
+    /// `check_token_shape` refuses exactly what `begin` refuses before the HMAC, with the
+    /// same kind, and passes everything else (wrong secret, expired, ...).
+    #[test]
+    fn token_shape_agrees_with_begin() {
+        let verifier = verifier_at(NOW);
+        let claims = dt_claims(BODY).to_string();
+        let tokens = [
+            with(|_| {}),
+            mint(DT_HEADER, &claims, "other"),
+            mint(r#"{"alg":"none"}"#, &claims, SECRET),
+            mint(r#"{"alg":"HS256","crit":["x"]}"#, &claims, SECRET),
+            mint("[1]", &claims, SECRET),
+            mint(DT_HEADER, "not json", SECRET),
+            with(|claims| {
+                claims.remove("exp");
+            }),
+            format!("{}.x", with(|_| {})),
+            "a.b".to_owned(),
+            "nodots".to_owned(),
+            "".to_owned(),
+            "a b.c.d".to_owned(),
+        ];
+        let before_hmac = [
+            ErrorKind::MissingHeader,
+            ErrorKind::InvalidHeader,
+            ErrorKind::MalformedToken,
+            ErrorKind::UnsupportedAlgorithm,
+        ];
+        let mut refused = 0;
+        for token in tokens {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&token) {
+                headers.insert(X_DT_SIGNATURE, value);
+            }
+            let begin = verifier.begin(&headers).map(|_| ()).map_err(|e| e.kind());
+            let shape = check_token_shape(&headers).map_err(|e| e.kind());
+            match begin {
+                Err(kind) if before_hmac.contains(&kind) => {
+                    refused += 1;
+                    assert_eq!(shape, Err(kind), "{token}");
+                }
+                _ => assert_eq!(shape, Ok(()), "{token}: {begin:?}"),
+            }
+        }
+        assert!(refused >= 6, "the table exercises the shape checks");
     }
 
     #[test]

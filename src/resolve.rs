@@ -1,0 +1,313 @@
+//! Per-tenant secrets: [`ResolveSecrets`] picks the [`Tenant`] (an id and its
+//! [`Verifier`]) for a request from its head; [`StaticSecrets`] is a fixed map.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{ready, Future, Ready};
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::HeaderName;
+
+use crate::verify::Verifier;
+
+/// Finds the tenant a request belongs to, and so the secrets its token must be signed
+/// with, from the request head alone (method, URI, headers, extensions): the body is not
+/// read until the tenant is known. Used by [`DtGatewayLayer`](crate::DtGatewayLayer).
+///
+/// Return `Ok(None)` for a request that belongs to no tenant: it is refused as
+/// [`ErrorKind::UnknownTenant`](crate::ErrorKind::UnknownTenant), which answers like a
+/// wrong secret. Return `Err` only when the lookup itself failed (a store is down): that
+/// is refused with 503 ([`ErrorKind::ResolverFailed`](crate::ErrorKind::ResolverFailed)),
+/// so DT retries. Do not fail for unknown tenants only, or the 503 tells which exist.
+///
+/// The future is named by an associated type, so that the gateway's response future is a
+/// named type too; a resolver whose future cannot be named can return a
+/// `Pin<Box<dyn Future<Output = ...> + Send>>`. Under hyper or axum the future must be
+/// `Send`. Implemented for [`StaticSecrets`] and for closures
+/// `Fn(&Parts) -> impl Future<Output = Result<Option<Tenant>, ResolveError>>`: the closure
+/// reads what it needs from the head before its `async move` block, which cannot borrow
+/// the head.
+///
+/// ```
+/// use http::request::Parts;
+/// use tower_dt_signature::{DtGatewayLayer, ResolveError, Tenant, Verifier};
+///
+/// # async fn lookup_secret(_: &str) -> Result<Option<String>, std::io::Error> { Ok(None) }
+/// // Secrets kept in your own store, keyed by a custom header the connector sends.
+/// let layer = DtGatewayLayer::new(|parts: &Parts| {
+///     let connector = parts
+///         .headers
+///         .get("x-connector")
+///         .and_then(|value| value.to_str().ok())
+///         .map(str::to_owned);
+///     async move {
+///         let Some(connector) = connector else { return Ok::<_, ResolveError>(None) };
+///         let secret = lookup_secret(&connector).await.map_err(ResolveError::new)?;
+///         Ok(secret.map(|secret| Tenant::new(connector, Verifier::new(secret))))
+///     }
+/// });
+/// # let _ = layer;
+/// ```
+pub trait ResolveSecrets {
+    /// The future of [`resolve`](Self::resolve).
+    type Future: Future<Output = Result<Option<Tenant>, ResolveError>>;
+
+    /// The tenant of the request with this head, `None` if there is none.
+    fn resolve(&self, parts: &Parts) -> Self::Future;
+}
+
+impl<F, Fut> ResolveSecrets for F
+where
+    F: Fn(&Parts) -> Fut,
+    Fut: Future<Output = Result<Option<Tenant>, ResolveError>>,
+{
+    type Future = Fut;
+
+    fn resolve(&self, parts: &Parts) -> Self::Future {
+        self(parts)
+    }
+}
+
+/// One tenant: its id and the [`Verifier`] with its secrets (and its leeway, clock and
+/// `require_sha256`).
+///
+/// A DT project has up to 10 Data Connectors, each with its own secret: make one tenant per
+/// connector. For a secret rotation, give the verifier both secrets
+/// ([`Verifier::add_secret`]).
+#[derive(Clone)]
+pub struct Tenant {
+    id: TenantId,
+    verifier: Verifier,
+}
+
+impl Tenant {
+    /// A tenant named `id` whose tokens `verifier` checks.
+    pub fn new(id: impl Into<TenantId>, verifier: Verifier) -> Self {
+        Self {
+            id: id.into(),
+            verifier,
+        }
+    }
+
+    /// The tenant's id.
+    pub fn id(&self) -> &TenantId {
+        &self.id
+    }
+
+    /// The verifier for the tenant's tokens.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Verifier`'s own Debug redacts the secrets.
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .field("verifier", &self.verifier)
+            .finish()
+    }
+}
+
+/// The id of the tenant a request was resolved to, inserted into the request extensions
+/// by [`DtGateway`](crate::DtGateway) (with axum: `Extension<TenantId>`). Cloning is cheap.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for TenantId {
+    fn from(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+impl From<String> for TenantId {
+    fn from(id: String) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+impl std::borrow::Borrow<str> for TenantId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for TenantId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a [`ResolveSecrets`] lookup failed: wraps the resolver's own error.
+///
+/// Its `Display` text is fixed (`secret lookup failed`); the wrapped error is its
+/// [`source`](StdError::source). The request is refused with
+/// [`ErrorKind::ResolverFailed`](crate::ErrorKind::ResolverFailed), whose
+/// [`DtSignatureError`](crate::DtSignatureError) has this error as its source.
+pub struct ResolveError {
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl ResolveError {
+    /// Wrap the resolver's error.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Debug for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolveError")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("secret lookup failed")
+    }
+}
+
+impl StdError for ResolveError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// A fixed map from tenant key to [`Tenant`], the key read from the request head: a path
+/// segment, a header, or your own function. Lookups are synchronous (the future is
+/// [`Ready`]); cloning is cheap (one `Arc`).
+///
+/// ```
+/// use tower_dt_signature::{DtGatewayLayer, StaticSecrets, Verifier};
+///
+/// // POST /dt/{connector}: segment 1 of the path.
+/// let secrets = StaticSecrets::by_path_segment(1)
+///     .tenant("warehouse", Verifier::new("secret of the warehouse connector"))
+///     .tenant("office", Verifier::new("secret of the office connector"));
+/// let layer = DtGatewayLayer::new(secrets);
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct StaticSecrets {
+    tenants: Arc<HashMap<TenantId, Tenant>>,
+    key: TenantKey,
+}
+
+#[derive(Clone)]
+enum TenantKey {
+    PathSegment(usize),
+    Header(HeaderName),
+    Custom(KeyFn),
+}
+
+type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
+impl StaticSecrets {
+    /// Tenants keyed by the `index`-th segment of the path (from 0, empty segments
+    /// skipped, not percent-decoded): 1 for `/dt/{connector}`. Inside an axum `nest`, the
+    /// path is the one the nested router sees.
+    pub fn by_path_segment(index: usize) -> Self {
+        Self::with_key(TenantKey::PathSegment(index))
+    }
+
+    /// Tenants keyed by the value of the header `name` (a fixed custom header set on the
+    /// connector in DT Studio). A request with none, or more than one, has no tenant.
+    pub fn by_header(name: HeaderName) -> Self {
+        Self::with_key(TenantKey::Header(name))
+    }
+
+    /// Tenants keyed by what `key` reads from the request head; `None` means no tenant.
+    pub fn by_key(key: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self::with_key(TenantKey::Custom(Arc::new(key)))
+    }
+
+    fn with_key(key: TenantKey) -> Self {
+        Self {
+            tenants: Arc::default(),
+            key,
+        }
+    }
+
+    /// Add (or replace) the tenant whose key is `id`, checked by `verifier`.
+    pub fn tenant(mut self, id: impl Into<TenantId>, verifier: Verifier) -> Self {
+        let tenant = Tenant::new(id, verifier);
+        Arc::make_mut(&mut self.tenants).insert(tenant.id.clone(), tenant);
+        self
+    }
+
+    /// How many tenants there are.
+    pub fn len(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Whether there are no tenants.
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty()
+    }
+
+    fn lookup(&self, parts: &Parts) -> Option<Tenant> {
+        let found = |key: &str| self.tenants.get(key).cloned();
+        match &self.key {
+            TenantKey::PathSegment(index) => parts
+                .uri
+                .path()
+                .split('/')
+                .filter(|segment| !segment.is_empty())
+                .nth(*index)
+                .and_then(found),
+            TenantKey::Header(name) => {
+                let mut values = parts.headers.get_all(name).iter();
+                match (values.next(), values.next()) {
+                    (Some(value), None) => value.to_str().ok().and_then(found),
+                    _ => None,
+                }
+            }
+            TenantKey::Custom(key) => key(parts).as_deref().and_then(found),
+        }
+    }
+}
+
+impl ResolveSecrets for StaticSecrets {
+    type Future = Ready<Result<Option<Tenant>, ResolveError>>;
+
+    fn resolve(&self, parts: &Parts) -> Self::Future {
+        ready(Ok(self.lookup(parts)))
+    }
+}
+
+impl fmt::Debug for StaticSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&str> = self.tenants.keys().map(TenantId::as_str).collect();
+        ids.sort_unstable();
+        let key = match &self.key {
+            TenantKey::PathSegment(index) => format!("path segment {index}"),
+            TenantKey::Header(name) => format!("header {name}"),
+            TenantKey::Custom(_) => "custom".to_owned(),
+        };
+        f.debug_struct("StaticSecrets")
+            .field("tenants", &ids)
+            .field("key", &key)
+            .field("secrets", &"<redacted>")
+            .finish()
+    }
+}
