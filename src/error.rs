@@ -116,7 +116,7 @@ impl ErrorKind {
 
     /// A stable `snake_case` name for this reason, such as `checksum_mismatch`: the `kind`
     /// label of the metrics (feature `metrics`), and handy in structured logs.
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             Self::MissingHeader => "missing_header",
             Self::DuplicateHeader => "duplicate_header",
