@@ -10,7 +10,9 @@ use http::StatusCode;
 ///
 /// The error is opaque: match on [`kind`](Self::kind). Its `Display` text is short,
 /// lowercase and taken from a fixed set; it never contains the secret, the token, a
-/// digest or body bytes, so it is safe to log and to send back to the client.
+/// digest or body bytes, so it is safe to log and to send back to the client (except
+/// [`ErrorKind::UnknownTenant`]'s, which tells that a tenant does not exist: the default
+/// rejection sends [`ErrorKind::public_str`] instead).
 ///
 /// Every rejection response made by [`DtSignature`](crate::DtSignature) carries a clone of
 /// this error in its extensions, so an outer layer or a test can read why:
