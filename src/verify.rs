@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::claims::DtClaims;
 use crate::error::{ConfigError, DtSignatureError, ErrorKind};
@@ -59,12 +60,16 @@ pub struct Verifier {
     inner: Arc<Config>,
 }
 
-/// HMAC-SHA256 keyed with one secret: the key schedule is done once, each request clones it.
-type HmacKey = Hmac<Sha256>;
+type HmacSha256 = Hmac<Sha256>;
+
+/// One signature secret, wiped from memory when dropped. The HMAC key schedule is derived
+/// from it per request, on the stack, so no long-lived copy of key-equivalent state stays
+/// in memory after the verifier is gone.
+type Secret = Zeroizing<Box<[u8]>>;
 
 #[derive(Clone)]
 struct Config {
-    keys: Vec<HmacKey>,
+    keys: Vec<Secret>,
     leeway: Duration,
     clock: Clock,
     require_sha256: bool,
@@ -276,11 +281,11 @@ pub(crate) fn check_token_shape(headers: &HeaderMap) -> Result<(), DtSignatureEr
     check_jose_header(header)
 }
 
-fn key(secret: &[u8]) -> Result<HmacKey, ConfigError> {
+fn key(secret: &[u8]) -> Result<Secret, ConfigError> {
     if secret.is_empty() {
         return Err(ConfigError::EmptySecret);
     }
-    Ok(HmacKey::new_from_slice(secret).expect("HMAC takes keys of any length"))
+    Ok(Zeroizing::new(secret.into()))
 }
 
 /// Rule 1: exactly one header, at most 8 KiB, visible ASCII only.
@@ -342,10 +347,11 @@ const DT_JOSE_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 /// index of the secret that matched.
 ///
 /// The same outcomes as `jsonwebtoken::crypto::verify` per secret (a signature that is not
-/// base64url is malformed; any other mismatch is invalid), without its per-call key
-/// schedule, boxed verifier and decoded-signature `Vec` (see BENCHMARKS.md).
+/// base64url is malformed; any other mismatch is invalid), without its boxed verifier and
+/// decoded-signature `Vec` (see BENCHMARKS.md). The key schedule is derived per request
+/// from the zeroizing secret rather than kept keyed for the verifier's lifetime.
 fn verify_hmac(
-    keys: &[HmacKey],
+    keys: &[Secret],
     signing_input: &str,
     signature: &str,
 ) -> Result<usize, DtSignatureError> {
@@ -366,7 +372,7 @@ fn verify_hmac(
         }
     };
     for (index, key) in keys.iter().enumerate() {
-        let mut hmac = key.clone();
+        let mut hmac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         hmac.update(signing_input.as_bytes());
         // Compares in constant time; a MAC of the wrong length never matches.
         if hmac.verify_slice(&mac[..len]).is_ok() {
