@@ -132,11 +132,15 @@ impl tower::Service<Request<DtBody>> for Handler {
     fn call(&mut self, request: Request<DtBody>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
+            // Read before the call is counted: a test that sees the count and then stops
+            // holding must not let this request slip through (and leave a spare permit
+            // that would let the next held request through).
+            let held = state.held.load(Ordering::SeqCst);
             state.calls.fetch_add(1, Ordering::SeqCst);
             let verified = request.extensions().get::<DtClaims>().is_some();
             let bytes = request.into_body().collect().await.unwrap().to_bytes();
             state.bodies.lock().unwrap().push((bytes, verified));
-            if state.held.load(Ordering::SeqCst) {
+            if held {
                 state.entered.notify_one();
                 // Bounded: a guard that forwards what it should not must fail, not hang.
                 tokio::time::timeout(std::time::Duration::from_secs(5), state.gate.acquire())
