@@ -187,29 +187,18 @@ impl Verifier {
     /// Check everything that does not need the body (header, token, signature, times,
     /// checksum shapes) and return a [`BodyVerifier`] that hashes the body as it arrives.
     pub fn begin(&self, headers: &HeaderMap) -> Result<BodyVerifier, DtSignatureError> {
-        let value = signature_header(headers.get_all(X_DT_SIGNATURE))?;
-        // `signature_header` checked that every byte is visible ASCII, so this is UTF-8.
-        let token = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| DtSignatureError::new(ErrorKind::InvalidHeader))?;
-        self.begin_token(token)
+        self.begin_token(header_token(headers)?)
     }
 
     /// Like [`begin`](Self::begin), for a token taken from the header by the caller.
     pub fn begin_token(&self, token: &str) -> Result<BodyVerifier, DtSignatureError> {
         let config = &*self.inner;
-        let (signing_input, signature) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
-        let (header, payload) = signing_input
-            .split_once('.')
-            .ok_or(ErrorKind::MalformedToken)?;
-        if payload.contains('.') {
-            return Err(ErrorKind::MalformedToken.into());
-        }
+        let parts = TokenParts::split(token)?;
+        check_jose_header(parts.header)?;
 
-        check_jose_header(header)?;
+        let secret_index = verify_hmac(&config.keys, parts.signing_input, parts.signature)?;
 
-        let secret_index = verify_hmac(&config.keys, signing_input, signature)?;
-
-        let claims = parse_claims(payload)?;
+        let claims = parse_claims(parts.payload)?;
         let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
         check_times(
             config.clock.now(),
@@ -268,17 +257,41 @@ impl fmt::Debug for Verifier {
 /// `alg`), with the same errors as [`Verifier::begin`]. The gateway runs them before it
 /// resolves the tenant, so an unknown tenant is answered as a known one would be.
 pub(crate) fn check_token_shape(headers: &HeaderMap) -> Result<(), DtSignatureError> {
+    check_jose_header(TokenParts::split(header_token(headers)?)?.header)
+}
+
+/// Rule 1, then the header's value as text.
+fn header_token(headers: &HeaderMap) -> Result<&str, DtSignatureError> {
     let value = signature_header(headers.get_all(X_DT_SIGNATURE))?;
-    let token = std::str::from_utf8(value.as_bytes())
-        .map_err(|_| DtSignatureError::new(ErrorKind::InvalidHeader))?;
-    let (signing_input, _) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
-    let (header, payload) = signing_input
-        .split_once('.')
-        .ok_or(ErrorKind::MalformedToken)?;
-    if payload.contains('.') {
-        return Err(ErrorKind::MalformedToken.into());
+    // `signature_header` checked that every byte is visible ASCII, so this is UTF-8.
+    std::str::from_utf8(value.as_bytes()).map_err(|_| ErrorKind::InvalidHeader.into())
+}
+
+/// The three dot-separated parts of a compact JWS, and the signing input they cover.
+struct TokenParts<'a> {
+    signing_input: &'a str,
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> TokenParts<'a> {
+    /// Exactly three parts, or [`ErrorKind::MalformedToken`].
+    fn split(token: &'a str) -> Result<Self, DtSignatureError> {
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .ok_or(ErrorKind::MalformedToken)?;
+        if payload.contains('.') {
+            return Err(ErrorKind::MalformedToken.into());
+        }
+        Ok(Self {
+            signing_input,
+            header,
+            payload,
+            signature,
+        })
     }
-    check_jose_header(header)
 }
 
 fn key(secret: &[u8]) -> Result<Secret, ConfigError> {
