@@ -8,11 +8,10 @@ use http::StatusCode;
 
 /// Why a Data Connector request failed verification.
 ///
-/// The error is opaque: match on [`kind`](Self::kind). Its `Display` text is short,
-/// lowercase and taken from a fixed set; it never contains the secret, the token, a
-/// digest or body bytes, so it is safe to log and to send back to the client (except
-/// [`ErrorKind::UnknownTenant`]'s, which tells that a tenant does not exist: the default
-/// rejection sends [`ErrorKind::public_str`] instead).
+/// The error is opaque: match on [`kind`](Self::kind). Its `Display` text is the public
+/// one ([`ErrorKind::public_str`]): short, lowercase, from a fixed set, never the secret,
+/// the token, a digest or body bytes, and never more than a client may learn, so it is
+/// safe to send back. The precise reason, for logs, is [`reason`](Self::reason).
 ///
 /// Every rejection response made by [`DtSignature`](crate::DtSignature) carries a clone of
 /// this error in its extensions, so an outer layer or a test can read why:
@@ -31,145 +30,146 @@ pub struct DtSignatureError {
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
-/// The reason a request was refused; see [`DtSignatureError::kind`].
+/// The one table of refusal reasons: every [`ErrorKind`], its metric code, its precise
+/// text and its status. Adding a kind is one line here; the enum, its methods, the
+/// `ALL` list and the metric labels are generated from it.
 ///
-/// New reasons may be added in minor releases, so matches need a wildcard arm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The request has no `X-Dt-Signature` header.
-    MissingHeader,
-    /// The request has more than one `X-Dt-Signature` header.
-    DuplicateHeader,
-    /// The header value is not visible ASCII.
-    InvalidHeader,
-    /// The header value is longer than 8 KiB.
-    HeaderTooLarge,
-    /// The header is not a compact JWS: three base64url parts, a JSON object header and
-    /// JSON claims.
-    MalformedToken,
-    /// The token's `alg` is not `HS256`, or its header asks for an extension (`crit`) that
-    /// this crate does not implement.
-    UnsupportedAlgorithm,
-    /// The token's HMAC does not match any configured secret.
-    InvalidSignature,
-    /// The claims are not a JSON object of the expected shape (for example `exp` as a
-    /// string, or a claim given twice).
-    MalformedClaims,
-    /// The claims have no `exp`.
-    MissingExpiry,
-    /// `now >= exp + leeway`.
-    Expired,
-    /// `iat` is more than the leeway in the future.
-    IssuedInFuture,
-    /// `nbf` is more than the leeway in the future.
-    NotYetValid,
-    /// The claims carry neither `checksum` nor `checksum_sha256`.
-    MissingChecksum,
-    /// SHA-256 is required but the claims carry no `checksum_sha256`.
-    MissingSha256,
-    /// A checksum claim is not a hex digest of the right length.
-    MalformedChecksum,
-    /// A checksum claim does not match the body.
-    ChecksumMismatch,
-    /// The body is larger than the configured limit.
-    BodyTooLarge,
-    /// Reading the body failed (the client went away, a broken chunk).
-    BodyRead,
-    /// The [secret resolver](crate::ResolveSecrets) knows no tenant for this request.
-    ///
-    /// [`DefaultRejection`](crate::DefaultRejection) answers it exactly like
-    /// [`InvalidSignature`](Self::InvalidSignature) (400 `invalid token signature`), so a
-    /// client cannot tell an unknown tenant from a known one it has no secret for; the
-    /// error in the response's extensions, the log line and the metric say
-    /// `unknown_tenant`.
-    UnknownTenant,
-    /// The [secret resolver](crate::ResolveSecrets) failed (its store is down, a
-    /// timeout): the request could not be checked. Answered with 503, so DT retries.
-    ResolverFailed,
+/// Columns: `Variant => ("code", "precise text", STATUS)`, then optionally
+/// `public = "text"` when the text sent to the client must differ from the precise one.
+macro_rules! error_kinds {
+    ($callback:ident) => {
+        $callback! {
+            /// The request has no `X-Dt-Signature` header.
+            MissingHeader => ("missing_header", "missing X-Dt-Signature header", BAD_REQUEST),
+            /// The request has more than one `X-Dt-Signature` header.
+            DuplicateHeader => ("duplicate_header", "more than one X-Dt-Signature header", BAD_REQUEST),
+            /// The header value is not visible ASCII.
+            InvalidHeader => ("invalid_header", "X-Dt-Signature header is not visible ASCII", BAD_REQUEST),
+            /// The header value is longer than 8 KiB.
+            HeaderTooLarge => ("header_too_large", "X-Dt-Signature header too large", BAD_REQUEST),
+            /// The header is not a compact JWS: three base64url parts, a JSON object header
+            /// and JSON claims.
+            MalformedToken => ("malformed_token", "malformed token", BAD_REQUEST),
+            /// The token's `alg` is not `HS256`, or its header asks for an extension
+            /// (`crit`) that this crate does not implement.
+            UnsupportedAlgorithm => ("unsupported_algorithm", "unsupported token algorithm", BAD_REQUEST),
+            /// The token's HMAC does not match any configured secret.
+            InvalidSignature => ("invalid_signature", "invalid token signature", BAD_REQUEST),
+            /// The claims are not a JSON object of the expected shape (for example `exp` as
+            /// a string, or a claim given twice).
+            MalformedClaims => ("malformed_claims", "malformed token claims", BAD_REQUEST),
+            /// The claims have no `exp`.
+            MissingExpiry => ("missing_expiry", "token has no exp claim", BAD_REQUEST),
+            /// `now >= exp + leeway`.
+            Expired => ("expired", "token expired", BAD_REQUEST),
+            /// `iat` is more than the leeway in the future.
+            IssuedInFuture => ("issued_in_future", "token issued in the future", BAD_REQUEST),
+            /// `nbf` is more than the leeway in the future.
+            NotYetValid => ("not_yet_valid", "token not yet valid", BAD_REQUEST),
+            /// The claims carry neither `checksum` nor `checksum_sha256`.
+            MissingChecksum => ("missing_checksum", "token has no checksum claim", BAD_REQUEST),
+            /// SHA-256 is required but the claims carry no `checksum_sha256`.
+            MissingSha256 => ("missing_sha256", "token has no checksum_sha256 claim", BAD_REQUEST),
+            /// A checksum claim is not a hex digest of the right length.
+            MalformedChecksum => ("malformed_checksum", "malformed checksum claim", BAD_REQUEST),
+            /// A checksum claim does not match the body.
+            ChecksumMismatch => ("checksum_mismatch", "checksum mismatch", BAD_REQUEST),
+            /// The body is larger than the configured limit.
+            BodyTooLarge => ("body_too_large", "request body too large", PAYLOAD_TOO_LARGE),
+            /// Reading the body failed (the client went away, a broken chunk).
+            BodyRead => ("body_read", "failed to read request body", BAD_REQUEST),
+            /// The [secret resolver](crate::gateway::ResolveSecrets) knows no tenant for this
+            /// request.
+            ///
+            /// Its public text (`Display`, [`DefaultRejection`](crate::DefaultRejection)) is
+            /// that of [`InvalidSignature`](Self::InvalidSignature), so a client cannot tell
+            /// an unknown tenant from a known one it has no secret for; the precise reason
+            /// ([`DtSignatureError::reason`]), the log line and the metric say
+            /// `unknown_tenant`.
+            UnknownTenant => ("unknown_tenant", "unknown tenant", BAD_REQUEST, public = "invalid token signature"),
+            /// The [secret resolver](crate::gateway::ResolveSecrets) failed (its store is
+            /// down, a timeout): the request could not be checked. Answered with 503, so DT
+            /// retries.
+            ResolverFailed => ("resolver_failed", "secret lookup failed", SERVICE_UNAVAILABLE),
+        }
+    };
+}
+#[cfg_attr(not(feature = "metrics"), allow(unused_imports))]
+pub(crate) use error_kinds;
+
+/// The public text of a kind: the `public` column if given, else the precise text.
+macro_rules! public_text {
+    ($text:literal) => {
+        $text
+    };
+    ($text:literal, $public:literal) => {
+        $public
+    };
 }
 
-impl ErrorKind {
-    /// The fixed, non-secret text that names this reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MissingHeader => "missing X-Dt-Signature header",
-            Self::DuplicateHeader => "more than one X-Dt-Signature header",
-            Self::InvalidHeader => "X-Dt-Signature header is not visible ASCII",
-            Self::HeaderTooLarge => "X-Dt-Signature header too large",
-            Self::MalformedToken => "malformed token",
-            Self::UnsupportedAlgorithm => "unsupported token algorithm",
-            Self::InvalidSignature => "invalid token signature",
-            Self::MalformedClaims => "malformed token claims",
-            Self::MissingExpiry => "token has no exp claim",
-            Self::Expired => "token expired",
-            Self::IssuedInFuture => "token issued in the future",
-            Self::NotYetValid => "token not yet valid",
-            Self::MissingChecksum => "token has no checksum claim",
-            Self::MissingSha256 => "token has no checksum_sha256 claim",
-            Self::MalformedChecksum => "malformed checksum claim",
-            Self::ChecksumMismatch => "checksum mismatch",
-            Self::BodyTooLarge => "request body too large",
-            Self::BodyRead => "failed to read request body",
-            Self::UnknownTenant => "unknown tenant",
-            Self::ResolverFailed => "secret lookup failed",
+macro_rules! define_error_kind {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kind:ident => ($code:literal, $text:literal, $status:ident $(, public = $public:literal)?),
+    )*) => {
+        /// The reason a request was refused; see [`DtSignatureError::kind`].
+        ///
+        /// New reasons may be added in minor releases, so matches need a wildcard arm.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $kind,)*
         }
-    }
 
-    /// A stable `snake_case` name for this reason, such as `checksum_mismatch`: the `kind`
-    /// label of the metrics (feature `metrics`), and handy in structured logs.
-    pub const fn code(self) -> &'static str {
-        match self {
-            Self::MissingHeader => "missing_header",
-            Self::DuplicateHeader => "duplicate_header",
-            Self::InvalidHeader => "invalid_header",
-            Self::HeaderTooLarge => "header_too_large",
-            Self::MalformedToken => "malformed_token",
-            Self::UnsupportedAlgorithm => "unsupported_algorithm",
-            Self::InvalidSignature => "invalid_signature",
-            Self::MalformedClaims => "malformed_claims",
-            Self::MissingExpiry => "missing_expiry",
-            Self::Expired => "expired",
-            Self::IssuedInFuture => "issued_in_future",
-            Self::NotYetValid => "not_yet_valid",
-            Self::MissingChecksum => "missing_checksum",
-            Self::MissingSha256 => "missing_sha256",
-            Self::MalformedChecksum => "malformed_checksum",
-            Self::ChecksumMismatch => "checksum_mismatch",
-            Self::BodyTooLarge => "body_too_large",
-            Self::BodyRead => "body_read",
-            Self::UnknownTenant => "unknown_tenant",
-            Self::ResolverFailed => "resolver_failed",
-        }
-    }
+        impl ErrorKind {
+            /// Every kind, in declaration order (`ALL[kind as usize] == kind`).
+            pub const ALL: &'static [ErrorKind] = &[$(Self::$kind),*];
 
-    /// The text [`DefaultRejection`](crate::DefaultRejection) sends: [`as_str`](Self::as_str),
-    /// except that [`UnknownTenant`](Self::UnknownTenant) reads like
-    /// [`InvalidSignature`](Self::InvalidSignature), so that the answer never tells which
-    /// tenants exist.
-    pub fn public_str(self) -> &'static str {
-        match self {
-            Self::UnknownTenant => Self::InvalidSignature.as_str(),
-            other => other.as_str(),
-        }
-    }
+            /// The precise, fixed, non-secret text that names this reason, for logs. It can
+            /// say more than a client should learn (`unknown tenant`): send
+            /// [`public_str`](Self::public_str) instead.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $text,)*
+                }
+            }
 
-    /// The status code the default rejection answers with: `413 Payload Too Large` for
-    /// [`BodyTooLarge`](Self::BodyTooLarge), `503 Service Unavailable` for
-    /// [`ResolverFailed`](Self::ResolverFailed), `400 Bad Request` for everything else
-    /// ([`UnknownTenant`](Self::UnknownTenant) included).
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ResolverFailed => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
+            /// The text to send to a client, and the `Display` text: [`as_str`](Self::as_str),
+            /// except where that would tell a client more than it should (an unknown tenant
+            /// reads like [`InvalidSignature`](Self::InvalidSignature)).
+            pub const fn public_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => public_text!($text $(, $public)?),)*
+                }
+            }
+
+            /// A stable `snake_case` name for this reason, such as `checksum_mismatch`: the
+            /// `kind` label of the metrics (feature `metrics`), and handy in structured logs.
+            pub const fn code(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $code,)*
+                }
+            }
+
+            /// The status code the default rejection answers with: `413 Payload Too Large`
+            /// for [`BodyTooLarge`](Self::BodyTooLarge), `503 Service Unavailable` when the
+            /// request could not be checked ([`ResolverFailed`](Self::ResolverFailed)),
+            /// `400 Bad Request` for everything else.
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$kind => StatusCode::$status,)*
+                }
+            }
         }
-    }
+    };
 }
+
+error_kinds!(define_error_kind);
 
 impl fmt::Display for ErrorKind {
+    /// The public text ([`public_str`](Self::public_str)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.public_str())
     }
 }
 
@@ -207,6 +207,13 @@ impl DtSignatureError {
         self.kind
     }
 
+    /// The precise reason ([`ErrorKind::as_str`]), for logs and metrics. Unlike the
+    /// `Display` text it can tell which tenants exist (`unknown tenant`): never send it to
+    /// a client.
+    pub fn reason(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
     /// The status code of the default rejection: 413 for a body over the limit, 503 when
     /// the secret resolver failed, 400 for everything else.
     pub fn status(&self) -> StatusCode {
@@ -232,8 +239,9 @@ impl fmt::Debug for DtSignatureError {
 }
 
 impl fmt::Display for DtSignatureError {
+    /// The public text ([`ErrorKind::public_str`]): safe to send to a client.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.as_str())
+        f.write_str(self.kind.public_str())
     }
 }
 
@@ -263,3 +271,52 @@ impl fmt::Display for ConfigError {
 }
 
 impl StdError for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Every kind of the table: its index, a unique snake_case code, a unique lowercase
+    /// precise text, a public text that tells no more than a wrong signature does, and a
+    /// status of 400, 413 or 503. A kind added to the table is checked here with no edit.
+    #[test]
+    fn every_kind_is_complete_and_distinct() {
+        let mut codes = HashSet::new();
+        let mut texts = HashSet::new();
+        for (index, &kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+            let code = kind.code();
+            assert!(
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{kind:?}: {code}"
+            );
+            assert!(codes.insert(code), "{kind:?}: duplicate code {code}");
+            let text = kind.as_str();
+            assert!(!text.is_empty() && !text.ends_with('.'), "{kind:?}");
+            assert_eq!(
+                text,
+                text.to_lowercase()
+                    .replace("x-dt-signature", "X-Dt-Signature")
+            );
+            assert!(texts.insert(text), "{kind:?}: duplicate text {text}");
+            assert!(
+                [400, 413, 503].contains(&kind.status().as_u16()),
+                "{kind:?}"
+            );
+            let error = DtSignatureError::from(kind);
+            assert_eq!(error.to_string(), kind.public_str());
+            assert_eq!(error.reason(), text);
+            assert_eq!(kind.to_string(), kind.public_str());
+        }
+        // The one kind whose precise text would reveal something reads like a wrong secret.
+        assert_eq!(
+            ErrorKind::UnknownTenant.public_str(),
+            ErrorKind::InvalidSignature.public_str()
+        );
+        assert_ne!(
+            ErrorKind::UnknownTenant.as_str(),
+            ErrorKind::UnknownTenant.public_str()
+        );
+    }
+}

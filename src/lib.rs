@@ -77,8 +77,8 @@
 //! | checksums | 400 | `checksum mismatch`, ... | `MissingChecksum`, `MissingSha256`, `MalformedChecksum`, `ChecksumMismatch` |
 //! | body over the limit | 413 | `request body too large` | `BodyTooLarge` |
 //! | body read error | 400 | `failed to read request body` | `BodyRead` |
-//! | unknown tenant ([`DtGatewayLayer`]) | 400 | `invalid token signature` (as a wrong secret) | `UnknownTenant` |
-//! | secret lookup failed ([`DtGatewayLayer`]) | 503 | `secret lookup failed` | `ResolverFailed` |
+//! | unknown tenant ([gateway](gateway)) | 400 | `invalid token signature` (as a wrong secret) | `UnknownTenant` |
+//! | secret lookup failed ([gateway](gateway)) | 503 | `secret lookup failed` | `ResolverFailed` |
 //!
 //! A refusal is an `Ok` response, so the service's error type is the inner service's and
 //! axum needs no `HandleErrorLayer`. The [`DtSignatureError`] is in the response's
@@ -87,13 +87,15 @@
 //!
 //! # Many connectors, rollout, metrics
 //!
-//! - [`DtGatewayLayer`] serves many Data Connectors, each with its own secrets: a
-//!   [`ResolveSecrets`] (a closure, your own store, or the fixed [`StaticSecrets`] keyed by a
-//!   path segment such as `/dt/{connector}` or a header) picks the [`Tenant`] from the
-//!   request head before the body is read, and the handler gets its [`TenantId`].
-//! - [`report_only`](DtSignatureLayer::report_only) (on both layers) verifies and records
-//!   but forwards every request with its [`Verdict`]: switch verification on for a live
-//!   endpoint, watch, then enforce.
+//! - [`DtSignatureLayer::gateway`] serves many Data Connectors, each with its own secrets:
+//!   a [`ResolveSecrets`](gateway::ResolveSecrets) (a closure, your own store, or the fixed
+//!   [`StaticSecrets`](gateway::StaticSecrets) keyed by a path segment such as
+//!   `/dt/{connector}` or a header) picks the [`Tenant`](gateway::Tenant) from the request
+//!   head before the body is read, and the handler gets its
+//!   [`TenantId`](gateway::TenantId). See [`gateway`].
+//! - [`report_only`](DtSignatureLayer::report_only) verifies and records but forwards every
+//!   request with its [`Verdict`]: switch verification on for a live endpoint, watch, then
+//!   enforce.
 //! - The feature `metrics` counts requests by outcome and [`ErrorKind::code`] and records
 //!   body sizes and verification times through the `metrics` facade: see below.
 //!
@@ -106,71 +108,74 @@
 //!
 //! # Feature flags
 //!
-//! The core and the [`events`] module (typed payloads: [`events::Payload::from_slice`])
-//! are always built, and so is the [`dedup`] module (the duplicate and replay guard, with
-//! its in-memory store). The features are off by default:
+//! The core (the layer, the gateway, [`Verifier`]) is always built. Everything else is a
+//! feature, off by default, as tower-http gates each middleware: a one-secret receiver
+//! compiles only what it uses.
 //!
 //! | feature | adds |
 //! | --- | --- |
-//! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes |
+//! | `events` | the `events` module: typed payloads (`events::Payload::from_slice`), 19 event types, unknown-tolerant |
+//! | `dedup` | the `dedup` module: the duplicate and replay guard (`dedup::DedupLayer`) with its in-memory store |
+//! | `redis` | `dedup::RedisStore`: the guard's store in Redis, shared by several replicas (implies `dedup`; brings `redis` and `tokio`) |
+//! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes (implies `events`) |
 //! | `metrics` | Through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): the counter `dt_signature_requests_total` with labels `outcome` (`accepted`, `rejected`, `reported`) and `kind` ([`ErrorKind::code`], `none` when accepted), the histograms `dt_signature_body_bytes` (bodies read to their end) and `dt_signature_verification_seconds` (time spent checking the token and hashing, not waiting for bytes). Without the feature nothing is measured |
-//! | `signer` | `Signer` / `SignOptions`: mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector) |
-//! | `redis` | `dedup::RedisStore`: the duplicate guard's store in Redis, shared by several replicas (brings `redis` and `tokio`) |
+//! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector; implies `events`) |
+//! | `full` | every feature above but `test-util` |
 //!
-//! No feature touches the crypto backend: the crate always builds `jsonwebtoken` with
-//! exactly one (`rust_crypto`), as jsonwebtoken 10+ requires, so `--all-features` is safe.
+//! No feature pulls in a JWT library or a crypto backend switch: HMAC-SHA256 comes from
+//! the RustCrypto `hmac` crate, so no feature unification can make a user's
+//! `jsonwebtoken` or `rustls` ambiguous.
 //!
 //! # Security notes
 //!
 //! - Verification proves a request was signed with your secret within the token's
 //!   lifetime; it does not stop a captured request from being replayed within that hour,
 //!   nor DT's own at-least-once duplicates: de-duplicate on `event.eventId`, which
-//!   [`dedup::DedupLayer`] does.
+//!   `dedup::DedupLayer` (feature `dedup`) does.
 //! - Turn on [`require_sha256`](DtSignatureLayer::require_sha256) unless you must accept
 //!   tokens minted before 2022-02-10: it rules out a token that carries SHA-1 alone.
 //! - Error messages, `Debug` output and log lines never contain the secret, the token, a
 //!   digest or body bytes.
 //! - Serve over TLS and set server timeouts: the layer buffers up to the body limit per
 //!   request.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-mod body;
 mod claims;
+pub mod consts;
+#[cfg(feature = "dedup")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dedup")))]
 pub mod dedup;
 mod error;
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
 pub mod events;
 #[cfg(feature = "axum")]
 mod extract;
-mod future;
-mod gateway;
+pub mod gateway;
 mod layer;
 mod meter;
-mod rejection;
-mod resolve;
-#[cfg(feature = "signer")]
+#[cfg(feature = "test-util")]
 mod sample;
-mod service;
-#[cfg(feature = "signer")]
-mod signer;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 mod verdict;
 mod verify;
 
-pub use body::DtBody;
+/// The response futures of the services.
+pub mod future {
+    pub use crate::layer::future::ResponseFuture;
+}
+
 pub use claims::DtClaims;
 pub use error::{ConfigError, DtSignatureError, ErrorKind};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{DtPayload, DtPayloadRejection};
-pub use future::ResponseFuture;
-pub use gateway::{DtGateway, DtGatewayLayer, GatewayFuture};
-pub use layer::{DtSignatureLayer, DEFAULT_MAX_BODY_SIZE};
-pub use rejection::{DefaultRejection, MakeRejection};
-pub use resolve::{ResolveError, ResolveSecrets, StaticSecrets, Tenant, TenantId};
-#[cfg(feature = "signer")]
-pub use sample::SAMPLE_PROJECT_ID;
-pub use service::DtSignature;
-#[cfg(feature = "signer")]
-pub use signer::{SignOptions, Signer, TOKEN_LIFETIME_SECS};
+pub use layer::body::DtBody;
+pub use layer::{DefaultRejection, DtSignature, DtSignatureLayer, MakeRejection};
 pub use verdict::Verdict;
-pub use verify::{BodyVerifier, Verifier, MAX_HEADER_LEN, X_DT_SIGNATURE};
+pub use verify::{BodyVerifier, Verifier};

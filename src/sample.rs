@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DurationRound, TimeDelta};
 
 use crate::events::*;
-use crate::signer::{encode_id, new_id};
+use crate::testing::{encode_id, new_id};
 
 /// The project id of every [`Payload::sample`]: an id in DT's format that no real
 /// project has.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::{DecodeSliceError, Engine as _};
 use hmac::{Hmac, Mac};
-use http::header::{GetAll, HeaderName, HeaderValue};
+use http::header::{GetAll, HeaderValue};
 use http::HeaderMap;
 use serde::{Deserialize, Deserializer};
 use sha1::Sha1;
@@ -16,14 +16,8 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::claims::DtClaims;
+use crate::consts::{MAX_HEADER_LEN, X_DT_SIGNATURE};
 use crate::error::{ConfigError, DtSignatureError, ErrorKind};
-
-/// The name of the header DT puts the token in, `x-dt-signature` (header names are
-/// matched in any case).
-pub const X_DT_SIGNATURE: HeaderName = HeaderName::from_static("x-dt-signature");
-
-/// The longest `X-Dt-Signature` value accepted: 8 KiB. Real tokens are about 330 bytes.
-pub const MAX_HEADER_LEN: usize = 8 * 1024;
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -385,14 +379,28 @@ fn verify_hmac(
         }
     };
     for (index, key) in keys.iter().enumerate() {
-        let mut hmac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-        hmac.update(signing_input.as_bytes());
         // Compares in constant time; a MAC of the wrong length never matches.
-        if hmac.verify_slice(&mac[..len]).is_ok() {
+        if keyed(key, signing_input.as_bytes())
+            .verify_slice(&mac[..len])
+            .is_ok()
+        {
             return Ok(index);
         }
     }
     Err(ErrorKind::InvalidSignature.into())
+}
+
+/// HMAC-SHA256 of `message` under `key`, ready to finalize or compare.
+fn keyed(key: &[u8], message: &[u8]) -> HmacSha256 {
+    let mut hmac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    hmac.update(message);
+    hmac
+}
+
+/// The HS256 signature of `message` under `key`: the one HMAC the signer mints with.
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) fn hs256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    keyed(key, message).finalize().into_bytes().into()
 }
 
 #[derive(Deserialize)]
@@ -555,7 +563,6 @@ impl fmt::Debug for BodyVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{Algorithm, EncodingKey};
 
     const SECRET: &str = "s3cret";
     const BODY: &[u8] = br#"{"event":{"eventId":"abc","eventType":"touch"},"labels":{}}"#;
@@ -565,16 +572,27 @@ mod tests {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// A token with this JOSE header and these claims, HS256-signed with `secret`.
+    /// A token with this JOSE header and these claims, HS256-signed with `secret` by the
+    /// HMAC the `Signer` uses (checked against jsonwebtoken in `mint_matches_jsonwebtoken`).
     fn mint(header: &str, claims: &str, secret: &str) -> String {
         let input = format!("{}.{}", b64(header), b64(claims));
-        let sig = jsonwebtoken::crypto::sign(
-            input.as_bytes(),
-            &EncodingKey::from_secret(secret.as_bytes()),
-            Algorithm::HS256,
-        )
-        .unwrap();
+        let sig = b64(hs256(secret.as_bytes(), input.as_bytes()));
         format!("{input}.{sig}")
+    }
+
+    /// The oracle: our HS256 signatures are jsonwebtoken's, byte for byte.
+    #[test]
+    fn mint_matches_jsonwebtoken() {
+        for (secret, message) in [("s3cret", "a.b"), ("x", ""), ("test-secret", "eyJ.eyJ")] {
+            let ours = b64(hs256(secret.as_bytes(), message.as_bytes()));
+            let oracle = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+                jsonwebtoken::Algorithm::HS256,
+            )
+            .unwrap();
+            assert_eq!(ours, oracle, "{secret:?} {message:?}");
+        }
     }
 
     fn sha1_hex(body: &[u8]) -> String {
@@ -933,7 +951,7 @@ mod tests {
                         signature,
                         input.as_bytes(),
                         key,
-                        Algorithm::HS256,
+                        jsonwebtoken::Algorithm::HS256,
                     ) {
                         Ok(true) => Some(Ok(index)),
                         Ok(false) => None,

@@ -1,5 +1,5 @@
 //! [`Signer`]: mints `X-Dt-Signature` tokens exactly as a DT Data Connector does
-//! (feature `signer`).
+//! (feature `test-util`).
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -13,22 +13,21 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::Request;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use zeroize::Zeroizing;
+
+use crate::consts::{TOKEN_LIFETIME_SECS, X_DT_SIGNATURE};
 use crate::error::ConfigError;
-use crate::verify::X_DT_SIGNATURE;
+use crate::verify::hs256;
 
 /// DT's JOSE header, byte for byte: `{"alg":"HS256","typ":"JWT"}`.
 const DT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-/// How long DT's tokens live: `exp` = `iat` + 3600.
-pub const TOKEN_LIFETIME_SECS: u64 = 3600;
-
 /// Signs Data Connector requests as DT does, for tests and for a local Data Connector
-/// (feature `signer`).
+/// (feature `test-util`).
 ///
 /// A token is a compact JWS with the header `{"alg":"HS256","typ":"JWT"}` and the claims
 /// `checksum` (SHA-1 of the body, hex), `checksum_sha256` (SHA-256, hex), `exp`
@@ -39,7 +38,7 @@ pub const TOKEN_LIFETIME_SECS: u64 = 3600;
 /// use axum::{body::Body, routing::post, Router};
 /// use http::StatusCode;
 /// use tower::ServiceExt;
-/// use tower_dt_signature::{DtSignatureLayer, Signer};
+/// use tower_dt_signature::{testing::Signer, DtSignatureLayer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -54,7 +53,7 @@ pub const TOKEN_LIFETIME_SECS: u64 = 3600;
 /// ```
 #[derive(Clone)]
 pub struct Signer {
-    key: EncodingKey,
+    key: Zeroizing<Box<[u8]>>,
 }
 
 impl Signer {
@@ -78,7 +77,7 @@ impl Signer {
             return Err(ConfigError::EmptySecret);
         }
         Ok(Self {
-            key: EncodingKey::from_secret(secret),
+            key: Zeroizing::new(secret.into()),
         })
     }
 
@@ -104,14 +103,27 @@ impl Signer {
             jti,
         };
         let claims = serde_json::to_vec(&claims).expect("claims serialize to JSON");
+        self.sign_parts(DT_HEADER.as_bytes(), &claims)
+    }
+
+    /// A token with exactly this JOSE header and these claims (JSON text, encoded as
+    /// given), HMAC-SHA256 under the secret: for tests of hostile tokens (`"alg":"none"`,
+    /// a `crit` header, malformed claims) that DT would never send.
+    ///
+    /// ```
+    /// use tower_dt_signature::{testing::Signer, ErrorKind, Verifier};
+    ///
+    /// let token = Signer::new("s").sign_parts(br#"{"alg":"none"}"#, br#"{"exp":1}"#);
+    /// let error = Verifier::new("s").verify_token(&token, b"").unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::UnsupportedAlgorithm);
+    /// ```
+    pub fn sign_parts(&self, header: &[u8], claims: &[u8]) -> String {
         let message = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(DT_HEADER),
+            URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(claims)
         );
-        // HS256 with an HMAC key cannot fail.
-        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, Algorithm::HS256)
-            .expect("HS256 signing with an HMAC key");
+        let signature = URL_SAFE_NO_PAD.encode(hs256(&self.key, message.as_bytes()));
         format!("{message}.{signature}")
     }
 
@@ -155,7 +167,7 @@ impl fmt::Debug for Signer {
 /// Options for [`Signer::sign_with`]: every field defaults to what DT does.
 ///
 /// ```
-/// use tower_dt_signature::{SignOptions, Signer};
+/// use tower_dt_signature::testing::{SignOptions, Signer};
 ///
 /// // An expired token, for a test of the receiver's clock checks.
 /// let token = Signer::new("secret").sign_with(b"{}", &SignOptions::new().iat(1_600_000_000));

@@ -1,5 +1,6 @@
 //! Per-tenant secrets: [`ResolveSecrets`] picks the [`Tenant`] (an id and its
-//! [`Verifier`]) for a request from its head; [`StaticSecrets`] is a fixed map.
+//! [`Verifier`]) for a request from its head; [`StaticSecrets`] is a fixed map;
+//! [`FixedTenant`] is the one tenant of a single-secret layer.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -14,7 +15,7 @@ use crate::verify::Verifier;
 
 /// Finds the tenant a request belongs to, and so the secrets its token must be signed
 /// with, from the request head alone (method, URI, headers, extensions): the body is not
-/// read until the tenant is known. Used by [`DtGatewayLayer`](crate::DtGatewayLayer).
+/// read until the tenant is known. Used by [`DtSignatureLayer::gateway`](crate::DtSignatureLayer::gateway).
 ///
 /// Return `Ok(None)` for a request that belongs to no tenant: it is refused as
 /// [`ErrorKind::UnknownTenant`](crate::ErrorKind::UnknownTenant), which answers like a
@@ -32,11 +33,12 @@ use crate::verify::Verifier;
 ///
 /// ```
 /// use http::request::Parts;
-/// use tower_dt_signature::{DtGatewayLayer, ResolveError, Tenant, Verifier};
+/// use tower_dt_signature::gateway::{ResolveError, Tenant};
+/// use tower_dt_signature::{DtSignatureLayer, Verifier};
 ///
 /// # async fn lookup_secret(_: &str) -> Result<Option<String>, std::io::Error> { Ok(None) }
 /// // Secrets kept in your own store, keyed by a custom header the connector sends.
-/// let layer = DtGatewayLayer::new(|parts: &Parts| {
+/// let layer = DtSignatureLayer::gateway(|parts: &Parts| {
 ///     let connector = parts
 ///         .headers
 ///         .get("x-connector")
@@ -78,7 +80,8 @@ where
 /// ([`Verifier::add_secret`]).
 #[derive(Clone)]
 pub struct Tenant {
-    id: TenantId,
+    /// `None` only for the [`FixedTenant`] of a single-secret layer.
+    id: Option<TenantId>,
     verifier: Verifier,
 }
 
@@ -86,14 +89,15 @@ impl Tenant {
     /// A tenant named `id` whose tokens `verifier` checks.
     pub fn new(id: impl Into<TenantId>, verifier: Verifier) -> Self {
         Self {
-            id: id.into(),
+            id: Some(id.into()),
             verifier,
         }
     }
 
-    /// The tenant's id.
-    pub fn id(&self) -> &TenantId {
-        &self.id
+    /// The tenant's id, inserted into the extensions of its requests. `None` only for the
+    /// one tenant of a single-secret layer ([`FixedTenant`]), which inserts no id.
+    pub fn id(&self) -> Option<&TenantId> {
+        self.id.as_ref()
     }
 
     /// The verifier for the tenant's tokens.
@@ -113,7 +117,8 @@ impl fmt::Debug for Tenant {
 }
 
 /// The id of the tenant a request was resolved to, inserted into the request extensions
-/// by [`DtGateway`](crate::DtGateway) (with axum: `Extension<TenantId>`). Cloning is cheap.
+/// by a gateway ([`DtSignatureLayer::gateway`](crate::DtSignatureLayer::gateway); with
+/// axum: `Extension<TenantId>`). A single-secret layer inserts none. Cloning is cheap.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(Arc<str>);
 
@@ -198,13 +203,14 @@ impl StdError for ResolveError {
 /// [`Ready`]); cloning is cheap (one `Arc`).
 ///
 /// ```
-/// use tower_dt_signature::{DtGatewayLayer, StaticSecrets, Verifier};
+/// use tower_dt_signature::gateway::StaticSecrets;
+/// use tower_dt_signature::{DtSignatureLayer, Verifier};
 ///
 /// // POST /dt/{connector}: segment 1 of the path.
 /// let secrets = StaticSecrets::by_path_segment(1)
 ///     .tenant("warehouse", Verifier::new("secret of the warehouse connector"))
 ///     .tenant("office", Verifier::new("secret of the office connector"));
-/// let layer = DtGatewayLayer::new(secrets);
+/// let layer = DtSignatureLayer::gateway(secrets);
 /// # let _ = layer;
 /// ```
 #[derive(Clone)]
@@ -250,8 +256,9 @@ impl StaticSecrets {
 
     /// Add (or replace) the tenant whose key is `id`, checked by `verifier`.
     pub fn tenant(mut self, id: impl Into<TenantId>, verifier: Verifier) -> Self {
-        let tenant = Tenant::new(id, verifier);
-        Arc::make_mut(&mut self.tenants).insert(tenant.id.clone(), tenant);
+        let id = id.into();
+        let tenant = Tenant::new(id.clone(), verifier);
+        Arc::make_mut(&mut self.tenants).insert(id, tenant);
         self
     }
 
@@ -309,5 +316,49 @@ impl fmt::Debug for StaticSecrets {
             .field("key", &key)
             .field("secrets", &"<redacted>")
             .finish()
+    }
+}
+
+/// The one tenant of a single-secret layer ([`DtSignatureLayer::new`]): every request is
+/// checked by its [`Verifier`], and no [`TenantId`] is inserted. Resolves at once.
+///
+/// [`DtSignatureLayer::new`]: crate::DtSignatureLayer::new
+#[derive(Clone)]
+pub struct FixedTenant {
+    verifier: Verifier,
+}
+
+impl FixedTenant {
+    /// Every request is checked by `verifier`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self { verifier }
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Unwrap the verifier.
+    pub fn into_verifier(self) -> Verifier {
+        self.verifier
+    }
+}
+
+impl ResolveSecrets for FixedTenant {
+    type Future = Ready<Result<Option<Tenant>, ResolveError>>;
+
+    fn resolve(&self, _parts: &Parts) -> Self::Future {
+        ready(Ok(Some(Tenant {
+            id: None,
+            verifier: self.verifier.clone(),
+        })))
+    }
+}
+
+impl fmt::Debug for FixedTenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Verifier`'s own Debug redacts the secrets.
+        f.debug_tuple("FixedTenant").field(&self.verifier).finish()
     }
 }

@@ -1,6 +1,7 @@
-//! [`ResponseFuture`]: buffer and hash the body, then call the inner service.
-//! In report-only mode it forwards a request that failed, with its [`Verdict`].
+//! [`ResponseFuture`]: resolve the tenant, buffer and hash the body, then call the inner
+//! service. In report-only mode it forwards a request that failed, with its [`Verdict`].
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -13,32 +14,42 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::DtBody;
+use super::body::DtBody;
+use super::rejection::{reject, report, MakeRejection};
+use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind};
+use crate::gateway::{ResolveSecrets, Tenant};
 use crate::meter::Meter;
-use crate::rejection::{reject, report, MakeRejection};
 use crate::verdict::Verdict;
 use crate::verify::BodyVerifier;
 
 pin_project! {
-    /// The response future of [`DtSignature`](crate::DtSignature).
-    pub struct ResponseFuture<S, B, R>
+    /// The response future of [`DtSignature`](crate::DtSignature): resolve the tenant,
+    /// then buffer and verify the body, then call the inner service.
+    pub struct ResponseFuture<S, B, Res, R>
     where
         S: Service<Request<DtBody>>,
+        Res: ResolveSecrets,
     {
         #[pin]
-        state: State<S, B, R>,
+        state: State<S, B, Res, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, B, R>
+    enum State<S, B, Res, R>
     where
         S: Service<Request<DtBody>>,
+        Res: ResolveSecrets,
     {
         Rejected {
             response: Option<S::Response>,
+        },
+        Resolving {
+            #[pin]
+            future: Res::Future,
+            waiting: Option<Waiting<S, B, R>>,
         },
         Buffering {
             #[pin]
@@ -54,50 +65,171 @@ pin_project! {
     }
 }
 
-/// What the buffering state hands on once the body is complete.
-pub(crate) struct Pending<S, R> {
+impl<S, B, Res, R> fmt::Debug for ResponseFuture<S, B, Res, R>
+where
+    S: Service<Request<DtBody>>,
+    Res: ResolveSecrets,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Rejected { .. } => "rejected",
+            State::Resolving { .. } => "resolving",
+            State::Buffering { .. } => "buffering",
+            State::Calling { .. } => "calling",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+/// The request and what verifying it needs, while the resolver runs.
+pub(crate) struct Waiting<S, B, R> {
     pub(crate) parts: Parts,
-    /// The body hasher, or (report-only mode) why the request already failed: then the
-    /// body is only buffered, to be forwarded.
-    pub(crate) verifier: Result<BodyVerifier, DtSignatureError>,
+    pub(crate) body: B,
     pub(crate) service: S,
     pub(crate) rejection: R,
+    /// Report-only mode: a failed shape check, carried along (the resolver is not asked).
+    pub(crate) shape: Option<DtSignatureError>,
+    pub(crate) max_body_size: usize,
+    pub(crate) capacity: usize,
     pub(crate) report_only: bool,
     pub(crate) meter: Meter,
 }
 
-impl<S, B, R> ResponseFuture<S, B, R>
+/// What the buffering state hands on once the body is complete.
+struct Pending<S, R> {
+    parts: Parts,
+    /// The body hasher, or (report-only mode) why the request already failed: then the
+    /// body is only buffered, to be forwarded.
+    verifier: Result<BodyVerifier, DtSignatureError>,
+    service: S,
+    rejection: R,
+    report_only: bool,
+    meter: Meter,
+}
+
+impl<S, B, Res, R> ResponseFuture<S, B, Res, R>
 where
     S: Service<Request<DtBody>>,
+    Res: ResolveSecrets,
 {
-    pub(crate) fn rejected(response: S::Response) -> Self {
+    /// Refused before the resolver: log, count and answer at once.
+    pub(crate) fn rejected<ResBody>(rejection: &R, meter: Meter, error: DtSignatureError) -> Self
+    where
+        S: Service<Request<DtBody>, Response = Response<ResBody>>,
+        R: MakeRejection<ResBody>,
+    {
+        meter.rejected(error.kind());
         Self {
             state: State::Rejected {
-                response: Some(response),
+                response: Some(reject(rejection, error)),
             },
         }
     }
 
-    pub(crate) fn buffering(
-        body: B,
-        pending: Pending<S, R>,
-        max_body_size: usize,
-        capacity: usize,
-    ) -> Self {
-        Self {
-            state: State::Buffering {
-                body,
-                buffered: Buffered::new(capacity),
-                pending: Some(pending),
-                max_body_size,
+    /// Ask the resolver (`None`: a report-only request that already failed is not
+    /// resolved), then buffer.
+    pub(crate) fn resolving<ResBody>(
+        future: Option<Res::Future>,
+        mut waiting: Waiting<S, B, R>,
+    ) -> Self
+    where
+        S: Service<Request<DtBody>, Response = Response<ResBody>>,
+        R: MakeRejection<ResBody>,
+    {
+        let state = match future {
+            Some(future) => State::Resolving {
+                future,
+                waiting: Some(waiting),
             },
+            None => {
+                let error = waiting
+                    .shape
+                    .take()
+                    .expect("a request is resolved unless it failed");
+                waiting.verify(Err(error))
+            }
+        };
+        Self { state }
+    }
+}
+
+impl<S, B, R> Waiting<S, B, R> {
+    /// The tenant is known (or the request failed): refuse, or start buffering.
+    fn verify<Res, ResBody>(
+        self,
+        verifier: Result<BodyVerifier, DtSignatureError>,
+    ) -> State<S, B, Res, R>
+    where
+        S: Service<Request<DtBody>, Response = Response<ResBody>>,
+        Res: ResolveSecrets,
+        R: MakeRejection<ResBody>,
+    {
+        match verifier {
+            Err(error) if !self.report_only => {
+                self.meter.rejected(error.kind());
+                State::Rejected {
+                    response: Some(reject(&self.rejection, error)),
+                }
+            }
+            verifier => self.buffer(verifier),
+        }
+    }
+
+    fn buffer<Res>(self, verifier: Result<BodyVerifier, DtSignatureError>) -> State<S, B, Res, R>
+    where
+        S: Service<Request<DtBody>>,
+        Res: ResolveSecrets,
+    {
+        State::Buffering {
+            body: self.body,
+            buffered: Buffered::new(self.capacity),
+            max_body_size: self.max_body_size,
+            pending: Some(Pending {
+                parts: self.parts,
+                verifier,
+                service: self.service,
+                rejection: self.rejection,
+                report_only: self.report_only,
+                meter: self.meter,
+            }),
+        }
+    }
+
+    /// Apply the resolver's answer: the tenant's verifier checks the token.
+    fn resolved(
+        &mut self,
+        resolved: Result<Option<Tenant>, crate::gateway::ResolveError>,
+    ) -> Result<BodyVerifier, DtSignatureError> {
+        match resolved {
+            Ok(Some(tenant)) => {
+                if let Some(id) = tenant.id() {
+                    self.parts.extensions.insert(id.clone());
+                }
+                let headers = &self.parts.headers;
+                self.meter.timed(|| tenant.verifier().begin(headers))
+            }
+            Ok(None) => Err(DtSignatureError::new(ErrorKind::UnknownTenant)),
+            Err(error) => {
+                // Logged by kind only: a resolver's error text may hold anything.
+                tracing::warn!(
+                    reason = ErrorKind::ResolverFailed.as_str(),
+                    "secret resolver failed"
+                );
+                Err(DtSignatureError::with_source(
+                    ErrorKind::ResolverFailed,
+                    error,
+                ))
+            }
         }
     }
 }
 
-impl<S, B, R, ResBody> Future for ResponseFuture<S, B, R>
+impl<S, B, Res, R, ResBody> Future for ResponseFuture<S, B, Res, R>
 where
     S: Service<Request<DtBody>, Response = Response<ResBody>>,
+    Res: ResolveSecrets,
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     R: MakeRejection<ResBody>,
@@ -113,6 +245,14 @@ where
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Resolving { future, waiting } => {
+                    let resolved = ready!(future.poll(cx));
+                    let mut waiting = waiting.take().expect("polled after completion");
+                    let verifier = waiting.resolved(resolved);
+                    let next = waiting.verify(verifier);
+                    this.state.set(next);
+                    continue;
+                }
                 StateProj::Buffering {
                     mut body,
                     buffered,
@@ -161,9 +301,7 @@ where
                     match verdict {
                         Ok(claims) => {
                             meter.accepted();
-                            if report_only {
-                                parts.extensions.insert(Verdict::Verified(claims.clone()));
-                            }
+                            parts.extensions.insert(Verdict::Verified(claims.clone()));
                             parts.extensions.insert(claims);
                         }
                         Err(error)
@@ -175,6 +313,8 @@ where
                         {
                             report(&error);
                             meter.reported(error.kind());
+                            // Claims of an outer layer must not vouch for this request.
+                            parts.extensions.remove::<DtClaims>();
                             parts.extensions.insert(Verdict::Refused(error));
                         }
                         Err(error) => {
