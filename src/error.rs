@@ -294,10 +294,11 @@ mod tests {
             assert!(codes.insert(code), "{kind:?}: duplicate code {code}");
             let text = kind.as_str();
             assert!(!text.is_empty() && !text.ends_with('.'), "{kind:?}");
-            assert_eq!(
-                text,
-                text.to_lowercase()
-                    .replace("x-dt-signature", "X-Dt-Signature")
+            // Lowercase, but for the header's name.
+            assert!(
+                text.starts_with(|c: char| c.is_ascii_lowercase())
+                    || text.starts_with("X-Dt-Signature"),
+                "{kind:?}: {text}"
             );
             assert!(texts.insert(text), "{kind:?}: duplicate text {text}");
             assert!(
