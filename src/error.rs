@@ -288,7 +288,10 @@ mod tests {
             assert_eq!(kind as usize, index, "{kind:?}");
             let code = kind.code();
             assert!(
-                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                !code.is_empty()
+                    && code
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{kind:?}: {code}"
             );
             assert!(codes.insert(code), "{kind:?}: duplicate code {code}");
