@@ -19,18 +19,16 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use jsonwebtoken::{Algorithm, EncodingKey};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt};
 use tower_dt_signature::dedup::{DedupLayer, DedupStore, MemoryStore, Reserve};
+use tower_dt_signature::testing::Signer;
 use tower_dt_signature::{DtBody, DtSignatureLayer};
 
 const SECRET: &str = "test-secret";
@@ -46,29 +44,7 @@ fn event(id: &str) -> Bytes {
 }
 
 fn signed(id: &str) -> Request<Full<Bytes>> {
-    let body = event(id);
-    let iat = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = serde_json::json!({
-        "checksum": hex::encode(Sha1::digest(&body)),
-        "checksum_sha256": hex::encode(Sha256::digest(&body)),
-        "exp": iat + 3600,
-        "iat": iat,
-        "jti": "cpbg96qngr7ai7ldarrg",
-    });
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
-    Request::post("/")
-        .header("x-dt-signature", token)
-        .header("content-length", body.len())
-        .body(Full::new(body))
-        .unwrap()
+    Signer::new(SECRET).request("/", event(id)).unwrap()
 }
 
 /// A fresh 20-character event id per call.

@@ -32,7 +32,8 @@ use jsonwebtoken::Algorithm;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use support::dt_token;
-use tower_dt_signature::{Verifier, X_DT_SIGNATURE};
+use tower_dt_signature::consts::X_DT_SIGNATURE;
+use tower_dt_signature::Verifier;
 
 const SECRET: &str = "test-secret";
 /// A real DT temperature event body, 518 bytes.

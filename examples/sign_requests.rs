@@ -11,7 +11,7 @@
 use std::time::SystemTime;
 
 use tower_dt_signature::events::{EventType, Payload};
-use tower_dt_signature::Signer;
+use tower_dt_signature::testing::Signer;
 
 fn main() {
     let mut args = std::env::args().skip(1);

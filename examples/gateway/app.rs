@@ -17,7 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_dt_signature::dedup::{DedupLayer, MemoryStore};
-use tower_dt_signature::{DtGatewayLayer, StaticSecrets, TenantId, Verifier};
+use tower_dt_signature::gateway::{StaticSecrets, TenantId};
+use tower_dt_signature::{DtSignatureLayer, Verifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -68,7 +69,7 @@ pub fn router(config: Config) -> Router {
     let events = Router::new()
         .route("/dt/{connector}", post(forward))
         .layer(DedupLayer::with_store(MemoryStore::new(50_000)))
-        .layer(DtGatewayLayer::new(secrets))
+        .layer(DtSignatureLayer::gateway(secrets))
         .with_state(upstream);
     let metrics = config.metrics;
     let app = match metrics {

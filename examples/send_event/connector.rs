@@ -11,8 +11,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tower_dt_signature::consts::X_DT_SIGNATURE;
 use tower_dt_signature::events::{EventType, Payload};
-use tower_dt_signature::{SignOptions, Signer, X_DT_SIGNATURE};
+use tower_dt_signature::testing::{SignOptions, Signer};
 
 /// What to send, where, and how to retry.
 #[derive(Clone)]
