@@ -77,8 +77,8 @@
 //! | checksums | 400 | `checksum mismatch`, ... | `MissingChecksum`, `MissingSha256`, `MalformedChecksum`, `ChecksumMismatch` |
 //! | body over the limit | 413 | `request body too large` | `BodyTooLarge` |
 //! | body read error | 400 | `failed to read request body` | `BodyRead` |
-//! | unknown tenant ([gateway](gateway)) | 400 | `invalid token signature` (as a wrong secret) | `UnknownTenant` |
-//! | secret lookup failed ([gateway](gateway)) | 503 | `secret lookup failed` | `ResolverFailed` |
+//! | unknown tenant ([`gateway`]) | 400 | `invalid token signature` (as a wrong secret) | `UnknownTenant` |
+//! | secret lookup failed ([`gateway`]) | 503 | `secret lookup failed` | `ResolverFailed` |
 //!
 //! A refusal is an `Ok` response, so the service's error type is the inner service's and
 //! axum needs no `HandleErrorLayer`. The [`DtSignatureError`] is in the response's
