@@ -13,6 +13,8 @@ use http::StatusCode;
 /// the token, a digest or body bytes, and never more than a client may learn, so it is
 /// safe to send back. The precise reason, for logs, is [`reason`](Self::reason).
 ///
+/// Which token it concerns is [`scheme`](Self::scheme).
+///
 /// Every rejection response made by [`DtSignature`](crate::DtSignature) carries a clone of
 /// this error in its extensions, so an outer layer or a test can read why:
 ///
@@ -27,7 +29,37 @@ use http::StatusCode;
 #[derive(Clone)]
 pub struct DtSignatureError {
     kind: ErrorKind,
+    scheme: Option<Scheme>,
+    /// Decided after a gateway's resolver: the public text is the wrong-signature one, so
+    /// the answer never tells which tenant or policy decided.
+    masked: bool,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// A signature scheme of DT's: which token an error or a verification concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `X-Dt-Signature`: HS256 under the connector's shared secret.
+    Hmac,
+    /// `DT-Asymmetric-Signature`: ES256 under DT's published keys.
+    Asymmetric,
+}
+
+impl Scheme {
+    /// `hmac` or `asymmetric`: the `scheme` label of the metrics.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Asymmetric => "asymmetric",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
 }
 
 /// The one table of refusal reasons: every [`ErrorKind`], its metric code, its precise
@@ -78,6 +110,27 @@ macro_rules! error_kinds {
             BodyTooLarge => ("body_too_large", "request body too large", PAYLOAD_TOO_LARGE),
             /// Reading the body failed (the client went away, a broken chunk).
             BodyRead => ("body_read", "failed to read request body", BAD_REQUEST),
+            /// The request has no `DT-Asymmetric-Signature` header.
+            MissingAsymmetricHeader => ("missing_asymmetric_header", "missing DT-Asymmetric-Signature header", BAD_REQUEST),
+            /// The request has more than one `DT-Asymmetric-Signature` header.
+            DuplicateAsymmetricHeader => ("duplicate_asymmetric_header", "more than one DT-Asymmetric-Signature header", BAD_REQUEST),
+            /// The `DT-Asymmetric-Signature` value is not visible ASCII.
+            InvalidAsymmetricHeader => ("invalid_asymmetric_header", "DT-Asymmetric-Signature header is not visible ASCII", BAD_REQUEST),
+            /// The `DT-Asymmetric-Signature` value is longer than 8 KiB.
+            AsymmetricHeaderTooLarge => ("asymmetric_header_too_large", "DT-Asymmetric-Signature header too large", BAD_REQUEST),
+            /// The asymmetric token's header has no `kid`.
+            MissingKeyId => ("missing_key_id", "token has no kid", BAD_REQUEST),
+            /// The asymmetric token's `kid` is not in the key set, and the key set is
+            /// current (its last refresh succeeded).
+            UnknownKey => ("unknown_key", "unknown signing key", BAD_REQUEST),
+            /// The asymmetric token cannot be checked: no key set has been obtained yet, or
+            /// its `kid` is unknown and the last refresh failed (the keys may have rotated).
+            /// Answered with 503, so DT retries.
+            KeysUnavailable => ("keys_unavailable", "signing keys unavailable", SERVICE_UNAVAILABLE),
+            /// The asymmetric token's `iss` is not the key set's issuer.
+            WrongIssuer => ("wrong_issuer", "token issuer mismatch", BAD_REQUEST),
+            /// The asymmetric token's `sub` is not the configured DT organization.
+            WrongOrganization => ("wrong_organization", "token organization mismatch", BAD_REQUEST),
             /// The [secret resolver](crate::gateway::ResolveSecrets) knows no tenant for this
             /// request.
             ///
@@ -154,7 +207,8 @@ macro_rules! define_error_kind {
             /// The status code the default rejection answers with: `413 Payload Too Large`
             /// for [`BodyTooLarge`](Self::BodyTooLarge), `503 Service Unavailable` when the
             /// request could not be checked ([`ResolverFailed`](Self::ResolverFailed)),
-            /// `400 Bad Request` for everything else.
+            /// or [`KeysUnavailable`](Self::KeysUnavailable)), `400 Bad Request` for
+            /// everything else.
             pub const fn status(self) -> StatusCode {
                 match self {
                     $(Self::$kind => StatusCode::$status,)*
@@ -175,7 +229,12 @@ impl fmt::Display for ErrorKind {
 
 impl DtSignatureError {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Self { kind, source: None }
+        Self {
+            kind,
+            scheme: None,
+            masked: false,
+            source: None,
+        }
     }
 
     pub(crate) fn with_source(
@@ -183,8 +242,39 @@ impl DtSignatureError {
         source: impl Into<Box<dyn StdError + Send + Sync>>,
     ) -> Self {
         Self {
-            kind,
             source: Some(Arc::from(source.into())),
+            ..Self::new(kind)
+        }
+    }
+
+    /// The same error, about the token of `scheme`.
+    pub(crate) fn for_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = Some(scheme);
+        self
+    }
+
+    /// The same error, decided after a gateway's resolver: its public text becomes the
+    /// wrong-signature one (a 503 or 413 keeps its status and text).
+    pub(crate) fn masked(mut self) -> Self {
+        self.masked = true;
+        self
+    }
+
+    /// Which token the error concerns: `None` for what concerns the request as a whole
+    /// (its body, the tenant lookup).
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    /// The text to send to a client (also the `Display` text): the kind's
+    /// [`public_str`](ErrorKind::public_str), or, for a refusal a gateway decided after
+    /// picking the tenant, `invalid token signature` whatever the reason, so that the
+    /// answer never tells which tenants exist or how each is configured.
+    pub fn public_str(&self) -> &'static str {
+        if self.masked && self.status() == StatusCode::BAD_REQUEST {
+            ErrorKind::InvalidSignature.public_str()
+        } else {
+            self.kind.public_str()
         }
     }
 
@@ -233,6 +323,8 @@ impl fmt::Debug for DtSignatureError {
         // so that `{:?}` stays as safe to log as `Display`.
         f.debug_struct("DtSignatureError")
             .field("kind", &self.kind)
+            .field("scheme", &self.scheme)
+            .field("masked", &self.masked)
             .field("has_source", &self.source.is_some())
             .finish()
     }
@@ -241,7 +333,7 @@ impl fmt::Debug for DtSignatureError {
 impl fmt::Display for DtSignatureError {
     /// The public text ([`ErrorKind::public_str`]): safe to send to a client.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.public_str())
+        f.write_str(self.public_str())
     }
 }
 
@@ -300,7 +392,8 @@ mod tests {
             // Lowercase, but for the header's name.
             assert!(
                 text.starts_with(|c: char| c.is_ascii_lowercase())
-                    || text.starts_with("X-Dt-Signature"),
+                    || text.starts_with("X-Dt-Signature")
+                    || text.starts_with("DT-Asymmetric-Signature"),
                 "{kind:?}: {text}"
             );
             assert!(texts.insert(text), "{kind:?}: duplicate text {text}");

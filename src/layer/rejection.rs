@@ -48,8 +48,9 @@ where
 
 /// The default rejection: the error's status (400, 413 for a body over the limit, 503 when
 /// the secret resolver failed) and a `text/plain` body naming the reason, such as
-/// `checksum mismatch` ([`ErrorKind::public_str`](crate::ErrorKind::public_str): an unknown
-/// tenant reads `invalid token signature`, so the answer never tells which tenants exist).
+/// `checksum mismatch` ([`DtSignatureError::public_str`]: an unknown tenant, and any
+/// refusal a gateway decides after picking the tenant, reads `invalid token signature`,
+/// so the answer never tells which tenants exist).
 ///
 /// Works for any response body that can be made from a `&'static str`: axum's `Body`,
 /// `http_body_util::Full<Bytes>`, `String`, ... For other body types use a closure.
@@ -62,7 +63,7 @@ where
     B: From<&'static str>,
 {
     fn make_rejection(&self, error: &DtSignatureError) -> Response<B> {
-        let mut response = Response::new(B::from(error.kind().public_str()));
+        let mut response = Response::new(B::from(error.public_str()));
         *response.status_mut() = error.status();
         response.headers_mut().insert(
             CONTENT_TYPE,
@@ -78,7 +79,8 @@ where
     R: MakeRejection<B>,
 {
     tracing::debug!(
-        reason = error.kind().as_str(),
+        reason = error.reason(),
+        scheme = error.scheme().map(|scheme| scheme.code()),
         status = error.status().as_u16(),
         "refused Data Connector request"
     );
@@ -90,7 +92,8 @@ where
 /// Log a failure that report-only mode forwards anyway.
 pub(crate) fn report(error: &DtSignatureError) {
     tracing::debug!(
-        reason = error.kind().as_str(),
+        reason = error.reason(),
+        scheme = error.scheme().map(|scheme| scheme.code()),
         "Data Connector request failed verification; forwarded (report-only)"
     );
 }

@@ -1,0 +1,300 @@
+//! DT's public signing keys for `DT-Asymmetric-Signature` (feature `asymmetric`).
+//!
+//! [`DtKeys`] is an explicit, cloneable handle on the key set of one issuer: build it once
+//! and clone it into every layer and tenant that uses that issuer. It is not
+//! process-global.
+//!
+//! - [`DtKeys::from_jwks`] / [`DtKeys::from_jwks_file`]: pinned keys, a JWK Set you ship
+//!   with the issuer it belongs to. No HTTP client, no runtime.
+//! - `DtKeys::discover` (feature `jwks`): DT's OpenID Connect discovery document, with a
+//!   background refresh task.
+//!
+//! Key set rules: keys whose `use` is not `sig`, whose `alg` is not `ES256`, or whose
+//! `kty`/`crv` are not `EC`/`P-256` are skipped and logged; a key without `kid` is skipped;
+//! a set with a duplicate `kid` is refused whole.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+mod org;
+
+pub use org::OrgId;
+
+/// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
+/// clone sees the same keys.
+///
+/// ```
+/// use tower_dt_signature::keys::DtKeys;
+///
+/// let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256",
+///   "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+/// let keys = DtKeys::from_jwks("https://identity.example/data-connector", jwks)?;
+/// assert!(keys.ready());
+/// assert_eq!(keys.kids(), ["k1"]);
+/// # Ok::<(), tower_dt_signature::keys::KeysError>(())
+/// ```
+#[derive(Clone)]
+pub struct DtKeys {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: Box<str>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    #[cfg(feature = "jwks")]
+    remote: Option<remote::Remote>,
+}
+
+/// The key set as last obtained, and how the last refresh went.
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    keys: HashMap<Box<str>, EsKey>,
+    /// A key set has been obtained at least once.
+    loaded: bool,
+    /// The last refresh succeeded (always true for pinned keys).
+    last_refresh_ok: bool,
+}
+
+/// One EC P-256 public key, as the uncompressed point `04 || x || y`.
+#[derive(Clone)]
+pub(crate) struct EsKey {
+    point: Arc<[u8; 65]>,
+}
+
+impl EsKey {
+    /// Whether `signature` (the 64-byte `r || s` of RFC 7518, 3.4) is a valid ES256
+    /// signature of `message` under this key.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &self.point[..],
+        )
+        .verify(message, signature)
+        .is_ok()
+    }
+}
+
+/// What the key set says about a `kid`.
+pub(crate) enum Lookup {
+    /// The key.
+    Found(EsKey),
+    /// No such key, and the key set is current: the token is invalid.
+    Unknown,
+    /// No such key, and there is no key set or the last refresh failed: the keys may have
+    /// rotated, so the token cannot be checked.
+    Unavailable,
+}
+
+/// A wait for a refresh that a request triggered or joined.
+pub(crate) type KeyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl DtKeys {
+    /// Pinned keys: the JWK Set `jwks` (JSON text), for tokens whose `iss` is `issuer`,
+    /// byte for byte. Nothing is ever fetched.
+    pub fn from_jwks(issuer: impl Into<String>, jwks: &str) -> Result<Self, KeysError> {
+        let issuer = issuer.into();
+        if issuer.is_empty() {
+            return Err(KeysError::new("the issuer is empty"));
+        }
+        let keys = parse_jwks(jwks.as_bytes())?;
+        Ok(Self::with_snapshot(
+            issuer,
+            Snapshot {
+                keys,
+                loaded: true,
+                last_refresh_ok: true,
+            },
+        ))
+    }
+
+    /// Pinned keys read from the JWK Set file at `path`. See [`from_jwks`](Self::from_jwks).
+    pub fn from_jwks_file(
+        issuer: impl Into<String>,
+        path: impl AsRef<Path>,
+    ) -> Result<Self, KeysError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            KeysError::new(format!("cannot read {}: {error}", path.display()))
+        })?;
+        Self::from_jwks(issuer, &text)
+    }
+
+    fn with_snapshot(issuer: String, snapshot: Snapshot) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                issuer: issuer.into(),
+                snapshot: RwLock::new(Arc::new(snapshot)),
+                #[cfg(feature = "jwks")]
+                remote: None,
+            }),
+        }
+    }
+
+    /// The issuer whose tokens these keys check: a token's `iss` must equal it, byte for
+    /// byte.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// Whether a key set is loaded: for a readiness probe. Pinned keys are always ready; a
+    /// discovered set is ready once its first fetch succeeded. Also starts the refresh
+    /// task if it is not running yet (inside a tokio runtime), so calling it at start-up
+    /// warms the cache without blocking.
+    pub fn ready(&self) -> bool {
+        #[cfg(feature = "jwks")]
+        if let Some(remote) = &self.inner.remote {
+            remote.start(&self.inner);
+        }
+        self.snapshot().loaded
+    }
+
+    /// The `kid`s of the keys loaded now, sorted.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.snapshot().keys.keys().map(|k| k.to_string()).collect();
+        kids.sort_unstable();
+        kids
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.inner.snapshot.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The key for `kid`, if the current set has it.
+    pub(crate) fn lookup(&self, kid: &str) -> Lookup {
+        #[cfg(feature = "jwks")]
+        if let Some(remote) = &self.inner.remote {
+            remote.start(&self.inner);
+        }
+        let snapshot = self.snapshot();
+        match snapshot.keys.get(kid) {
+            Some(key) => Lookup::Found(key.clone()),
+            None if snapshot.loaded && snapshot.last_refresh_ok => Lookup::Unknown,
+            None => Lookup::Unavailable,
+        }
+    }
+
+    /// A refresh to wait for before deciding on a token whose `kid` is not in the set:
+    /// `None` when no refresh will come (pinned keys, or the 30 s limit for unknown kids).
+    pub(crate) fn refresh_for_unknown_kid(&self) -> Option<KeyWait> {
+        #[cfg(feature = "jwks")]
+        if let Some(remote) = &self.inner.remote {
+            return remote.refresh_for_unknown_kid(&self.inner);
+        }
+        None
+    }
+}
+
+impl fmt::Debug for DtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("DtKeys")
+            .field("issuer", &self.issuer())
+            .field("keys", &snapshot.keys.len())
+            .field("loaded", &snapshot.loaded)
+            .field("last_refresh_ok", &snapshot.last_refresh_ok)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a key set (or the configuration that names it) was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysError {
+    message: String,
+}
+
+impl KeysError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for KeysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KeysError {}
+
+#[derive(Deserialize)]
+struct RawJwks {
+    keys: Vec<RawJwk>,
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: Option<String>,
+    crv: Option<String>,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
+pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
+    let set: RawJwks = serde_json::from_slice(json)
+        .map_err(|_| KeysError::new("the key set is not a JWK Set (JSON with \"keys\")"))?;
+    let mut keys = HashMap::with_capacity(set.keys.len());
+    for (index, jwk) in set.keys.into_iter().enumerate() {
+        let Some(kid) = jwk.kid else {
+            tracing::warn!(index, "JWK without kid skipped");
+            continue;
+        };
+        if keys.contains_key(kid.as_str()) {
+            return Err(KeysError::new(format!(
+                "the key set has kid {kid:?} twice: refused whole"
+            )));
+        }
+        match usable_key(&jwk.kty, &jwk.crv, &jwk.use_, &jwk.alg, &jwk.x, &jwk.y) {
+            Ok(key) => {
+                keys.insert(kid.into_boxed_str(), key);
+            }
+            Err(reason) => tracing::warn!(kid = %kid, reason, "JWK skipped"),
+        }
+    }
+    Ok(keys)
+}
+
+fn usable_key(
+    kty: &Option<String>,
+    crv: &Option<String>,
+    use_: &Option<String>,
+    alg: &Option<String>,
+    x: &Option<String>,
+    y: &Option<String>,
+) -> Result<EsKey, &'static str> {
+    if kty.as_deref() != Some("EC") || crv.as_deref() != Some("P-256") {
+        return Err("not an EC P-256 key");
+    }
+    if use_.as_deref().is_some_and(|use_| use_ != "sig") {
+        return Err("use is not sig");
+    }
+    if alg.as_deref().is_some_and(|alg| alg != "ES256") {
+        return Err("alg is not ES256");
+    }
+    let mut point = [0u8; 65];
+    point[0] = 4;
+    for (coordinate, range) in [(x, 1..33), (y, 33..65)] {
+        let text = coordinate.as_deref().ok_or("a coordinate is missing")?;
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut point[range]) {
+            Ok(32) => {}
+            _ => return Err("a coordinate is not 32 bytes of base64url"),
+        }
+    }
+    Ok(EsKey {
+        point: Arc::new(point),
+    })
+}

@@ -1,0 +1,258 @@
+//! Which tokens a verifier requires: the policy table, in one function.
+
+use crate::error::DtSignatureError;
+
+/// Which of DT's two signatures a verifier requires.
+///
+/// Each token is absent, valid, invalid, or (the asymmetric one only) uncheckable: no
+/// usable key set. A policy ignores a header it does not name. A 400 beats a 503, and the
+/// error reported is the first refusal in the order HMAC, then ES256.
+///
+/// | policy | accepted when | 400 when | 503 when |
+/// | --- | --- | --- | --- |
+/// | `Hmac` | HMAC valid | HMAC absent or invalid | never |
+/// | `Asymmetric` | ES256 valid | ES256 absent or invalid | ES256 uncheckable |
+/// | `Both` | both valid | either absent or invalid | none invalid or absent, ES256 uncheckable |
+/// | `Either` | at least one valid and none invalid | any present token invalid, or none present | no token valid or invalid, ES256 uncheckable |
+///
+/// "Valid" includes the body checks: a token whose checksum does not match the body is
+/// invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// `X-Dt-Signature` only (HS256 under the connector's secret).
+    Hmac,
+    /// `DT-Asymmetric-Signature` only (ES256 under DT's published keys).
+    Asymmetric,
+    /// Both tokens, each valid.
+    Both,
+    /// At least one valid token, and no invalid one: the migration policy.
+    Either,
+}
+
+impl Policy {
+    /// Whether the policy reads `X-Dt-Signature`.
+    pub fn uses_hmac(self) -> bool {
+        matches!(self, Self::Hmac | Self::Both | Self::Either)
+    }
+
+    /// Whether the policy reads `DT-Asymmetric-Signature`.
+    pub fn uses_asymmetric(self) -> bool {
+        matches!(self, Self::Asymmetric | Self::Both | Self::Either)
+    }
+
+    /// `hmac`, `asymmetric`, `both` or `either`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Asymmetric => "asymmetric",
+            Self::Both => "both",
+            Self::Either => "either",
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = UnknownPolicy;
+
+    /// `hmac`, `asymmetric`, `both` or `either`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "hmac" => Ok(Self::Hmac),
+            "asymmetric" => Ok(Self::Asymmetric),
+            "both" => Ok(Self::Both),
+            "either" => Ok(Self::Either),
+            _ => Err(UnknownPolicy),
+        }
+    }
+}
+
+/// A text that names no [`Policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownPolicy;
+
+impl std::fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unknown signature scheme: expected hmac, asymmetric, both or either")
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}
+
+/// The state of one token before the body is read.
+pub(crate) enum Token<P> {
+    /// No header.
+    Absent(DtSignatureError),
+    /// Every check that needs no body passed.
+    Valid(P),
+    /// A check failed.
+    Invalid(DtSignatureError),
+    /// No usable key set (asymmetric only).
+    Uncheckable(DtSignatureError),
+}
+
+impl<P> Token<P> {
+    /// Whether the token, as it stands, makes the request a 400 under `policy`'s rules
+    /// for the HMAC token (used to skip waiting for keys that cannot change the answer).
+    pub(crate) fn decides_hmac_refusal(&self, policy: Policy) -> bool {
+        match self {
+            Token::Invalid(_) => true,
+            Token::Absent(_) => policy == Policy::Both,
+            _ => false,
+        }
+    }
+}
+
+/// Apply `policy` to the two tokens (`None`: the policy does not read that header).
+pub(crate) fn decide<H, E>(
+    policy: Policy,
+    hmac: Option<Token<H>>,
+    es: Option<Token<E>>,
+) -> Result<(Option<H>, Option<E>), DtSignatureError> {
+    use Token::{Absent, Invalid, Uncheckable, Valid};
+    let hmac = hmac.map(|token| match token {
+        Valid(part) => Ok(part),
+        Absent(error) => Err((false, error)),
+        Invalid(error) | Uncheckable(error) => Err((true, error)),
+    });
+    match (policy, hmac, es) {
+        (Policy::Hmac, Some(hmac), _) => hmac.map(|h| (Some(h), None)).map_err(|(_, e)| e),
+        (Policy::Asymmetric, _, Some(es)) => match es {
+            Valid(part) => Ok((None, Some(part))),
+            Absent(error) | Invalid(error) | Uncheckable(error) => Err(error),
+        },
+        (Policy::Both, Some(hmac), Some(es)) => {
+            let hmac = hmac.map_err(|(_, error)| error)?;
+            match es {
+                Valid(part) => Ok((Some(hmac), Some(part))),
+                Absent(error) | Invalid(error) | Uncheckable(error) => Err(error),
+            }
+        }
+        (Policy::Either, Some(hmac), Some(es)) => match (hmac, es) {
+            (Err((true, error)), _) => Err(error),
+            (_, Invalid(error)) => Err(error),
+            (Ok(hmac), Valid(part)) => Ok((Some(hmac), Some(part))),
+            (Ok(hmac), Absent(_) | Uncheckable(_)) => Ok((Some(hmac), None)),
+            (Err(_), Valid(part)) => Ok((None, Some(part))),
+            // Nothing valid, nothing invalid: 503 if the keys could not be had.
+            (Err(_), Uncheckable(error)) => Err(error),
+            // No token at all: the HMAC's refusal is reported first.
+            (Err((_, error)), Absent(_)) => Err(error),
+        },
+        _ => unreachable!("a policy gets a token for each header it reads"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, Scheme};
+
+    fn err(kind: ErrorKind, scheme: Scheme) -> DtSignatureError {
+        DtSignatureError::new(kind).for_scheme(scheme)
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum S {
+        Absent,
+        Valid,
+        Invalid,
+        Uncheckable,
+    }
+
+    fn hmac(state: S) -> Token<&'static str> {
+        match state {
+            S::Absent => Token::Absent(err(ErrorKind::MissingHeader, Scheme::Hmac)),
+            S::Valid => Token::Valid("hmac"),
+            S::Invalid => Token::Invalid(err(ErrorKind::InvalidSignature, Scheme::Hmac)),
+            S::Uncheckable => unreachable!("an HMAC token is never uncheckable"),
+        }
+    }
+
+    fn es(state: S) -> Token<&'static str> {
+        match state {
+            S::Absent => Token::Absent(err(ErrorKind::MissingAsymmetricHeader, Scheme::Asymmetric)),
+            S::Valid => Token::Valid("es"),
+            S::Invalid => Token::Invalid(err(ErrorKind::InvalidSignature, Scheme::Asymmetric)),
+            S::Uncheckable => {
+                Token::Uncheckable(err(ErrorKind::KeysUnavailable, Scheme::Asymmetric))
+            }
+        }
+    }
+
+    /// What the table says: accepted (with which parts), or the status and the scheme of
+    /// the error reported.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Ok(Option<&'static str>, Option<&'static str>),
+        Refused(u16, Scheme),
+    }
+
+    /// Every cell of the policy table, written out from the table, not derived
+    /// from the code.
+    #[test]
+    fn every_cell_of_the_policy_table() {
+        use S::*;
+        use Want::Refused;
+        let h = Scheme::Hmac;
+        let a = Scheme::Asymmetric;
+        #[rustfmt::skip]
+        let table: &[(Policy, Option<S>, Option<S>, Want)] = &[
+            (Policy::Hmac, Some(Valid), None, Want::Ok(Some("hmac"), None)),
+            (Policy::Hmac, Some(Absent), None, Refused(400, h)),
+            (Policy::Hmac, Some(Invalid), None, Refused(400, h)),
+
+            (Policy::Asymmetric, None, Some(Valid), Want::Ok(None, Some("es"))),
+            (Policy::Asymmetric, None, Some(Absent), Refused(400, a)),
+            (Policy::Asymmetric, None, Some(Invalid), Refused(400, a)),
+            (Policy::Asymmetric, None, Some(Uncheckable), Refused(503, a)),
+
+            (Policy::Both, Some(Valid), Some(Valid), Want::Ok(Some("hmac"), Some("es"))),
+            (Policy::Both, Some(Valid), Some(Absent), Refused(400, a)),
+            (Policy::Both, Some(Valid), Some(Invalid), Refused(400, a)),
+            (Policy::Both, Some(Valid), Some(Uncheckable), Refused(503, a)),
+            (Policy::Both, Some(Absent), Some(Valid), Refused(400, h)),
+            (Policy::Both, Some(Absent), Some(Absent), Refused(400, h)),
+            (Policy::Both, Some(Absent), Some(Invalid), Refused(400, h)),
+            (Policy::Both, Some(Absent), Some(Uncheckable), Refused(400, h)),
+            (Policy::Both, Some(Invalid), Some(Valid), Refused(400, h)),
+            (Policy::Both, Some(Invalid), Some(Absent), Refused(400, h)),
+            (Policy::Both, Some(Invalid), Some(Invalid), Refused(400, h)),
+            (Policy::Both, Some(Invalid), Some(Uncheckable), Refused(400, h)),
+
+            (Policy::Either, Some(Valid), Some(Valid), Want::Ok(Some("hmac"), Some("es"))),
+            (Policy::Either, Some(Valid), Some(Absent), Want::Ok(Some("hmac"), None)),
+            (Policy::Either, Some(Valid), Some(Invalid), Refused(400, a)),
+            (Policy::Either, Some(Valid), Some(Uncheckable), Want::Ok(Some("hmac"), None)),
+            (Policy::Either, Some(Absent), Some(Valid), Want::Ok(None, Some("es"))),
+            (Policy::Either, Some(Absent), Some(Absent), Refused(400, h)),
+            (Policy::Either, Some(Absent), Some(Invalid), Refused(400, a)),
+            (Policy::Either, Some(Absent), Some(Uncheckable), Refused(503, a)),
+            (Policy::Either, Some(Invalid), Some(Valid), Refused(400, h)),
+            (Policy::Either, Some(Invalid), Some(Absent), Refused(400, h)),
+            (Policy::Either, Some(Invalid), Some(Invalid), Refused(400, h)),
+            (Policy::Either, Some(Invalid), Some(Uncheckable), Refused(400, h)),
+        ];
+        for (policy, h_state, a_state, want) in table {
+            let got = match decide(*policy, h_state.map(hmac), a_state.map(es)) {
+                Ok((h, a)) => Want::Ok(h, a),
+                Err(error) => Refused(error.status().as_u16(), error.scheme().unwrap()),
+            };
+            assert_eq!(&got, want, "{policy} hmac={h_state:?} es={a_state:?}");
+        }
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for policy in [Policy::Hmac, Policy::Asymmetric, Policy::Both, Policy::Either] {
+            assert_eq!(policy.as_str().parse::<Policy>(), Ok(policy));
+        }
+        assert_eq!("HMAC".parse::<Policy>(), Err(UnknownPolicy));
+    }
+}
