@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DurationRound, TimeDelta};
 
+use crate::events::for_each_event_type;
 use crate::events::*;
 use crate::testing::{encode_id, new_id};
 
@@ -35,196 +36,17 @@ impl Payload {
         let at: Timestamp = at.into();
         let at = at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at);
         let index = EventType::ALL.iter().position(|t| t == event_type)?;
-        let micros = u64::from(at.timestamp_subsec_micros());
-        let secs = at.timestamp().max(0) as u64;
-        // Small variations, so that a run of samples is not all alike.
-        let wiggle = (micros % 100) as f64 / 10.0; // 0.0 ..= 9.9
-        let flip = micros % 2 == 0;
-        let ccon = device_id(0xcc);
-        let update_time = at;
-
-        let (data, device_type) = match event_type {
-            EventType::Touch => (EventData::Touch(Touch { update_time }), "touch"),
-            EventType::Temperature => {
-                let value = 18.0 + wiggle;
-                let temperature = Temperature {
-                    value,
-                    update_time,
-                    samples: Some(vec![TemperatureSample {
-                        value,
-                        sample_time: at,
-                    }]),
-                    is_backfilled: Some(false),
-                };
-                (EventData::Temperature(temperature), "temperature")
-            }
-            EventType::ObjectPresent => {
-                let state = if flip {
-                    PresenceState::Present
-                } else {
-                    PresenceState::NotPresent
-                };
-                let data = ObjectPresent { state, update_time };
-                (EventData::ObjectPresent(data), "proximity")
-            }
-            EventType::Humidity => {
-                let (temperature, relative_humidity) = (20.0 + wiggle, 40.0 + wiggle);
-                let humidity = Humidity {
-                    temperature,
-                    relative_humidity,
-                    update_time,
-                    samples: Some(vec![HumiditySample {
-                        temperature,
-                        relative_humidity,
-                        sample_time: at,
-                    }]),
-                    is_backfilled: Some(false),
-                };
-                (EventData::Humidity(humidity), "humidity")
-            }
-            EventType::ObjectPresentCount => {
-                let count = Count {
-                    total: secs % 100_000,
-                    update_time,
-                };
-                (EventData::ObjectPresentCount(count), "proximityCounter")
-            }
-            EventType::TouchCount => {
-                let count = Count {
-                    total: secs % 10_000,
-                    update_time,
-                };
-                (EventData::TouchCount(count), "touchCounter")
-            }
-            EventType::WaterPresent => {
-                let state = if flip {
-                    PresenceState::Present
-                } else {
-                    PresenceState::NotPresent
-                };
-                let data = WaterPresent { state, update_time };
-                (EventData::WaterPresent(data), "waterDetector")
-            }
-            EventType::NetworkStatus => {
-                let signal_strength = 40 + (micros % 50) as u8;
-                let rssi = -95 + i32::from(signal_strength) / 4;
-                let status = NetworkStatus {
-                    signal_strength,
-                    rssi,
-                    update_time,
-                    cloud_connectors: vec![CloudConnector {
-                        id: ccon.clone(),
-                        signal_strength,
-                        rssi,
-                    }],
-                    transmission_mode: Some(TransmissionMode::LowPowerStandardMode),
-                };
-                (EventData::NetworkStatus(status), "temperature")
-            }
-            EventType::BatteryStatus => {
-                let status = BatteryStatus {
-                    percentage: 50 + (micros % 50) as u8,
-                    update_time,
-                };
-                (EventData::BatteryStatus(status), "temperature")
-            }
-            EventType::LabelsChanged => {
-                let changed = LabelsChanged {
-                    added: BTreeMap::from([("floor".to_owned(), "2".to_owned())]),
-                    modified: BTreeMap::from([("name".to_owned(), label_name(event_type))]),
-                    removed: vec!["old-location".to_owned()],
-                };
-                (EventData::LabelsChanged(changed), "temperature")
-            }
-            EventType::ConnectionStatus => {
-                let status = ConnectionStatus {
-                    connection: Connection::Ethernet,
-                    available: vec![Connection::Cellular, Connection::Ethernet],
-                    update_time,
-                };
-                (EventData::ConnectionStatus(status), "ccon")
-            }
-            EventType::EthernetStatus => {
-                let status = EthernetStatus {
-                    mac_address: "f0:b5:b7:00:0a:08".to_owned(),
-                    ip_address: "10.0.0.1".to_owned(),
-                    errors: Vec::new(),
-                    update_time,
-                };
-                (EventData::EthernetStatus(status), "ccon")
-            }
-            EventType::CellularStatus => {
-                let status = CellularStatus {
-                    signal_strength: 60 + (micros % 40) as u8,
-                    errors: Vec::new(),
-                    update_time,
-                };
-                (EventData::CellularStatus(status), "ccon")
-            }
-            EventType::Co2 => {
-                let co2 = Co2 {
-                    ppm: 420 + (micros % 600) as u32,
-                    update_time,
-                };
-                (EventData::Co2(co2), "co2")
-            }
-            EventType::Pressure => {
-                let pressure = Pressure {
-                    pascal: 99_000.0 + (micros % 1000) as f64,
-                    update_time,
-                };
-                (EventData::Pressure(pressure), "co2")
-            }
-            EventType::Motion => {
-                let state = if flip {
-                    MotionState::MotionDetected
-                } else {
-                    MotionState::NoMotionDetected
-                };
-                (EventData::Motion(Motion { state, update_time }), "motion")
-            }
-            EventType::DeskOccupancy => {
-                let state = if flip {
-                    DeskOccupancyState::Occupied
-                } else {
-                    DeskOccupancyState::NotOccupied
-                };
-                let desk = DeskOccupancy {
-                    state,
-                    remarks: Some(Vec::new()),
-                    update_time,
-                };
-                (EventData::DeskOccupancy(desk), "deskOccupancy")
-            }
-            EventType::Contact => {
-                let state = if flip {
-                    ContactState::Open
-                } else {
-                    ContactState::Closed
-                };
-                (
-                    EventData::Contact(Contact { state, update_time }),
-                    "contact",
-                )
-            }
-            EventType::ProbeWireStatus => {
-                let status = ProbeWireStatus {
-                    state: ProbeWireState::ThreeWire,
-                    update_time,
-                };
-                (EventData::ProbeWireStatus(status), "temperature")
-            }
-            EventType::Unknown(_) => return None,
-        };
+        let sample = SampleAt::new(event_type, at);
+        let (data, device_type) = sample_data(&sample)?;
 
         let device = if device_type == "ccon" {
-            ccon
+            SampleAt::ccon()
         } else {
             device_id(index as u8)
         };
         Some(Payload {
             event: Event {
-                event_id: new_id(secs),
+                event_id: new_id(sample.secs),
                 target_name: format!("projects/{SAMPLE_PROJECT_ID}/devices/{device}"),
                 event_type: event_type.clone(),
                 data,
@@ -238,6 +60,230 @@ impl Payload {
                 product_number: Some(String::new()),
             }),
         })
+    }
+}
+
+/// Makes `sample_data` from the table of event types (`events/table.rs`): the data of a
+/// sample, as the [`Sample`] of the type's data struct, and the kind of device it comes
+/// from.
+macro_rules! sample_data {
+    ($( $variant:ident = $name:literal, $data:ident, $shape:ident, $device:literal; )+) => {
+        /// The data of a sample of `at.event_type` and the `deviceType` that sends it;
+        /// `None` for an unknown type.
+        fn sample_data(at: &SampleAt<'_>) -> Option<(EventData, &'static str)> {
+            Some(match at.event_type {
+                $( EventType::$variant => (EventData::$variant($data::sample(at)), $device), )+
+                EventType::Unknown(_) => return None,
+            })
+        }
+    };
+}
+
+for_each_event_type!(sample_data);
+
+/// What a sample is made from: its event type and time, and small variations made from
+/// the time, so that a run of samples is not all alike.
+struct SampleAt<'a> {
+    event_type: &'a EventType,
+    /// The time, in microseconds; the event's `timestamp` and its data's `updateTime`.
+    at: Timestamp,
+    /// `at`'s microseconds within its second.
+    micros: u64,
+    /// `at`'s whole seconds since 1970.
+    secs: u64,
+}
+
+impl<'a> SampleAt<'a> {
+    fn new(event_type: &'a EventType, at: Timestamp) -> Self {
+        Self {
+            event_type,
+            at,
+            micros: u64::from(at.timestamp_subsec_micros()),
+            secs: at.timestamp().max(0) as u64,
+        }
+    }
+
+    /// 0.0 ..= 9.9, to add to a measured value.
+    fn wiggle(&self) -> f64 {
+        (self.micros % 100) as f64 / 10.0
+    }
+
+    /// `base` plus up to `spread - 1`.
+    fn around(&self, base: u64, spread: u64) -> u64 {
+        base + self.micros % spread
+    }
+
+    /// One of two states, by the time.
+    fn either<T>(&self, one: T, other: T) -> T {
+        if self.micros.is_multiple_of(2) {
+            one
+        } else {
+            other
+        }
+    }
+
+    /// The Cloud Connector of every sample.
+    fn ccon() -> String {
+        device_id(0xcc)
+    }
+}
+
+/// A schema-true example of an event type's data, for [`Payload::sample`]: every data
+/// struct named in the table of event types has one.
+trait Sample {
+    fn sample(at: &SampleAt<'_>) -> Self;
+}
+
+/// `impl Sample` for the data structs that hold one value and `updateTime`: the value,
+/// made from the sample's time.
+macro_rules! one_value_samples {
+    ($( $data:ident { $field:ident: |$at:ident| $value:expr } )+) => {
+        $(
+            impl Sample for $data {
+                fn sample($at: &SampleAt<'_>) -> Self {
+                    Self {
+                        $field: $value,
+                        update_time: $at.at,
+                    }
+                }
+            }
+        )+
+    };
+}
+
+one_value_samples! {
+    ObjectPresent { state: |at| at.either(PresenceState::Present, PresenceState::NotPresent) }
+    WaterPresent { state: |at| at.either(PresenceState::Present, PresenceState::NotPresent) }
+    BatteryStatus { percentage: |at| at.around(50, 50) as u8 }
+    Co2 { ppm: |at| at.around(420, 600) as u32 }
+    Pressure { pascal: |at| at.around(99_000, 1000) as f64 }
+    Motion { state: |at| at.either(MotionState::MotionDetected, MotionState::NoMotionDetected) }
+    Contact { state: |at| at.either(ContactState::Open, ContactState::Closed) }
+    ProbeWireStatus { state: |_at| ProbeWireState::ThreeWire }
+}
+
+impl Sample for Touch {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self { update_time: at.at }
+    }
+}
+
+impl Sample for Temperature {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        let value = 18.0 + at.wiggle();
+        Self {
+            value,
+            update_time: at.at,
+            samples: Some(vec![TemperatureSample {
+                value,
+                sample_time: at.at,
+            }]),
+            is_backfilled: Some(false),
+        }
+    }
+}
+
+impl Sample for Humidity {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        let (temperature, relative_humidity) = (20.0 + at.wiggle(), 40.0 + at.wiggle());
+        Self {
+            temperature,
+            relative_humidity,
+            update_time: at.at,
+            samples: Some(vec![HumiditySample {
+                temperature,
+                relative_humidity,
+                sample_time: at.at,
+            }]),
+            is_backfilled: Some(false),
+        }
+    }
+}
+
+impl Sample for Count {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        // A touch counter counts less than a proximity counter.
+        let range = if *at.event_type == EventType::TouchCount {
+            10_000
+        } else {
+            100_000
+        };
+        Self {
+            total: at.secs % range,
+            update_time: at.at,
+        }
+    }
+}
+
+impl Sample for NetworkStatus {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        let signal_strength = at.around(40, 50) as u8;
+        let rssi = -95 + i32::from(signal_strength) / 4;
+        Self {
+            signal_strength,
+            rssi,
+            update_time: at.at,
+            cloud_connectors: vec![CloudConnector {
+                id: SampleAt::ccon(),
+                signal_strength,
+                rssi,
+            }],
+            transmission_mode: Some(TransmissionMode::LowPowerStandardMode),
+        }
+    }
+}
+
+impl Sample for LabelsChanged {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self {
+            added: BTreeMap::from([("floor".to_owned(), "2".to_owned())]),
+            modified: BTreeMap::from([("name".to_owned(), label_name(at.event_type))]),
+            removed: vec!["old-location".to_owned()],
+        }
+    }
+}
+
+impl Sample for ConnectionStatus {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self {
+            connection: Connection::Ethernet,
+            available: vec![Connection::Cellular, Connection::Ethernet],
+            update_time: at.at,
+        }
+    }
+}
+
+impl Sample for EthernetStatus {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self {
+            mac_address: "f0:b5:b7:00:0a:08".to_owned(),
+            ip_address: "10.0.0.1".to_owned(),
+            errors: Vec::new(),
+            update_time: at.at,
+        }
+    }
+}
+
+impl Sample for CellularStatus {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self {
+            signal_strength: at.around(60, 40) as u8,
+            errors: Vec::new(),
+            update_time: at.at,
+        }
+    }
+}
+
+impl Sample for DeskOccupancy {
+    fn sample(at: &SampleAt<'_>) -> Self {
+        Self {
+            state: at.either(
+                DeskOccupancyState::Occupied,
+                DeskOccupancyState::NotOccupied,
+            ),
+            remarks: Some(Vec::new()),
+            update_time: at.at,
+        }
     }
 }
 
