@@ -1,5 +1,5 @@
 //! [`Payload::sample`]: schema-true example payloads of every event type (feature
-//! `signer`), for tests and for a local Data Connector.
+//! `test-util`), for tests and for a local Data Connector.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ pub const SAMPLE_PROJECT_ID: &str = "cl0ca1dataconnect0r0";
 impl Payload {
     /// An example payload of `event_type` at `at` (a [`Timestamp`] or a `SystemTime`), shaped exactly like DT's (same keys, key
     /// order, value types, timestamp format), from an emulated device of the right kind in
-    /// the project [`SAMPLE_PROJECT_ID`]. Feature `signer`.
+    /// the project [`SAMPLE_PROJECT_ID`]. Feature `test-util`.
     ///
     /// The event id is fresh; `at` (truncated to microseconds, as DT sends them) is both the
     /// event's `timestamp` and its data's `updateTime`; the values vary a little with `at`.

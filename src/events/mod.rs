@@ -64,7 +64,7 @@ pub use data::*;
 pub use event::Event;
 pub use payload::{DecodeError, Metadata, Payload};
 pub use state::*;
-#[cfg(feature = "signer")]
+#[cfg(feature = "test-util")]
 pub(crate) use table::for_each_event_type;
 pub use table::{EventData, EventType};
 

@@ -1,6 +1,6 @@
 //! The table of event types, and what is made from it: [`EventType`] (with
 //! [`EventType::ALL`]), [`EventData`], and the dispatch of `event.data` by type on the way
-//! in and out. `Payload::sample` (feature `signer`, `sample.rs`) is made from it too.
+//! in and out. `Payload::sample` (feature `test-util`, `sample.rs`) is made from it too.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -25,7 +25,7 @@ use super::*;
 /// - `shape` is `keyed` (`"data": {"<dtName>": {..., "updateTime": ...}}`) or `unkeyed`
 ///   (`"data": {...}` as it is, without `updateTime`: `labelsChanged`);
 /// - `"sample device"` is the `metadata.deviceType` of `Payload::sample` (feature
-///   `signer`); `"ccon"` makes the sample come from a Cloud Connector.
+///   `test-util`); `"ccon"` makes the sample come from a Cloud Connector.
 ///
 /// `for_each_event_type!(then)` calls the macro `then!` with the table; each place that
 /// needs every type (here, `sample.rs`, the tests) generates its part that way. Adding a
@@ -58,7 +58,7 @@ macro_rules! for_each_event_type {
     };
 }
 // For `sample.rs`; the rest of this module uses the macro in place.
-#[cfg(feature = "signer")]
+#[cfg(feature = "test-util")]
 pub(crate) use for_each_event_type;
 
 /// What a `shape` of the table means for one variant's data: its `updateTime`, and how it
@@ -285,7 +285,7 @@ mod tests {
 
     /// For every line of the table: a sample of the type is the type's variant, and
     /// decodes back to itself.
-    #[cfg(feature = "signer")]
+    #[cfg(feature = "test-util")]
     #[test]
     fn every_event_type_in_the_table_has_a_sample() {
         let at = DateTime::parse_from_rfc3339("2024-11-05T09:13:07.618444Z")
