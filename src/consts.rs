@@ -15,3 +15,18 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 
 /// How long DT's `X-Dt-Signature` tokens live: `exp` = `iat` + 3600.
 pub const TOKEN_LIFETIME_SECS: u64 = 3600;
+
+/// The name of the header DT puts the ES256 token in, `dt-asymmetric-signature` (header
+/// names are matched in any case).
+pub const DT_ASYMMETRIC_SIGNATURE: HeaderName = HeaderName::from_static("dt-asymmetric-signature");
+
+/// How long DT's `DT-Asymmetric-Signature` tokens live: `exp` = `iat` + 300.
+pub const ASYMMETRIC_TOKEN_LIFETIME_SECS: u64 = 300;
+
+/// DT's production issuer of `DT-Asymmetric-Signature` tokens.
+pub const DT_ISSUER: &str = "https://identity.disruptive-technologies.com/data-connector";
+
+/// DT's production OpenID Connect discovery document: [`DT_ISSUER`] +
+/// `/.well-known/openid-configuration`.
+pub const DT_DISCOVERY_URL: &str =
+    "https://identity.disruptive-technologies.com/data-connector/.well-known/openid-configuration";
