@@ -2,8 +2,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// What a verified `X-Dt-Signature` token said, inserted into the request extensions of
-/// every request that [`DtSignature`](crate::DtSignature) forwards.
+use crate::error::Scheme;
+
+/// What the verified tokens said, inserted into the request extensions of every request
+/// that [`DtSignature`](crate::DtSignature) forwards: which schemes were verified
+/// ([`schemes`](Self::schemes)), the HMAC token's `jti` and secret, the asymmetric
+/// token's `kid` and organization.
 ///
 /// With axum, take it as `Extension<DtClaims>`:
 ///
@@ -17,29 +21,50 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// }
 /// # let _ = axum::Router::<()>::new().route("/", axum::routing::post(handler));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DtClaims {
     pub(crate) jti: Option<String>,
     pub(crate) iat: Option<u64>,
     pub(crate) exp: u64,
     pub(crate) sha1_verified: bool,
     pub(crate) sha256_verified: bool,
-    pub(crate) secret_index: usize,
+    pub(crate) hmac: bool,
+    pub(crate) secret_index: Option<usize>,
+    pub(crate) asymmetric: Option<AsymmetricClaims>,
+}
+
+/// What a verified `DT-Asymmetric-Signature` token said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AsymmetricClaims {
+    pub(crate) kid: String,
+    pub(crate) org_id: String,
+    pub(crate) issuer: std::sync::Arc<str>,
 }
 
 impl DtClaims {
-    /// The token id (`jti`): a fresh id per token, not the event id. `None` if the token
-    /// has none (every real DT token has one).
+    /// Which schemes were verified: `[Hmac]`, `[Asymmetric]` or `[Hmac, Asymmetric]`.
+    pub fn schemes(&self) -> &'static [Scheme] {
+        match (self.hmac, self.asymmetric.is_some()) {
+            (true, true) => &[Scheme::Hmac, Scheme::Asymmetric],
+            (false, true) => &[Scheme::Asymmetric],
+            _ => &[Scheme::Hmac],
+        }
+    }
+
+    /// The HMAC token's id (`jti`): a fresh id per token, not the event id. `None` if the
+    /// token has none (every real DT HMAC token has one) or no HMAC token was verified.
     pub fn jti(&self) -> Option<&str> {
         self.jti.as_deref()
     }
 
-    /// `iat` in seconds since the Unix epoch: the event's timestamp, in whole seconds.
+    /// `iat` in seconds since the Unix epoch: the event's timestamp, in whole seconds (the
+    /// HMAC token's, else the asymmetric one's).
     pub fn iat(&self) -> Option<u64> {
         self.iat
     }
 
-    /// `exp` in seconds since the Unix epoch (DT sets it to `iat + 3600`).
+    /// `exp` in seconds since the Unix epoch: the earliest of the verified tokens' (DT sets
+    /// it to `iat + 3600` for HMAC, `iat + 300` for ES256).
     pub fn exp(&self) -> u64 {
         self.exp
     }
@@ -64,11 +89,29 @@ impl DtClaims {
         self.sha256_verified
     }
 
-    /// Which configured secret verified the token: 0 for the one given to `new`, then 1,
-    /// 2, ... in the order of `add_secret` calls. Watch it during a secret rotation to see
-    /// when the old secret stops being used.
-    pub fn secret_index(&self) -> usize {
+    /// Which configured secret verified the HMAC token: 0 for the one given to `new`,
+    /// then 1, 2, ... in the order of `add_secret` calls; `None` when no HMAC token was
+    /// verified. Watch it during a secret rotation to see when the old secret stops being
+    /// used.
+    pub fn secret_index(&self) -> Option<usize> {
         self.secret_index
+    }
+
+    /// The DT organization of a verified asymmetric token (its `sub`).
+    pub fn org_id(&self) -> Option<&str> {
+        self.asymmetric
+            .as_ref()
+            .map(|claims| claims.org_id.as_str())
+    }
+
+    /// The issuer of a verified asymmetric token (its `iss`, equal to the key set's).
+    pub fn issuer(&self) -> Option<&str> {
+        self.asymmetric.as_ref().map(|claims| &*claims.issuer)
+    }
+
+    /// The `kid` of the key that verified the asymmetric token.
+    pub fn kid(&self) -> Option<&str> {
+        self.asymmetric.as_ref().map(|claims| claims.kid.as_str())
     }
 }
 

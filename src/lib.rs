@@ -155,6 +155,9 @@ pub mod events;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod gateway;
+#[cfg(feature = "asymmetric")]
+#[cfg_attr(docsrs, doc(cfg(feature = "asymmetric")))]
+pub mod keys;
 mod layer;
 mod meter;
 #[cfg(feature = "test-util")]
@@ -171,11 +174,11 @@ pub mod future {
 }
 
 pub use claims::DtClaims;
-pub use error::{ConfigError, DtSignatureError, ErrorKind};
+pub use error::{ConfigError, DtSignatureError, ErrorKind, Scheme};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{DtPayload, DtPayloadRejection};
 pub use layer::body::DtBody;
 pub use layer::{DefaultRejection, DtSignature, DtSignatureLayer, MakeRejection};
 pub use verdict::Verdict;
-pub use verify::{BodyVerifier, Verifier};
+pub use verify::{BodyVerifier, Policy, UnknownPolicy, Verifier};

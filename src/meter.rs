@@ -3,11 +3,11 @@
 //!
 //! | name | type | labels | recorded |
 //! | --- | --- | --- | --- |
-//! | `dt_signature_requests_total` | counter | `outcome` = `accepted`, `rejected`, `reported`; `kind` = [`ErrorKind::code`] or `none` | once per request |
+//! | `dt_signature_requests_total` | counter | `outcome` = `accepted`, `rejected`, `reported`; `kind` = [`ErrorKind::code`] or `none`; `scheme` = the verified schemes when accepted (`hmac`, `asymmetric`, `both`), else the refused token's ([`Scheme::code`], `none` for the body or the tenant lookup) | once per request |
 //! | `dt_signature_body_bytes` | histogram | - | once per body read to its end |
 //! | `dt_signature_verification_seconds` | histogram | - | once per request whose token was checked: the time spent checking the token, hashing the body and comparing the checksums (not the time waiting for body bytes) |
 
-use crate::error::ErrorKind;
+use crate::error::{DtSignatureError, Scheme};
 
 /// The counter of requests, by `outcome` and `kind`.
 #[cfg(feature = "metrics")]
@@ -50,86 +50,120 @@ impl Meter {
         let _ = len;
     }
 
-    /// The request was verified and forwarded.
+    /// The request was verified (by the tokens of `schemes`) and forwarded.
     #[inline]
-    pub(crate) fn accepted(self) {
-        self.finish("accepted", None);
+    pub(crate) fn accepted(self, schemes: &[Scheme]) {
+        self.finish("accepted", Err(schemes));
     }
 
     /// The request was refused.
     #[inline]
-    pub(crate) fn rejected(self, kind: ErrorKind) {
-        self.finish("rejected", Some(kind));
+    pub(crate) fn rejected(self, error: &DtSignatureError) {
+        self.finish("rejected", Ok(error));
     }
 
     /// The request failed verification and was forwarded anyway (report-only mode).
     #[inline]
-    pub(crate) fn reported(self, kind: ErrorKind) {
-        self.finish("reported", Some(kind));
+    pub(crate) fn reported(self, error: &DtSignatureError) {
+        self.finish("reported", Ok(error));
     }
 
+    /// `Ok(error)` for a failure, `Err(schemes)` for a success.
     #[inline]
-    fn finish(self, outcome: &'static str, kind: Option<ErrorKind>) {
+    fn finish(self, outcome: &'static str, result: Result<&DtSignatureError, &[Scheme]>) {
         #[cfg(feature = "metrics")]
         {
-            count_request(outcome, kind);
+            count_request(outcome, result);
             if let Some(spent) = self.spent {
                 metrics::histogram!(VERIFICATION_SECONDS).record(spent.as_secs_f64());
             }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = (self, outcome, kind);
+        let _ = (self, outcome, result);
     }
 }
 
 #[cfg(feature = "metrics")]
-const fn labels(outcome: &'static str, kind: &'static str) -> [metrics::Label; 2] {
+const fn labels(
+    outcome: &'static str,
+    kind: &'static str,
+    scheme: &'static str,
+) -> [metrics::Label; 3] {
     [
         metrics::Label::from_static_parts("outcome", outcome),
         metrics::Label::from_static_parts("kind", kind),
+        metrics::Label::from_static_parts("scheme", scheme),
     ]
 }
 
-/// The static label sets of every kind, indexed by `kind as usize`, generated from the one
-/// table of kinds in `error.rs`.
+/// The `scheme` label of a refusal: `none`, `hmac`, `asymmetric`, indexed by
+/// [`scheme_index`].
+#[cfg(feature = "metrics")]
+fn scheme_index(scheme: Option<Scheme>) -> usize {
+    match scheme {
+        None => 0,
+        Some(Scheme::Hmac) => 1,
+        Some(Scheme::Asymmetric) => 2,
+    }
+}
+
+/// The static label sets of every kind and scheme, indexed by `[kind as usize]
+/// [scheme_index]`, generated from the one table of kinds in `error.rs`.
 #[cfg(feature = "metrics")]
 macro_rules! label_tables {
     ($(
         $(#[doc = $doc:literal])*
         $kind:ident => ($code:literal, $text:literal, $status:ident $(, public = $public:literal)?),
     )*) => {
-        static REJECTED: &[[metrics::Label; 2]] = &[$(labels("rejected", $code)),*];
-        static REPORTED: &[[metrics::Label; 2]] = &[$(labels("reported", $code)),*];
+        static REJECTED: &[[[metrics::Label; 3]; 3]] = &[$([
+            labels("rejected", $code, "none"),
+            labels("rejected", $code, "hmac"),
+            labels("rejected", $code, "asymmetric"),
+        ]),*];
+        static REPORTED: &[[[metrics::Label; 3]; 3]] = &[$([
+            labels("reported", $code, "none"),
+            labels("reported", $code, "hmac"),
+            labels("reported", $code, "asymmetric"),
+        ]),*];
     };
 }
 
 // Static keys: counting a request allocates nothing, as the `counter!` macro does with
 // literal labels.
 #[cfg(feature = "metrics")]
-static ACCEPTED: [metrics::Label; 2] = labels("accepted", "none");
+static ACCEPTED: [[metrics::Label; 3]; 3] = [
+    labels("accepted", "none", "hmac"),
+    labels("accepted", "none", "asymmetric"),
+    labels("accepted", "none", "both"),
+];
 #[cfg(feature = "metrics")]
 crate::error::error_kinds!(label_tables);
+
 #[cfg(feature = "metrics")]
 static METADATA: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 #[cfg(feature = "metrics")]
-fn count_request(outcome: &'static str, kind: Option<ErrorKind>) {
+fn count_request(outcome: &'static str, result: Result<&DtSignatureError, &[Scheme]>) {
     let table = match outcome {
         "rejected" => REJECTED,
         _ => REPORTED,
     };
-    let key = match kind {
-        None => metrics::Key::from_static_parts(REQUESTS, &ACCEPTED),
+    let labels = match result {
+        Err([Scheme::Asymmetric]) => &ACCEPTED[1],
+        Err([_, _]) => &ACCEPTED[2],
+        Err(_) => &ACCEPTED[0],
         // Both tables are generated from the table of kinds, so every kind has its row.
-        Some(kind) => metrics::Key::from_static_parts(REQUESTS, &table[kind as usize]),
+        Ok(error) => &table[error.kind() as usize][scheme_index(error.scheme())],
     };
+    let key = metrics::Key::from_static_parts(REQUESTS, labels);
     metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA).increment(1));
 }
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn kinds_are_indexed_by_discriminant_and_labelled_by_code() {
@@ -138,9 +172,13 @@ mod tests {
         for (index, kind) in ErrorKind::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, index, "{kind:?}");
             for (table, outcome) in [(REJECTED, "rejected"), (REPORTED, "reported")] {
-                let [first, second] = &table[index];
-                assert_eq!((first.key(), first.value()), ("outcome", outcome));
-                assert_eq!((second.key(), second.value()), ("kind", kind.code()));
+                for scheme in [None, Some(Scheme::Hmac), Some(Scheme::Asymmetric)] {
+                    let [first, second, third] = &table[index][scheme_index(scheme)];
+                    assert_eq!((first.key(), first.value()), ("outcome", outcome));
+                    assert_eq!((second.key(), second.value()), ("kind", kind.code()));
+                    let code = scheme.map_or("none", Scheme::code);
+                    assert_eq!((third.key(), third.value()), ("scheme", code));
+                }
             }
         }
     }

@@ -25,6 +25,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod org;
+#[cfg(feature = "jwks")]
+mod remote;
 
 pub use org::OrgId;
 
@@ -47,7 +49,7 @@ pub struct DtKeys {
 }
 
 struct Inner {
-    issuer: Box<str>,
+    issuer: Arc<str>,
     snapshot: RwLock<Arc<Snapshot>>,
     #[cfg(feature = "jwks")]
     remote: Option<remote::Remote>,
@@ -121,9 +123,8 @@ impl DtKeys {
         path: impl AsRef<Path>,
     ) -> Result<Self, KeysError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            KeysError::new(format!("cannot read {}: {error}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| KeysError::new(format!("cannot read {}: {error}", path.display())))?;
         Self::from_jwks(issuer, &text)
     }
 
@@ -142,6 +143,10 @@ impl DtKeys {
     /// byte.
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
+    }
+
+    pub(crate) fn shared_issuer(&self) -> Arc<str> {
+        Arc::clone(&self.inner.issuer)
     }
 
     /// Whether a key set is loaded: for a readiness probe. Pinned keys are always ready; a
@@ -164,7 +169,13 @@ impl DtKeys {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.inner.snapshot.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(
+            &self
+                .inner
+                .snapshot
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// The key for `kid`, if the current set has it.

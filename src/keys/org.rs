@@ -21,7 +21,10 @@ impl OrgId {
     /// If `id` is empty.
     pub fn new(id: impl AsRef<str>) -> Self {
         let id = id.as_ref();
-        assert!(!id.is_empty(), "tower-dt-signature: the DT organization id is empty");
+        assert!(
+            !id.is_empty(),
+            "tower-dt-signature: the DT organization id is empty"
+        );
         Self(Some(Arc::from(id)))
     }
 

@@ -18,10 +18,10 @@ use super::body::DtBody;
 use super::rejection::{reject, report, MakeRejection};
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind};
-use crate::gateway::{ResolveSecrets, Tenant};
+use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
 use crate::meter::Meter;
 use crate::verdict::Verdict;
-use crate::verify::BodyVerifier;
+use crate::verify::{BodyVerifier, Start, Verifier};
 
 pin_project! {
     /// The response future of [`DtSignature`](crate::DtSignature): resolve the tenant,
@@ -51,6 +51,12 @@ pin_project! {
             future: Res::Future,
             waiting: Option<Waiting<S, B, R>>,
         },
+        // A token's `kid` is not in the key set: a refresh was asked for (feature `jwks`).
+        WaitingForKeys {
+            wait: KeyWait,
+            verifier: Verifier,
+            waiting: Option<Waiting<S, B, R>>,
+        },
         Buffering {
             #[pin]
             body: B,
@@ -65,6 +71,12 @@ pin_project! {
     }
 }
 
+/// A key refresh to wait for; never constructed without the feature `asymmetric`.
+#[cfg(feature = "asymmetric")]
+type KeyWait = crate::keys::KeyWait;
+#[cfg(not(feature = "asymmetric"))]
+type KeyWait = std::future::Pending<()>;
+
 impl<S, B, Res, R> fmt::Debug for ResponseFuture<S, B, Res, R>
 where
     S: Service<Request<DtBody>>,
@@ -74,6 +86,7 @@ where
         let state = match &self.state {
             State::Rejected { .. } => "rejected",
             State::Resolving { .. } => "resolving",
+            State::WaitingForKeys { .. } => "waiting_for_keys",
             State::Buffering { .. } => "buffering",
             State::Calling { .. } => "calling",
         };
@@ -89,11 +102,12 @@ pub(crate) struct Waiting<S, B, R> {
     pub(crate) body: B,
     pub(crate) service: S,
     pub(crate) rejection: R,
-    /// Report-only mode: a failed shape check, carried along (the resolver is not asked).
-    pub(crate) shape: Option<DtSignatureError>,
     pub(crate) max_body_size: usize,
     pub(crate) capacity: usize,
     pub(crate) report_only: bool,
+    /// The tenant came from a gateway's resolver: every refusal from now on answers with
+    /// the wrong-signature text.
+    pub(crate) masked: bool,
     pub(crate) meter: Meter,
 }
 
@@ -106,8 +120,13 @@ struct Pending<S, R> {
     service: S,
     rejection: R,
     report_only: bool,
+    masked: bool,
     meter: Meter,
 }
+
+/// The most buffer reserved ahead of the bytes, whatever `Content-Length` says: a client
+/// that declares 1 MiB and trickles two bytes holds 64 KiB, not 1 MiB.
+const MAX_PREALLOCATION: usize = 64 * 1024;
 
 impl<S, B, Res, R> ResponseFuture<S, B, Res, R>
 where
@@ -120,7 +139,7 @@ where
         S: Service<Request<DtBody>, Response = Response<ResBody>>,
         R: MakeRejection<ResBody>,
     {
-        meter.rejected(error.kind());
+        meter.rejected(&error);
         Self {
             state: State::Rejected {
                 response: Some(reject(rejection, error)),
@@ -128,35 +147,19 @@ where
         }
     }
 
-    /// Ask the resolver (`None`: a report-only request that already failed is not
-    /// resolved), then buffer.
-    pub(crate) fn resolving<ResBody>(
-        future: Option<Res::Future>,
-        mut waiting: Waiting<S, B, R>,
-    ) -> Self
-    where
-        S: Service<Request<DtBody>, Response = Response<ResBody>>,
-        R: MakeRejection<ResBody>,
-    {
-        let state = match future {
-            Some(future) => State::Resolving {
+    /// Ask the resolver, then verify and buffer.
+    pub(crate) fn resolving(future: Res::Future, waiting: Waiting<S, B, R>) -> Self {
+        Self {
+            state: State::Resolving {
                 future,
                 waiting: Some(waiting),
             },
-            None => {
-                let error = waiting
-                    .shape
-                    .take()
-                    .expect("a request is resolved unless it failed");
-                waiting.verify(Err(error))
-            }
-        };
-        Self { state }
+        }
     }
 }
 
 impl<S, B, R> Waiting<S, B, R> {
-    /// The tenant is known (or the request failed): refuse, or start buffering.
+    /// The tokens are decided (or the request failed): refuse, or start buffering.
     fn verify<Res, ResBody>(
         self,
         verifier: Result<BodyVerifier, DtSignatureError>,
@@ -168,49 +171,70 @@ impl<S, B, R> Waiting<S, B, R> {
     {
         match verifier {
             Err(error) if !self.report_only => {
-                self.meter.rejected(error.kind());
+                let error = if self.masked { error.masked() } else { error };
+                self.meter.rejected(&error);
                 State::Rejected {
                     response: Some(reject(&self.rejection, error)),
                 }
             }
-            verifier => self.buffer(verifier),
+            verifier => {
+                // Never trust an unverified length for more than a bounded reservation.
+                let capacity = self.capacity.min(MAX_PREALLOCATION);
+                State::Buffering {
+                    body: self.body,
+                    buffered: Buffered::new(capacity),
+                    max_body_size: self.max_body_size,
+                    pending: Some(Pending {
+                        parts: self.parts,
+                        verifier,
+                        service: self.service,
+                        rejection: self.rejection,
+                        report_only: self.report_only,
+                        masked: self.masked,
+                        meter: self.meter,
+                    }),
+                }
+            }
         }
     }
 
-    fn buffer<Res>(self, verifier: Result<BodyVerifier, DtSignatureError>) -> State<S, B, Res, R>
+    /// Apply the resolver's answer: the tenant's verifier checks the tokens, or a key
+    /// refresh is waited for first.
+    fn resolved<Res, ResBody>(
+        mut self,
+        resolved: Result<Option<Tenant>, ResolveError>,
+    ) -> State<S, B, Res, R>
     where
-        S: Service<Request<DtBody>>,
+        S: Service<Request<DtBody>, Response = Response<ResBody>>,
         Res: ResolveSecrets,
+        R: MakeRejection<ResBody>,
     {
-        State::Buffering {
-            body: self.body,
-            buffered: Buffered::new(self.capacity),
-            max_body_size: self.max_body_size,
-            pending: Some(Pending {
-                parts: self.parts,
-                verifier,
-                service: self.service,
-                rejection: self.rejection,
-                report_only: self.report_only,
-                meter: self.meter,
-            }),
-        }
-    }
-
-    /// Apply the resolver's answer: the tenant's verifier checks the token.
-    fn resolved(
-        &mut self,
-        resolved: Result<Option<Tenant>, crate::gateway::ResolveError>,
-    ) -> Result<BodyVerifier, DtSignatureError> {
-        match resolved {
+        let verifier = match resolved {
             Ok(Some(tenant)) => {
                 if let Some(id) = tenant.id() {
                     self.parts.extensions.insert(id.clone());
+                    self.masked = true;
                 }
                 let headers = &self.parts.headers;
-                self.meter.timed(|| tenant.verifier().begin(headers))
+                match self.meter.timed(|| tenant.verifier().start(headers, true)) {
+                    Start::Done(result) => result,
+                    #[cfg(feature = "asymmetric")]
+                    Start::Wait(wait) => {
+                        return State::WaitingForKeys {
+                            wait,
+                            verifier: tenant.verifier().clone(),
+                            waiting: Some(self),
+                        }
+                    }
+                }
             }
-            Ok(None) => Err(DtSignatureError::new(ErrorKind::UnknownTenant)),
+            Ok(None) => {
+                // As much crypto work as a known tenant's HMAC check, so the time taken
+                // does not tell unknown tenants from known ones.
+                Verifier::decoy(&self.parts.headers);
+                self.masked = true;
+                Err(DtSignatureError::new(ErrorKind::UnknownTenant))
+            }
             Err(error) => {
                 // Logged by kind only: a resolver's error text may hold anything.
                 tracing::warn!(
@@ -222,7 +246,8 @@ impl<S, B, R> Waiting<S, B, R> {
                     error,
                 ))
             }
-        }
+        };
+        self.verify(verifier)
     }
 }
 
@@ -247,9 +272,22 @@ where
                 StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Resolving { future, waiting } => {
                     let resolved = ready!(future.poll(cx));
+                    let waiting = waiting.take().expect("polled after completion");
+                    let next = waiting.resolved(resolved);
+                    this.state.set(next);
+                    continue;
+                }
+                StateProj::WaitingForKeys {
+                    wait,
+                    verifier,
+                    waiting,
+                } => {
+                    ready!(Pin::new(wait).poll(cx));
                     let mut waiting = waiting.take().expect("polled after completion");
-                    let verifier = waiting.resolved(resolved);
-                    let next = waiting.verify(verifier);
+                    // The refresh is over (or its 5 s are): the key set decides now.
+                    let headers = &waiting.parts.headers;
+                    let result = waiting.meter.timed(|| verifier.begin(headers));
+                    let next = waiting.verify(result);
                     this.state.set(next);
                     continue;
                 }
@@ -265,11 +303,12 @@ where
                             let Ok(mut data) = frame.into_data() else {
                                 continue;
                             };
-                            // Zero-copy for `Bytes`, the data type of hyper and axum.
-                            let chunk = data.copy_to_bytes(data.remaining());
-                            if buffered.len + chunk.len() > *max_body_size {
+                            // The limit is checked before anything is copied.
+                            if buffered.len + data.remaining() > *max_body_size {
                                 Err(DtSignatureError::new(ErrorKind::BodyTooLarge))
                             } else {
+                                // Zero-copy for `Bytes`, the data type of hyper and axum.
+                                let chunk = data.copy_to_bytes(data.remaining());
                                 let pending = pending.as_mut().expect("polled after completion");
                                 if let Ok(verifier) = &mut pending.verifier {
                                     pending.meter.timed(|| verifier.update(&chunk));
@@ -287,6 +326,7 @@ where
                         service,
                         rejection,
                         report_only,
+                        masked,
                         mut meter,
                     } = pending.take().expect("polled after completion");
                     // A body over the limit or broken cannot be forwarded intact: refused
@@ -300,7 +340,7 @@ where
                     };
                     match verdict {
                         Ok(claims) => {
-                            meter.accepted();
+                            meter.accepted(claims.schemes());
                             parts.extensions.insert(Verdict::Verified(claims.clone()));
                             parts.extensions.insert(claims);
                         }
@@ -312,13 +352,14 @@ where
                                 ) =>
                         {
                             report(&error);
-                            meter.reported(error.kind());
+                            meter.reported(&error);
                             // Claims of an outer layer must not vouch for this request.
                             parts.extensions.remove::<DtClaims>();
                             parts.extensions.insert(Verdict::Refused(error));
                         }
                         Err(error) => {
-                            meter.rejected(error.kind());
+                            let error = if masked { error.masked() } else { error };
+                            meter.rejected(&error);
                             let response = reject(&rejection, error);
                             this.state.set(State::Rejected { response: None });
                             return Poll::Ready(Ok(response));

@@ -9,13 +9,12 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::body::DtBody;
-use super::future::ResponseFuture;
+use super::future::{ResponseFuture, Waiting};
 use super::rejection::{DefaultRejection, MakeRejection};
 use super::DtSignatureLayer;
 use crate::error::{ConfigError, DtSignatureError, ErrorKind};
 use crate::gateway::{FixedTenant, ResolveSecrets};
 use crate::meter::Meter;
-use crate::verify::check_token_shape;
 
 /// Middleware that forwards only requests signed by a DT Data Connector.
 ///
@@ -104,40 +103,33 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        let mut meter = Meter::default();
-        // What needs no secret first (header, token shape, `alg`), so a gateway answers an
-        // unknown tenant as it answers a known one; then the declared length. Both are
-        // decided before the resolver runs and before a body byte is read.
-        let shape = match meter.timed(|| check_token_shape(request.headers())) {
-            Err(error) if !config.report_only => {
-                return ResponseFuture::rejected(&config.rejection, meter, error)
-            }
-            shape => shape.err(),
-        };
+        // The declared length holds for every tenant and policy: decided before the
+        // resolver runs and before a body byte is read. The tokens come after the
+        // resolver, which says which policy applies.
         let capacity = match check_length(&request, config.max_body_size) {
             Ok(capacity) => capacity,
-            Err(error) => return ResponseFuture::rejected(&config.rejection, meter, error),
+            Err(error) => {
+                return ResponseFuture::rejected(&config.rejection, Meter::default(), error)
+            }
         };
 
         let (parts, body) = request.into_parts();
-        // A request that already failed (report-only mode) is not resolved: its own
-        // refusal is what is reported.
-        let resolving = shape.is_none().then(|| config.resolver.resolve(&parts));
+        let resolving = config.resolver.resolve(&parts);
         // The service that was polled ready goes into the future; a fresh clone stays.
         let clone = self.inner.clone();
         let service = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::resolving(
             resolving,
-            super::future::Waiting {
+            Waiting {
                 parts,
                 body,
                 service,
                 rejection: config.rejection.clone(),
-                shape,
                 max_body_size: config.max_body_size,
                 capacity,
                 report_only: config.report_only,
-                meter,
+                masked: false,
+                meter: Meter::default(),
             },
         )
     }

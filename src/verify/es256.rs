@@ -25,6 +25,7 @@ const HEADER_KINDS: HeaderKinds = HeaderKinds {
 
 /// An asymmetric token whose checks that need no body passed.
 pub(crate) struct EsPart {
+    pub(crate) issuer: std::sync::Arc<str>,
     pub(crate) kid: String,
     pub(crate) sub: String,
     pub(crate) iat: Option<u64>,
@@ -177,6 +178,7 @@ fn check_token(
         .map_err(DtSignatureError::from)
         .and_then(HexClaim::digest)?;
     Ok(EsPart {
+        issuer: keys.shared_issuer(),
         kid: kid.into_owned(),
         sub,
         iat: claims.iat,

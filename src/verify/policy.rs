@@ -94,12 +94,14 @@ pub(crate) enum Token<P> {
     /// A check failed.
     Invalid(DtSignatureError),
     /// No usable key set (asymmetric only).
+    #[cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
     Uncheckable(DtSignatureError),
 }
 
 impl<P> Token<P> {
     /// Whether the token, as it stands, makes the request a 400 under `policy`'s rules
     /// for the HMAC token (used to skip waiting for keys that cannot change the answer).
+    #[cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
     pub(crate) fn decides_hmac_refusal(&self, policy: Policy) -> bool {
         match self {
             Token::Invalid(_) => true,
@@ -198,8 +200,8 @@ mod tests {
     /// from the code.
     #[test]
     fn every_cell_of_the_policy_table() {
-        use S::*;
         use Want::Refused;
+        use S::*;
         let h = Scheme::Hmac;
         let a = Scheme::Asymmetric;
         #[rustfmt::skip]
@@ -250,7 +252,12 @@ mod tests {
 
     #[test]
     fn policy_names_round_trip() {
-        for policy in [Policy::Hmac, Policy::Asymmetric, Policy::Both, Policy::Either] {
+        for policy in [
+            Policy::Hmac,
+            Policy::Asymmetric,
+            Policy::Both,
+            Policy::Either,
+        ] {
             assert_eq!(policy.as_str().parse::<Policy>(), Ok(policy));
         }
         assert_eq!("HMAC".parse::<Policy>(), Err(UnknownPolicy));
