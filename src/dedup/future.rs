@@ -18,7 +18,19 @@ use super::layer::Config;
 use super::response::{duplicate, refusal, DedupRefusal, Duplicate};
 use super::stats::DedupStats;
 use super::store::{DedupStore, ReservationToken, Reserve};
+use crate::gateway::TenantId;
 use crate::DtBody;
+
+/// The store key of an event: its `eventId`, scoped by the tenant when a gateway resolved
+/// one, so that one tenant's event never answers (nor marks) another's with the same id.
+/// A single-secret layer inserts no `TenantId`: its keys are the bare ids, as before.
+/// The tenant's length comes first, so no tenant and id pair can spell another's key.
+fn scoped_key(tenant: Option<&TenantId>, event_id: &str) -> String {
+    match tenant {
+        None => event_id.to_owned(),
+        Some(tenant) => format!("t{}:{}:{}", tenant.as_str().len(), tenant, event_id),
+    }
+}
 
 pin_project! {
     /// The response future of [`Dedup`](super::Dedup).
@@ -77,6 +89,8 @@ struct Start<S, St> {
     store: St,
     config: Arc<Config>,
     stats: DedupStats,
+    /// A report-only refusal: forwarded with its `Verdict`, not guarded.
+    unguarded: bool,
 }
 
 /// The body read so far. A verified body arrives as one frame, kept as it came (no
@@ -125,11 +139,21 @@ struct Guard<St: DedupStore> {
     config: Arc<Config>,
     stats: DedupStats,
     armed: bool,
+    /// The inner service answered 2xx: a drop before the commit finished commits in the
+    /// background (the event was handled) instead of releasing it.
+    handled: bool,
 }
 
 impl<St: DedupStore> Drop for Guard<St> {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.armed {
+            return;
+        }
+        if self.handled {
+            tracing::debug!(event_id = %self.key, "request dropped after a 2xx: marking its event done in the background");
+            self.store
+                .commit_detached(&self.key, self.token, self.config.done_ttl);
+        } else {
             tracing::debug!(event_id = %self.key, "request dropped: releasing its event");
             self.store.release_detached(&self.key, self.token);
         }
@@ -155,6 +179,7 @@ where
         store: St,
         config: Arc<Config>,
         stats: DedupStats,
+        unguarded: bool,
     ) -> Self {
         let (parts, body) = request.into_parts();
         Self {
@@ -167,6 +192,7 @@ where
                     store,
                     config,
                     stats,
+                    unguarded,
                 }),
             },
         }
@@ -210,18 +236,28 @@ where
                         None => {}
                     }
                     let Start {
-                        service,
+                        mut service,
                         parts,
                         store,
                         config,
                         stats,
+                        unguarded,
                     } = start.take().expect("polled after completion");
                     let bytes = std::mem::take(read).into_bytes();
-                    let Some(key) = event_id(&bytes).map(String::from) else {
+                    if unguarded {
+                        let future = service.call(Request::from_parts(parts, DtBody::new(bytes)));
+                        this.state.set(State::Calling {
+                            future,
+                            guard: None,
+                        });
+                        continue;
+                    }
+                    let Some(id) = event_id(&bytes) else {
                         tracing::debug!("refused Data Connector request without an event id");
                         this.state.set(State::Ready { response: None });
                         return Poll::Ready(Ok(refusal(DedupRefusal::MissingEventId)));
                     };
+                    let key = scoped_key(parts.extensions.get::<TenantId>(), &id);
                     let reserve = store.reserve(&key, config.in_flight_ttl);
                     let request = Request::from_parts(parts, DtBody::new(bytes));
                     this.state.set(State::Reserving {
@@ -254,6 +290,7 @@ where
                             config,
                             stats: stats.clone(),
                             armed: true,
+                            handled: false,
                         }),
                         Ok(Reserve::Done) => {
                             stats.add_duplicate();
@@ -284,11 +321,12 @@ where
                 }
                 StateProj::Calling { future, guard } => {
                     let result = ready!(future.poll(cx));
-                    let Some(guard) = guard.take() else {
+                    let Some(mut guard) = guard.take() else {
                         return Poll::Ready(result);
                     };
                     let settle = match &result {
                         Ok(response) if response.status().is_success() => {
+                            guard.handled = true;
                             guard
                                 .store
                                 .commit(&guard.key, guard.token, guard.config.done_ttl)

@@ -17,6 +17,13 @@ pub const DEFAULT_IN_FLIGHT_TTL: Duration = Duration::from_secs(30);
 /// retry window.
 pub const DEFAULT_DONE_TTL: Duration = Duration::from_secs(13 * 3600);
 
+/// The shortest TTL the setters accept.
+const MIN_TTL: Duration = Duration::from_secs(1);
+/// The longest in-flight TTL the setter accepts.
+const MAX_IN_FLIGHT_TTL: Duration = Duration::from_secs(3600);
+/// The longest done TTL the setter accepts.
+const MAX_DONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A tower [`Layer`] that lets each DT event through once: the duplicate and replay guard.
 ///
 /// Put it *inside* [`DtSignatureLayer`](crate::DtSignatureLayer) (in axum, `.layer` it
@@ -82,8 +89,11 @@ impl<St> DedupLayer<St> {
     /// release also ends then.
     ///
     /// Default: [`DEFAULT_IN_FLIGHT_TTL`] (30 s).
+    ///
+    /// Clamped to 1 s ..= 1 h: zero would turn the guard off, and a huge value would
+    /// overflow the store's clock.
     pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
-        Arc::make_mut(&mut self.config).in_flight_ttl = ttl;
+        Arc::make_mut(&mut self.config).in_flight_ttl = ttl.clamp(MIN_TTL, MAX_IN_FLIGHT_TTL);
         self
     }
 
@@ -91,8 +101,11 @@ impl<St> DedupLayer<St> {
     /// duplicates absorbed).
     ///
     /// Default: [`DEFAULT_DONE_TTL`] (13 h, longer than DT's 12 h of retries).
+    ///
+    /// Clamped to 1 s ..= 30 days: zero would turn the guard off, and a huge value would
+    /// overflow the store's clock.
     pub fn done_ttl(mut self, ttl: Duration) -> Self {
-        Arc::make_mut(&mut self.config).done_ttl = ttl;
+        Arc::make_mut(&mut self.config).done_ttl = ttl.clamp(MIN_TTL, MAX_DONE_TTL);
         self
     }
 

@@ -251,6 +251,11 @@ impl DedupStore for MemoryStore {
         ready(Ok(()))
     }
 
+    fn commit_detached(&self, key: &str, token: ReservationToken, ttl: Duration) {
+        // `commit` does its work when called; its future only reports it.
+        drop(self.commit(key, token, ttl));
+    }
+
     fn release_detached(&self, key: &str, token: ReservationToken) {
         let now = (self.clock)();
         let mut shard = self.shard(key);

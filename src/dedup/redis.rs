@@ -232,20 +232,29 @@ impl DedupStore for RedisStore {
     }
 
     fn release_detached(&self, key: &str, token: ReservationToken) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let release = self.release(key, token);
-                let key = key.to_owned();
-                runtime.spawn(async move {
-                    if let Err(error) = release.await {
-                        tracing::warn!(event_id = %key, %error, "dedup store failed to release a dropped request's event");
-                    }
-                });
-            }
-            Err(_) => tracing::warn!(
-                event_id = %key,
-                "no tokio runtime to release a dropped request's event: it expires after the in-flight TTL"
-            ),
+        detach(self.release(key, token), key, "release");
+    }
+
+    fn commit_detached(&self, key: &str, token: ReservationToken, ttl: Duration) {
+        detach(self.commit(key, token, ttl), key, "mark done");
+    }
+}
+
+/// Run a store operation of a dropped request in the background, on the current tokio
+/// runtime; without one, say what is lost.
+fn detach(work: BoxStoreFuture<()>, key: &str, what: &'static str) {
+    let key = key.to_owned();
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                if let Err(error) = work.await {
+                    tracing::warn!(event_id = %key, %error, "dedup store failed to {what} a dropped request's event");
+                }
+            });
         }
+        Err(_) => tracing::warn!(
+            event_id = %key,
+            "no tokio runtime to {what} a dropped request's event: it stays in flight until the in-flight TTL"
+        ),
     }
 }

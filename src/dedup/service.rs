@@ -14,7 +14,7 @@ use super::memory::MemoryStore;
 use super::response::{refusal, DedupRefusal};
 use super::stats::DedupStats;
 use super::store::DedupStore;
-use crate::{DtBody, DtClaims};
+use crate::{DtBody, DtClaims, Verdict};
 
 /// Middleware that forwards each DT event once. Made by
 /// [`DedupLayer`](super::DedupLayer); see there and the [module docs](super).
@@ -91,7 +91,13 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if request.extensions().get::<DtClaims>().is_none() {
+        // A report-only refusal is forwarded as the signature layer decided, unguarded:
+        // the guard must not undo report-only mode, nor mark an unverified event done.
+        let refused = matches!(
+            request.extensions().get::<Verdict>(),
+            Some(Verdict::Refused(_))
+        );
+        if !refused && request.extensions().get::<DtClaims>().is_none() {
             tracing::error!(
                 "dedup guard got a request without DtClaims: put it inside DtSignatureLayer"
             );
@@ -106,6 +112,7 @@ where
             self.store.clone(),
             self.config.clone(),
             self.stats.clone(),
+            refused,
         )
     }
 }

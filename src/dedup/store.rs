@@ -44,6 +44,12 @@ pub trait DedupStore: Clone + Send + Sync + 'static {
     /// A store that answers at once does the work here; a networked one starts it in the
     /// background. If it can do neither, the reservation expires after its `ttl`.
     fn release_detached(&self, key: &str, token: ReservationToken);
+
+    /// Mark `key` done, as [`commit`](Self::commit) does, without a future to await: the
+    /// guard calls it when a request whose inner service answered 2xx is dropped before
+    /// its commit finished (the event was handled, so it must not be freed). Spawn the
+    /// work, or do it at once; never block.
+    fn commit_detached(&self, key: &str, token: ReservationToken, ttl: Duration);
 }
 
 /// A boxed store future, for a [`DedupStore`] whose operations are `async` blocks.
