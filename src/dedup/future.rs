@@ -298,6 +298,12 @@ where
                             this.state.set(State::Ready { response: None });
                             return Poll::Ready(Ok(duplicate(Duplicate::Done)));
                         }
+                        Ok(Reserve::Full) => {
+                            stats.add_full();
+                            tracing::warn!(event_id = %key, "dedup store full of reservations in flight: refusing (503)");
+                            this.state.set(State::Ready { response: None });
+                            return Poll::Ready(Ok(refusal(DedupRefusal::StoreFull)));
+                        }
                         Ok(Reserve::InFlight) => {
                             stats.add_in_flight();
                             tracing::debug!(event_id = %key, "refused a duplicate of an event in flight");

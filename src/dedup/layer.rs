@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::memory::MemoryStore;
 use super::service::Dedup;
 use super::stats::DedupStats;
+use super::store::DedupStore;
 
 /// The default [`in_flight_ttl`](DedupLayer::in_flight_ttl): 30 seconds, three times DT's
 /// 10 s answer timeout.
@@ -68,21 +69,23 @@ impl Default for DedupLayer {
     }
 }
 
-impl<St> DedupLayer<St> {
+impl<St: DedupStore> DedupLayer<St> {
     /// A guard that keeps its keys in `store`: a [`MemoryStore`] you configured, or a
     /// store shared by every replica (`RedisStore`, feature `redis`).
     pub fn with_store(store: St) -> Self {
         Self {
+            stats: DedupStats::for_store(&store),
             store,
             config: Arc::new(Config {
                 in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
                 done_ttl: DEFAULT_DONE_TTL,
                 fail_closed: false,
             }),
-            stats: DedupStats::default(),
         }
     }
+}
 
+impl<St> DedupLayer<St> {
     /// How long an event stays reserved while the inner service handles it. Past it, a
     /// duplicate is forwarded even if the first request is still running: set it longer
     /// than your handler's timeout. A reservation that a dropped request could not

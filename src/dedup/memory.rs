@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{ready, Ready};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,8 +26,16 @@ type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 /// - **Expiring**: a key is gone once its TTL has passed (reservations after the in-flight
 ///   TTL, done events after the done TTL). Expired keys are dropped when met.
 /// - **Bounded**: it holds at most `capacity` keys. When a new key would pass that bound,
-///   the key inserted longest ago is evicted first (oldest event first: the one DT is least
-///   likely to send again). An evicted done event would be handled again if DT resent it.
+///   the done mark inserted longest ago is evicted first (oldest event first: the one DT
+///   is least likely to send again), and counted ([`evictions`](Self::evictions)). An
+///   evicted done event would be handled again if DT resent it. A reservation in flight is
+///   never evicted: when a shard holds nothing but reservations, a new key gets
+///   [`Reserve::Full`] (the guard answers `503` with `Retry-After`).
+/// - **How long a done mark lasts**: at most the done TTL; under load, until
+///   `capacity` newer events have arrived. With the default 100 000 keys and 10 events/s
+///   that is about 2.8 h, at 1 event/s about 28 h (then the 13 h TTL applies first): size
+///   the capacity as `event rate x 13 h` (468 000 at 10 events/s, about 50 MiB) to cover
+///   DT's 12 h of retries.
 /// - **Concurrent**: keys are spread by a randomly keyed hash over up to 64 shards, each
 ///   a `Mutex<HashMap>` held for a few map operations and never across an `.await`; the
 ///   capacity is split evenly between them, at least 1024 keys per shard (a store with a
@@ -43,6 +52,7 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     shard_capacity: usize,
     hasher: RandomState,
+    evictions: AtomicU64,
 }
 
 #[derive(Default)]
@@ -81,6 +91,7 @@ impl MemoryStore {
                 shards: (0..shards).map(|_| Mutex::default()).collect(),
                 shard_capacity: capacity / shards,
                 hasher: RandomState::new(),
+                evictions: AtomicU64::new(0),
             }),
             clock: Arc::new(Instant::now),
         }
@@ -106,6 +117,11 @@ impl MemoryStore {
             .sum()
     }
 
+    /// How many done marks were evicted to make room, since the store was made.
+    pub fn evictions(&self) -> u64 {
+        self.inner.evictions.load(Ordering::Relaxed)
+    }
+
     /// Whether the store holds no key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -114,6 +130,16 @@ impl MemoryStore {
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         let hash = self.inner.hasher.hash_one(key) as usize;
         lock(&self.inner.shards[hash & (self.inner.shards.len() - 1)])
+    }
+}
+
+impl MemoryStore {
+    fn count_evictions(&self, evicted: u64) {
+        if evicted > 0 {
+            self.inner.evictions.fetch_add(evicted, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("dt_dedup_evictions_total").increment(evicted);
+        }
     }
 }
 
@@ -152,10 +178,24 @@ impl Shard {
         self.map.get_mut(key)
     }
 
-    fn insert(&mut self, key: &str, state: State, expires_at: Instant, now: Instant, cap: usize) {
+    /// Insert `key`, evicting the oldest done marks to stay within `cap`. Returns how
+    /// many were evicted, or `None` (nothing inserted) when only reservations in flight
+    /// are left to evict.
+    fn insert(
+        &mut self,
+        key: &str,
+        state: State,
+        expires_at: Instant,
+        now: Instant,
+        cap: usize,
+    ) -> Option<u64> {
         self.drop_expired_front(now);
+        let mut evicted = 0;
         while self.map.len() >= cap {
-            self.evict_oldest();
+            if !self.evict_oldest_done(now) {
+                return None;
+            }
+            evicted += 1;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -174,10 +214,7 @@ impl Shard {
             self.order
                 .retain(|(key, seq)| map.get(key).is_some_and(|entry| entry.seq == *seq));
         }
-    }
-
-    fn is_current(&self, key: &str, seq: u64) -> bool {
-        self.map.get(key).is_some_and(|entry| entry.seq == seq)
+        Some(evicted)
     }
 
     /// Drop stale queue items and expired entries at the front of the queue.
@@ -194,15 +231,26 @@ impl Shard {
         }
     }
 
-    fn evict_oldest(&mut self) {
+    /// Evict the oldest done mark (or an expired entry); a reservation in flight is moved
+    /// to the back of the queue instead. `false` when there is nothing but reservations.
+    fn evict_oldest_done(&mut self, now: Instant) -> bool {
+        let mut in_flight_seen = 0;
         while let Some((key, seq)) = self.order.pop_front() {
-            if self.is_current(&key, seq) {
-                self.map.remove(&key);
-                return;
+            let Some(entry) = self.map.get(&key).filter(|entry| entry.seq == seq) else {
+                continue; // stale queue item
+            };
+            if matches!(entry.state, State::InFlight(_)) && entry.expires_at > now {
+                self.order.push_back((key, seq));
+                in_flight_seen += 1;
+                if in_flight_seen >= self.map.len() {
+                    return false;
+                }
+                continue;
             }
+            self.map.remove(&key);
+            return true;
         }
-        // Unreachable while every entry has a queue item; never loop forever.
-        self.map.clear();
+        false
     }
 }
 
@@ -220,8 +268,13 @@ impl DedupStore for MemoryStore {
             None => {
                 let token = ReservationToken::random();
                 let cap = self.inner.shard_capacity;
-                shard.insert(key, State::InFlight(token), now + ttl, now, cap);
-                Reserve::Reserved(token)
+                match shard.insert(key, State::InFlight(token), now + ttl, now, cap) {
+                    Some(evicted) => {
+                        self.count_evictions(evicted);
+                        Reserve::Reserved(token)
+                    }
+                    None => Reserve::Full,
+                }
             }
         };
         ready(Ok(found))
@@ -240,7 +293,9 @@ impl DedupStore for MemoryStore {
             // The reservation expired and nobody took the key: the event was handled.
             None => {
                 let cap = self.inner.shard_capacity;
-                shard.insert(key, State::Done, now + ttl, now, cap);
+                // Full of reservations: the mark is lost, as it would be after eviction.
+                let evicted = shard.insert(key, State::Done, now + ttl, now, cap);
+                self.count_evictions(evicted.unwrap_or(0));
             }
         }
         ready(Ok(()))
@@ -249,6 +304,10 @@ impl DedupStore for MemoryStore {
     fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
         self.release_detached(key, token);
         ready(Ok(()))
+    }
+
+    fn evictions(&self) -> u64 {
+        MemoryStore::evictions(self)
     }
 
     fn commit_detached(&self, key: &str, token: ReservationToken, ttl: Duration) {
@@ -395,6 +454,38 @@ mod tests {
             "a, the oldest, was evicted"
         );
         assert_eq!(store.len(), 3);
+    }
+
+    /// A flood of new ids never evicts a reservation in flight: the oldest done marks go
+    /// first, and once only reservations are left a new key gets `Full`. Evictions are
+    /// counted. (Before: "a", in flight, was evicted and its duplicate forwarded again.)
+    #[test]
+    fn reservations_in_flight_are_never_evicted() {
+        let (store, _) = manual(3);
+        let Reserve::Reserved(_) = now_now(store.reserve("a", TTL)) else {
+            panic!()
+        };
+        let Reserve::Reserved(token) = now_now(store.reserve("b", TTL)) else {
+            panic!()
+        };
+        now_now(store.commit("b", token, DONE));
+        let Reserve::Reserved(_) = now_now(store.reserve("c", TTL)) else {
+            panic!()
+        };
+        assert_eq!(store.evictions(), 0);
+        // Full: "b" (done) is evicted, "a" (older, in flight) is kept.
+        assert!(matches!(now_now(store.reserve("d", TTL)), Reserve::Reserved(_)));
+        assert_eq!(store.evictions(), 1);
+        assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
+        assert!(matches!(now_now(store.reserve("b", TTL)), Reserve::Full));
+        // Nothing but reservations: every new key is refused, none is evicted.
+        for key in ["e", "f", "g"] {
+            assert_eq!(now_now(store.reserve(key, TTL)), Reserve::Full, "{key}");
+        }
+        assert_eq!(store.evictions(), 1);
+        assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
+        assert_eq!(now_now(store.reserve("c", TTL)), Reserve::InFlight);
+        assert_eq!(now_now(store.reserve("d", TTL)), Reserve::InFlight);
     }
 
     #[test]

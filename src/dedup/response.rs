@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 /// The response header that marks an answer the guard gave instead of the inner service
@@ -65,6 +65,9 @@ pub enum DedupRefusal {
     /// The store failed and the guard is set to
     /// [`fail_closed`](super::DedupLayer::fail_closed). `503`, so DT sends it again.
     StoreUnavailable,
+    /// The store is full of reservations in flight, none of which may be evicted: `503`
+    /// with `Retry-After`, so DT sends it again once some have settled.
+    StoreFull,
 }
 
 impl DedupRefusal {
@@ -73,7 +76,7 @@ impl DedupRefusal {
         match self {
             Self::Unverified => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingEventId | Self::BodyRead => StatusCode::BAD_REQUEST,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::StoreFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -84,6 +87,7 @@ impl DedupRefusal {
             Self::MissingEventId => "missing event id",
             Self::BodyRead => "failed to read request body",
             Self::StoreUnavailable => "dedup store unavailable",
+            Self::StoreFull => "dedup store full",
         }
     }
 }
@@ -115,6 +119,11 @@ pub(crate) fn duplicate<B: From<&'static str>>(duplicate: Duplicate) -> Response
 
 pub(crate) fn refusal<B: From<&'static str>>(refusal: DedupRefusal) -> Response<B> {
     let mut response = text(refusal.status(), refusal.as_str());
+    if refusal == DedupRefusal::StoreFull {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     response.extensions_mut().insert(refusal);
     response
 }

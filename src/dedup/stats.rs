@@ -12,6 +12,8 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub struct DedupStats {
     counters: Arc<Counters>,
+    /// The store's eviction count.
+    evictions: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -20,9 +22,35 @@ struct Counters {
     duplicates: AtomicU64,
     in_flight: AtomicU64,
     store_errors: AtomicU64,
+    full: AtomicU64,
 }
 
 impl DedupStats {
+    /// Counters that also report the evictions of `store`.
+    pub(crate) fn for_store<St: super::DedupStore>(store: &St) -> Self {
+        let store = store.clone();
+        Self {
+            counters: Arc::default(),
+            evictions: Some(Arc::new(move || store.evictions())),
+        }
+    }
+
+    /// Done marks the store evicted to make room (an evicted event is handled again if
+    /// DT resends it): watch it, and grow the store's capacity if it climbs.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.as_ref().map_or(0, |evictions| evictions())
+    }
+
+    /// New events refused with `503` because the store was full of reservations in
+    /// flight ([`DedupRefusal::StoreFull`](super::DedupRefusal::StoreFull)).
+    pub fn full(&self) -> u64 {
+        self.counters.full.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_full(&self) {
+        self.counters.full.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Requests passed to the inner service (unguarded ones after a store failure
     /// included).
     pub fn forwarded(&self) -> u64 {
@@ -68,6 +96,8 @@ impl fmt::Debug for DedupStats {
             .field("duplicates", &self.duplicates())
             .field("in_flight", &self.in_flight())
             .field("store_errors", &self.store_errors())
+            .field("full", &self.full())
+            .field("evictions", &self.evictions())
             .finish()
     }
 }

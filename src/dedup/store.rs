@@ -50,6 +50,13 @@ pub trait DedupStore: Clone + Send + Sync + 'static {
     /// its commit finished (the event was handled, so it must not be freed). Spawn the
     /// work, or do it at once; never block.
     fn commit_detached(&self, key: &str, token: ReservationToken, ttl: Duration);
+
+    /// How many done marks the store has evicted to make room, since it was made: read by
+    /// [`DedupStats::evictions`](super::DedupStats::evictions). Default: 0, for a store
+    /// that never evicts (Redis evicts by its own `maxmemory` policy).
+    fn evictions(&self) -> u64 {
+        0
+    }
 }
 
 /// A boxed store future, for a [`DedupStore`] whose operations are `async` blocks.
@@ -57,6 +64,7 @@ pub type BoxStoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> 
 
 /// What [`DedupStore::reserve`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reserve {
     /// The key was free and is now reserved by this token: handle the event.
     Reserved(ReservationToken),
@@ -64,6 +72,10 @@ pub enum Reserve {
     InFlight,
     /// The event was handled already.
     Done,
+    /// The key is new, but the store is full of reservations in flight and evicts none
+    /// (evicting one would let its duplicate through): the guard answers `503` with
+    /// `Retry-After`.
+    Full,
 }
 
 /// Proves which reservation a request holds, so that a commit or a release by anybody
