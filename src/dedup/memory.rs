@@ -281,11 +281,14 @@ impl DedupStore for MemoryStore {
     }
 
     fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+        let _ = token; // a commit always wins: see `DedupStore::commit`
         let now = (self.clock)();
         let mut shard = self.shard(key);
         match shard.live(key, now) {
             Some(entry) => {
-                if matches!(entry.state, State::InFlight(held) if held == token) {
+                // Held by this token, or by another that reserved after this one expired:
+                // the event was handled either way.
+                if !matches!(entry.state, State::Done) {
                     entry.state = State::Done;
                     entry.expires_at = now + ttl;
                 }
@@ -373,10 +376,9 @@ mod tests {
         };
         assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
 
-        // Another token neither releases nor commits it.
+        // Another token does not release it.
         let other = ReservationToken::random();
         now_now(store.release("e", other));
-        now_now(store.commit("e", other, DONE));
         assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
 
         now_now(store.release("e", a));
@@ -391,6 +393,13 @@ mod tests {
             Reserve::Done,
             "done stays done"
         );
+
+        // A commit always wins, whoever holds the key: the event was handled.
+        let Reserve::Reserved(_held) = now_now(store.reserve("f", TTL)) else {
+            panic!()
+        };
+        now_now(store.commit("f", other, DONE));
+        assert_eq!(now_now(store.reserve("f", TTL)), Reserve::Done);
     }
 
     #[test]
@@ -486,6 +495,24 @@ mod tests {
         assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
         assert_eq!(now_now(store.reserve("c", TTL)), Reserve::InFlight);
         assert_eq!(now_now(store.reserve("d", TTL)), Reserve::InFlight);
+    }
+
+    /// A late commit wins over a newer reservation: the event was handled, so the newer
+    /// holder's release must not free it. (Before: the commit was dropped, the release
+    /// freed the key, and a third delivery was handled again.)
+    #[test]
+    fn a_late_commit_wins_over_a_newer_reservation() {
+        let (store, clock) = manual(10);
+        let Reserve::Reserved(slow) = now_now(store.reserve("e", TTL)) else {
+            panic!()
+        };
+        clock.fetch_add(TTL.as_millis() as u64 + 1, Ordering::SeqCst);
+        let Reserve::Reserved(newer) = now_now(store.reserve("e", TTL)) else {
+            panic!("the slow holder's reservation expired")
+        };
+        now_now(store.commit("e", slow, DONE));
+        now_now(store.release("e", newer));
+        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
     }
 
     #[test]

@@ -27,14 +27,15 @@ end
 return redis.call('GET', KEYS[1])
 ";
 
-/// Mark done if the key is free or held by this token.
+/// Mark done unless it is done already: a commit always wins, even from a holder whose
+/// reservation expired and was taken by another (the event WAS handled; the other's
+/// release then finds `done` and frees nothing).
 const COMMIT: &str = r"
-local held = redis.call('GET', KEYS[1])
-if held == false or held == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
+if redis.call('GET', KEYS[1]) == ARGV[2] then
+  return 0
 end
-return 0
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 ";
 
 /// Delete the key only if this token holds it.
@@ -50,8 +51,10 @@ return 0
 ///
 /// - Every operation is one Lua script, so one round trip and atomic: reserve is
 ///   `SET key token NX PX ttl`, and a `GET` when the key exists (in flight or done);
-///   commit and release compare the token first (compare-and-set, compare-and-delete),
-///   so a replica never overwrites or frees a reservation it does not hold. Scripts are
+///   release compares the token first (compare-and-delete), so a replica never frees a
+///   reservation it does not hold. A commit always marks the key done (the event was
+///   handled), even when the holder's reservation expired and another replica reserved
+///   it since: see [`DedupStore::commit`]. Scripts are
 ///   sent by SHA (`EVALSHA`) after the first use. Works with any Redis 2.6.12 or later.
 /// - Keys are `prefix + eventId` (default prefix [`DEFAULT_PREFIX`]); a done key holds
 ///   `done`, a reserved key its token. Both expire on their own (`PX`).

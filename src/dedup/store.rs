@@ -16,10 +16,17 @@ use std::time::Duration;
 /// | call | key absent (or expired) | reserved by this token | reserved by another | done |
 /// | --- | --- | --- | --- | --- |
 /// | [`reserve`](Self::reserve) | reserve it for `ttl`: [`Reserve::Reserved`] | [`Reserve::InFlight`] | [`Reserve::InFlight`] | [`Reserve::Done`] |
-/// | [`commit`](Self::commit) | mark it done for `ttl` | mark it done for `ttl` | leave it | leave it |
+/// | [`commit`](Self::commit) | mark it done for `ttl` | mark it done for `ttl` | mark it done for `ttl` | leave it |
 /// | [`release`](Self::release) | nothing | remove it | leave it | leave it |
 ///
-/// So a replica never releases or overwrites a reservation it does not hold. The futures
+/// **A commit always wins.** A commit comes from a holder whose inner service handled the
+/// event: even when that holder's reservation expired (a handler slower than the in-flight
+/// TTL) and another replica has reserved the event since, the key becomes done. The
+/// other holder's later release then finds it done and frees nothing, so the event is
+/// never handled a third time; the other holder's own run may already be under way (the
+/// in-flight TTL bounds that overlap: set it above your handler's timeout).
+///
+/// So a replica never releases a reservation it does not hold. The futures
 /// own what they need (`'static`): the guard keeps them in its response future.
 ///
 /// Implemented by [`MemoryStore`](super::MemoryStore) (one process) and, with the `redis`
@@ -32,7 +39,8 @@ pub trait DedupStore: Clone + Send + Sync + 'static {
     /// Reserve `key` for `ttl` unless it is already reserved or done.
     fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve>;
 
-    /// Mark `key` done for `ttl`, unless another reservation holds it.
+    /// Mark `key` done for `ttl`, whoever holds it now (a commit always wins; see the
+    /// table above).
     fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()>;
 
     /// Remove the reservation `token` holds on `key`; anything else is left as it is.
