@@ -483,7 +483,10 @@ mod tests {
         };
         assert_eq!(store.evictions(), 0);
         // Full: "b" (done) is evicted, "a" (older, in flight) is kept.
-        assert!(matches!(now_now(store.reserve("d", TTL)), Reserve::Reserved(_)));
+        assert!(matches!(
+            now_now(store.reserve("d", TTL)),
+            Reserve::Reserved(_)
+        ));
         assert_eq!(store.evictions(), 1);
         assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
         assert!(matches!(now_now(store.reserve("b", TTL)), Reserve::Full));

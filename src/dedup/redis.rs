@@ -1,7 +1,7 @@
 //! [`RedisStore`]: a store shared by every replica, in Redis (feature `redis`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -77,7 +77,8 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    /// Set once connected; [`RedisStore::connect`] keeps trying in the background.
+    connection: Arc<OnceLock<ConnectionManager>>,
     shared: Arc<Shared>,
 }
 
@@ -93,22 +94,66 @@ impl RedisStore {
     /// Connect to the Redis at `url` (`redis://[:password@]host:port/db`), with a 1 s
     /// connection and response timeout and one reconnection attempt per failed
     /// operation (a down Redis fails fast rather than holding requests).
+    ///
+    /// Fails only for a malformed `url`. When Redis is down at start-up (a replica that
+    /// restarts during an outage), the store is returned at once and keeps connecting in
+    /// the background (every 1 s, doubling to 30 s, on the current tokio runtime) until it
+    /// succeeds or the last clone is dropped; meanwhile every operation fails with a
+    /// [`StoreError`] and the guard fails open or closed as configured. Once connected,
+    /// the connection manager reconnects by itself, and the scripts are reloaded after a
+    /// Redis restart (`EVALSHA` falls back to `EVAL` on `NOSCRIPT`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::new)?;
+        let store = Self::unconnected();
+        match Self::manager(client.clone()).await {
+            Ok(connection) => {
+                let _ = store.connection.set(connection);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "redis unreachable: dedup store connecting in the background");
+                let cell = Arc::downgrade(&store.connection);
+                tokio::spawn(async move {
+                    let mut delay = Duration::from_secs(1);
+                    loop {
+                        tokio::time::sleep(delay).await;
+                        let Some(cell) = cell.upgrade() else { return };
+                        if let Ok(connection) = Self::manager(client.clone()).await {
+                            let _ = cell.set(connection);
+                            tracing::info!("dedup store connected to redis");
+                            return;
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    async fn manager(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEFAULT_TIMEOUT))
             .set_response_timeout(Some(DEFAULT_TIMEOUT))
             .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(StoreError::new)?;
-        Ok(Self::new(connection))
+        ConnectionManager::new_with_config(client, config).await
+    }
+
+    /// Whether the store has connected (it may still fail per operation if Redis went
+    /// down since): for a readiness probe.
+    pub fn is_connected(&self) -> bool {
+        self.connection.get().is_some()
     }
 
     /// A store on a connection manager you configured.
     pub fn new(connection: ConnectionManager) -> Self {
+        let store = Self::unconnected();
+        let _ = store.connection.set(connection);
+        store
+    }
+
+    fn unconnected() -> Self {
         Self {
-            connection,
+            connection: Arc::default(),
             shared: Arc::new(Shared {
                 prefix: DEFAULT_PREFIX.to_owned(),
                 timeout: DEFAULT_TIMEOUT,
@@ -149,14 +194,23 @@ impl RedisStore {
         format!("{}{key}", self.shared.prefix)
     }
 
-    fn run<T, F>(&self, operation: F) -> BoxStoreFuture<T>
+    /// Run `operation` on the connection, within the timeout. A reserve whose answer is
+    /// lost to the timeout may still have reserved the key in Redis: that orphan is
+    /// bounded by the in-flight TTL (`PX`), after which DT's retry is handled.
+    fn run<T, F, Fut>(&self, operation: F) -> BoxStoreFuture<T>
     where
         T: Send + 'static,
-        F: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
+        F: FnOnce(ConnectionManager, Arc<Shared>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
     {
         let timeout = self.shared.timeout;
+        let connection = self.connection.get().cloned();
+        let shared = self.shared.clone();
         Box::pin(async move {
-            match tokio::time::timeout(timeout, operation).await {
+            let Some(connection) = connection else {
+                return Err(StoreError::new("not connected to redis yet"));
+            };
+            match tokio::time::timeout(timeout, operation(connection, shared)).await {
                 Ok(result) => result.map_err(StoreError::new),
                 Err(_) => Err(StoreError::new("timed out")),
             }
@@ -169,6 +223,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("prefix", &self.shared.prefix)
             .field("timeout", &self.shared.timeout)
+            .field("connected", &self.is_connected())
             .finish_non_exhaustive()
     }
 }
@@ -182,11 +237,9 @@ impl DedupStore for RedisStore {
     type Future<T: Send + 'static> = BoxStoreFuture<T>;
 
     fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
-        let mut connection = self.connection.clone();
         let key = self.key(key);
         let token = ReservationToken::random();
-        let shared = self.shared.clone();
-        self.run(async move {
+        self.run(move |mut connection, shared| async move {
             let held: Option<String> = shared
                 .reserve
                 .key(key)
@@ -203,10 +256,8 @@ impl DedupStore for RedisStore {
     }
 
     fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
-        let mut connection = self.connection.clone();
         let key = self.key(key);
-        let shared = self.shared.clone();
-        self.run(async move {
+        self.run(move |mut connection, shared| async move {
             let _: i64 = shared
                 .commit
                 .key(key)
@@ -220,10 +271,8 @@ impl DedupStore for RedisStore {
     }
 
     fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
-        let mut connection = self.connection.clone();
         let key = self.key(key);
-        let shared = self.shared.clone();
-        self.run(async move {
+        self.run(move |mut connection, shared| async move {
             let _: i64 = shared
                 .release
                 .key(key)
