@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
+
 use tower_dt_signature::events::*;
 
 fn body(name: &str) -> String {

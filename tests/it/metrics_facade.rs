@@ -1,17 +1,17 @@
 //! Feature `metrics`: outcomes, body sizes and verification times through the `metrics`
 //! facade, read back with metrics-util's DebuggingRecorder.
 
-mod common;
-
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::{DtGatewayLayer, DtSignatureLayer, StaticSecrets, Verifier};
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"}}"#;
 
@@ -86,11 +86,11 @@ fn outcomes_by_kind_body_sizes_and_verification_times() {
         let enforce = DtSignatureLayer::new(SECRET)
             .clock(at(NOW))
             .max_body_size(256)
-            .layer(recorder.service());
+            .layer(recorder.clone());
         let report = DtSignatureLayer::new(SECRET)
             .clock(at(NOW))
             .report_only(true)
-            .layer(recorder.service());
+            .layer(recorder.clone());
         let good = sign(BODY, SECRET);
 
         for _ in 0..2 {
@@ -144,7 +144,7 @@ fn the_gateway_counts_unknown_tenants() {
         let recorder = Recorder::default();
         let secrets =
             StaticSecrets::by_path_segment(1).tenant("a", Verifier::new(SECRET).clock(at(NOW)));
-        let gateway = DtGatewayLayer::new(secrets).layer(recorder.service());
+        let gateway = DtGatewayLayer::new(secrets).layer(recorder.clone());
         let good = sign(BODY, SECRET);
         let ok = gateway
             .clone()

@@ -1,39 +1,27 @@
 //! The duplicate guard with its in-memory store, through the public API: behind
 //! DtSignatureLayer, called the way users call it.
 
-mod common;
-mod dedup_support;
-
 use std::future::{poll_fn, Future};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use dedup_support::*;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
-use tower_dt_signature::dedup::{
-    BoxStoreFuture, DedupLayer, DedupRefusal, DedupStore, MemoryStore, ReservationToken, Reserve,
-    StoreError,
-};
-use tower_dt_signature::{DtBody, DtSignatureLayer};
 
-/// A memory store whose clock moves only when told to (milliseconds).
-fn manual_store(capacity: usize) -> (MemoryStore, Arc<AtomicU64>) {
-    let base = Instant::now();
-    let offset = Arc::new(AtomicU64::new(0));
-    let read = offset.clone();
-    let store = MemoryStore::new(capacity)
-        .clock(move || base + Duration::from_millis(read.load(Ordering::SeqCst)));
-    (store, offset)
-}
+use tower_dt_signature::dedup::{DedupLayer, DedupRefusal, MemoryStore};
+use tower_dt_signature::DtBody;
+use tower_dt_signature::DtSignatureLayer;
+
+use crate::support::dedup::*;
+use crate::support::{at, sign, signed_request, Counted, Recorder, NOW, SECRET};
 
 #[tokio::test]
 async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
 
@@ -65,7 +53,7 @@ async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
 
 #[tokio::test]
 async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
     handler.hold();
@@ -89,17 +77,10 @@ async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
     );
 }
 
-async fn send_owned(
-    service: Stack<MemoryStore>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    service.oneshot(request).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_are_forwarded_exactly_once() {
     for round in 0..20 {
-        let handler = Handler::default();
+        let handler = Recorder::default();
         let guard = DedupLayer::new();
         let service = stack(&guard, &handler);
         let answers = race(&[(&service, &handler)], &format!("evt-{round}"), 8).await;
@@ -113,7 +94,7 @@ async fn concurrent_duplicates_are_forwarded_exactly_once() {
 
 #[tokio::test]
 async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
 
@@ -149,7 +130,7 @@ async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
 
 #[tokio::test]
 async fn a_dropped_request_releases_the_event() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
     handler.hold();
@@ -181,7 +162,7 @@ async fn send_held(service: &Stack<MemoryStore>) -> Response<Full<Bytes>> {
 #[tokio::test]
 async fn done_events_are_forgotten_after_the_done_ttl() {
     let (store, clock) = manual_store(100);
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::with_store(store).done_ttl(Duration::from_secs(60));
     let service = stack(&guard, &handler);
 
@@ -196,12 +177,12 @@ async fn done_events_are_forgotten_after_the_done_ttl() {
 #[tokio::test]
 async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     let (store, clock) = manual_store(100);
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::with_store(store).in_flight_ttl(Duration::from_secs(5));
     let service = stack(&guard, &handler);
     handler.hold();
 
-    let first = tokio::spawn(send_owned_store(service.clone(), signed("evt-1")));
+    let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
     handler.entered().await;
     clock.store(4_999, Ordering::SeqCst);
     assert_eq!(
@@ -209,7 +190,7 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
         in_flight()
     );
     clock.store(5_000, Ordering::SeqCst);
-    let second = tokio::spawn(send_owned_store(service.clone(), signed("evt-1")));
+    let second = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
     handler.entered().await;
     assert_eq!(
         handler.calls(),
@@ -223,16 +204,9 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
 }
 
-async fn send_owned_store<St: DedupStore>(
-    service: Stack<St>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    service.oneshot(request).await.unwrap()
-}
-
 #[tokio::test]
 async fn a_full_store_evicts_the_oldest_event_first() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::with_store(MemoryStore::new(3));
     let service = stack(&guard, &handler);
     assert_eq!(guard.store().capacity(), 3);
@@ -265,7 +239,7 @@ async fn a_body_without_an_event_id_is_refused_with_400() {
         "not json",
     ];
     for text in bodies {
-        let handler = Handler::default();
+        let handler = Recorder::default();
         let service = stack(&DedupLayer::new(), &handler);
         let response = send(&service, signed_body(Bytes::from_static(text.as_bytes()))).await;
         assert_eq!(
@@ -283,7 +257,7 @@ async fn a_body_without_an_event_id_is_refused_with_400() {
 
 #[tokio::test]
 async fn without_dt_signature_layer_it_refuses_with_500() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let mut service = DedupLayer::new().layer(handler.clone());
     // A DtBody, but no DtClaims: nobody verified it.
     let request = Request::post("/").body(DtBody::new(body("evt-1"))).unwrap();
@@ -303,9 +277,9 @@ async fn without_dt_signature_layer_it_refuses_with_500() {
     );
 
     // Any other body: refused before a byte of it is read.
-    let (unverified, polls) = common::Counted::new(Full::new(body("evt-1")));
+    let (unverified, polls) = Counted::new(Full::new(body("evt-1")));
     let request = Request::post("/").body(unverified).unwrap();
-    let response = ServiceExt::<Request<common::Counted<Full<Bytes>>>>::ready(&mut service)
+    let response = ServiceExt::<Request<Counted<Full<Bytes>>>>::ready(&mut service)
         .await
         .unwrap()
         .call(request)
@@ -329,13 +303,13 @@ async fn without_dt_signature_layer_it_refuses_with_500() {
 
 #[tokio::test]
 async fn a_forged_request_never_reaches_the_guard() {
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
     let mut forged = signed("evt-1");
     forged.headers_mut().insert(
         "x-dt-signature",
-        common::sign(&body("evt-1"), "forged").parse().unwrap(),
+        sign(&body("evt-1"), "forged").parse().unwrap(),
     );
     let response = send(&service, forged).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -345,58 +319,11 @@ async fn a_forged_request_never_reaches_the_guard() {
     assert_eq!(guard.stats().forwarded(), 1);
 }
 
-/// A store that fails the operations it is told to, and otherwise is a memory store.
-#[derive(Clone, Debug)]
-struct Flaky {
-    memory: MemoryStore,
-    fail_reserve: bool,
-    fail_commit: bool,
-}
-
-fn down() -> StoreError {
-    StoreError::new("store down")
-}
-
-impl DedupStore for Flaky {
-    type Future<T: Send + 'static> = BoxStoreFuture<T>;
-
-    fn reserve(&self, key: &str, ttl: Duration) -> Self::Future<Reserve> {
-        let result = if self.fail_reserve {
-            Err(down())
-        } else {
-            self.memory.reserve(key, ttl).into_inner()
-        };
-        Box::pin(async move { result })
-    }
-
-    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
-        let result = if self.fail_commit {
-            Err(down())
-        } else {
-            self.memory.commit(key, token, ttl).into_inner()
-        };
-        Box::pin(async move { result })
-    }
-
-    fn release(&self, key: &str, token: ReservationToken) -> Self::Future<()> {
-        let result = self.memory.release(key, token).into_inner();
-        Box::pin(async move { result })
-    }
-
-    fn release_detached(&self, key: &str, token: ReservationToken) {
-        self.memory.release_detached(key, token);
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
-    let flaky = Flaky {
-        memory: MemoryStore::default(),
-        fail_reserve: true,
-        fail_commit: false,
-    };
+    let flaky = Flaky::down();
 
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let open = DedupLayer::with_store(flaky.clone());
     let service = stack(&open, &handler);
     for _ in 0..2 {
@@ -405,7 +332,7 @@ async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
     assert_eq!(handler.calls(), 2, "fail open forwards, unguarded");
     assert_eq!(open.stats().store_errors(), 2);
 
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let closed = DedupLayer::with_store(flaky).fail_closed(true);
     let service = stack(&closed, &handler);
     assert_eq!(
@@ -422,12 +349,8 @@ async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
 
 #[tokio::test]
 async fn a_failed_commit_keeps_the_inner_answer() {
-    let handler = Handler::default();
-    let guard = DedupLayer::with_store(Flaky {
-        memory: MemoryStore::default(),
-        fail_reserve: false,
-        fail_commit: true,
-    });
+    let handler = Recorder::default();
+    let guard = DedupLayer::with_store(Flaky::commit_fails());
     let service = stack(&guard, &handler);
     assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
     assert_eq!(guard.stats().store_errors(), 1);
@@ -437,35 +360,6 @@ async fn a_failed_commit_keeps_the_inner_answer() {
         in_flight()
     );
     assert_eq!(handler.calls(), 1);
-}
-
-#[tokio::test]
-async fn the_service_polled_ready_is_the_one_called() {
-    use tower_test::mock;
-    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
-    let mut service = DtSignatureLayer::new(common::SECRET)
-        .clock(common::at(common::NOW))
-        .layer(DedupLayer::new().layer(mock));
-    handle.allow(1);
-
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap();
-    let future = tokio::spawn(service.call(signed("evt-1")));
-    let (forwarded, respond) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("nothing forwarded: was an unready clone called?")
-        .expect("mock closed");
-    let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(bytes, body("evt-1"));
-    respond.send_response(Response::new(Full::new(Bytes::from_static(b"inner"))));
-    assert_eq!(answer(future.await.unwrap().unwrap()).await, ok());
-
-    let pending = poll_fn(|cx| {
-        Poll::Ready(Service::<Request<Full<Bytes>>>::poll_ready(&mut service, cx).is_pending())
-    })
-    .await;
-    assert!(pending, "poll_ready must forward to the inner service");
 }
 
 #[tokio::test]
@@ -489,14 +383,8 @@ async fn in_an_axum_router_between_dt_signature_layer_and_the_handler() {
         .route("/", post(handler))
         .with_state(seen.clone())
         .layer(guard.clone())
-        .layer(DtSignatureLayer::new(common::SECRET).clock(common::at(common::NOW)));
-    let request = |id: &str| {
-        let body = body(id);
-        Request::post("/")
-            .header("x-dt-signature", common::sign(&body, common::SECRET))
-            .body(Body::from(body))
-            .unwrap()
-    };
+        .layer(DtSignatureLayer::new(SECRET).clock(at(NOW)));
+    let request = |id: &str| signed_request::<Body>("/", body(id));
 
     let first = app.clone().oneshot(request("evt-1")).await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);

@@ -11,6 +11,7 @@ use axum::Router;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+
 use tower_dt_signature::events::{EventData, EventType, Payload};
 use tower_dt_signature::{DtPayload, DtPayloadRejection, DtSignatureLayer, Signer};
 

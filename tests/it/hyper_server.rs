@@ -1,15 +1,12 @@
 //! A real hyper server on 127.0.0.1, built like examples/hyper_receiver.rs, driven by a
 //! hyper client over TCP: what arrives on the wire is what DT would send.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::Vector;
 use futures_util::stream;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -20,7 +17,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
+
 use tower_dt_signature::{DtBody, DtClaims, DtSignatureLayer};
+
+use crate::support::Vector;
 
 /// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {

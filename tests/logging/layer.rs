@@ -1,16 +1,16 @@
 //! Each refusal is logged at debug level with its reason, and never with the secret, the
 //! token or a digest.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::Request;
 use http_body_util::Full;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::DtSignatureLayer;
+
+use crate::support::*;
 
 #[test]
 fn refusals_are_logged_at_debug_without_secrets() {
@@ -35,7 +35,7 @@ fn refusals_are_logged_at_debug_without_secrets() {
                     .body(Full::new(Bytes::copy_from_slice(payload)))
                     .unwrap();
                 let response = layer
-                    .layer(recorder.service())
+                    .layer(recorder.clone())
                     .oneshot(request)
                     .await
                     .unwrap();

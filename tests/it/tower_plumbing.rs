@@ -1,17 +1,17 @@
 //! `poll_ready` and `call` follow tower's contract: the service that was polled ready is
 //! the one that is called, proven with a `tower-test` mock that allows exactly one call.
 
-mod common;
-
 use std::future::poll_fn;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
-use tower_dt_signature::{DtBody, DtSignatureLayer, ErrorKind};
 use tower_test::mock;
+
+use tower_dt_signature::{DtBody, DtSignatureLayer, ErrorKind};
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
 

@@ -1,8 +1,6 @@
 //! DtSignatureLayer in the stack the README recommends, outermost first: TraceLayer,
 //! TimeoutLayer, RequestBodyLimitLayer (optional), DtSignatureLayer, handler.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,14 +10,16 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::Vector;
 use futures_util::{stream, StreamExt};
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
+
+use crate::support::Vector;
 
 /// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {

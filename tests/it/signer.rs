@@ -1,19 +1,19 @@
 //! `Signer` (feature `signer`) against DT's real tokens and against `DtSignatureLayer`.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{at, outcome, Recorder, Vector};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::events::{EventType, Payload};
 use tower_dt_signature::{
     ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
 };
+
+use crate::support::{at, outcome, Recorder, Vector};
 
 /// `(header JSON, claims JSON)` of a compact JWS.
 fn parts(token: &str) -> (String, String) {
@@ -131,7 +131,7 @@ async fn signed_requests_pass_the_layer_for_every_event_type() {
     let service = DtSignatureLayer::new("test-secret")
         .require_sha256(true)
         .leeway(std::time::Duration::ZERO)
-        .layer(recorder.service());
+        .layer(recorder.clone());
     for event_type in EventType::ALL {
         let body =
             serde_json::to_vec(&Payload::sample(&event_type, SystemTime::now()).unwrap()).unwrap();
@@ -158,11 +158,11 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
     let recorder = Recorder::default();
     let service = DtSignatureLayer::new("test-secret")
         .require_sha256(true)
-        .clock(at(common::NOW))
+        .clock(at(crate::support::NOW))
         .leeway(std::time::Duration::ZERO)
-        .layer(recorder.service());
+        .layer(recorder.clone());
     let body = Bytes::from_static(br#"{"event":{}}"#);
-    let ok = SignOptions::new().iat(common::NOW);
+    let ok = SignOptions::new().iat(crate::support::NOW);
     let cases = [
         ("valid", Signer::new("test-secret"), ok.clone(), None),
         (
@@ -174,13 +174,13 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
         (
             "expired",
             signer.clone(),
-            SignOptions::new().iat(common::NOW - 3600),
+            SignOptions::new().iat(crate::support::NOW - 3600),
             Some(ErrorKind::Expired),
         ),
         (
             "from the future",
             signer.clone(),
-            SignOptions::new().iat(common::NOW + 600),
+            SignOptions::new().iat(crate::support::NOW + 600),
             Some(ErrorKind::IssuedInFuture),
         ),
         (
@@ -207,10 +207,12 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
 #[test]
 fn legacy_tokens_verify_without_require_sha256() {
     let body = b"{}";
-    let token =
-        Signer::new("k").sign_with(body, &SignOptions::new().iat(common::NOW).sha1_only(true));
+    let token = Signer::new("k").sign_with(
+        body,
+        &SignOptions::new().iat(crate::support::NOW).sha1_only(true),
+    );
     let claims = Verifier::new("k")
-        .clock(at(common::NOW))
+        .clock(at(crate::support::NOW))
         .verify_token(&token, body)
         .unwrap();
     assert!(claims.sha1_verified());

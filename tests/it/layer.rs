@@ -1,16 +1,16 @@
 //! DtSignatureLayer through the public API, called the way users call it.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::{DtClaims, DtSignatureError, DtSignatureLayer, ErrorKind};
+
+use crate::support::*;
 
 #[derive(Clone, Debug, PartialEq)]
 struct Marker(&'static str);
@@ -27,7 +27,7 @@ async fn real_dt_requests_pass_with_exact_bytes() {
         *request.version_mut() = http::Version::HTTP_11;
 
         let response = layer
-            .layer(recorder.service())
+            .layer(recorder.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -109,7 +109,7 @@ async fn real_dt_requests_are_refused_when_anything_changes() {
         for (name, layer, request, kind) in cases {
             let recorder = Recorder::default();
             let response = layer
-                .layer(recorder.service())
+                .layer(recorder.clone())
                 .oneshot(request)
                 .await
                 .unwrap();
@@ -131,7 +131,7 @@ async fn real_dt_requests_are_refused_when_anything_changes() {
         .clock(move || verify_at)
         .require_sha256(true);
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(vector.request())
         .await
         .unwrap();
@@ -472,7 +472,7 @@ async fn hostile_inputs_never_reach_the_inner_service() {
             .clock(at(NOW))
             .max_body_size(4096);
         let response = layer
-            .layer(recorder.service())
+            .layer(recorder.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -512,7 +512,7 @@ async fn rejection_texts_name_the_reason() {
         let recorder = Recorder::default();
         let layer = DtSignatureLayer::new(SECRET).clock(at(NOW));
         let response = layer
-            .layer(recorder.service())
+            .layer(recorder.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -533,7 +533,7 @@ async fn chunked_body_without_content_length_is_forwarded_exactly() {
         .body(chunked(chunks, None))
         .unwrap();
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -562,7 +562,7 @@ async fn over_limit_body_without_content_length_is_refused_as_it_streams() {
         .body(body)
         .unwrap();
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -589,7 +589,7 @@ async fn over_limit_content_length_is_refused_before_the_body_is_read() {
         .body(body)
         .unwrap();
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -608,7 +608,7 @@ async fn over_limit_content_length_is_refused_before_the_body_is_read() {
         .body(Full::new(exact.clone()))
         .unwrap();
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -633,7 +633,7 @@ async fn forged_or_expired_token_is_refused_without_polling_a_1mib_body() {
             .body(counted)
             .unwrap();
         let response = layer
-            .layer(recorder.service())
+            .layer(recorder.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -654,7 +654,7 @@ async fn body_read_error_is_a_400_not_a_service_error() {
         .body(chunked(vec![Bytes::from_static(&BODY[..10])], Some(error)))
         .unwrap();
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -686,7 +686,7 @@ async fn secret_rotation_accepts_old_and_new_but_not_a_third() {
         let request = post(Some(&sign(BODY, secret)), BODY);
         let response = layer
             .clone()
-            .layer(recorder.service())
+            .layer(recorder.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -730,7 +730,7 @@ async fn custom_rejection_replaces_the_response_and_keeps_the_error() {
                     .unwrap()
             });
     let response = layer
-        .layer(recorder.service())
+        .layer(recorder.clone())
         .oneshot(post(Some(&sign(BODY, "wrong")), BODY))
         .await
         .unwrap();

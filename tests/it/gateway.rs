@@ -2,20 +2,19 @@
 //! upstreams on 127.0.0.1:0: per-connector secrets, byte-for-byte forwarding, refusals that
 //! never reach the upstream, and the upstream's failures turned into 502 / 504.
 
-#[path = "../examples/gateway/app.rs"]
+#[path = "../../examples/gateway/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{dt_claims, mint_raw, Counted, DT_HEADER};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, Uri};
 use axum::routing::post;
 use axum::Router;
-use common::{dt_claims, mint_raw, Counted, DT_HEADER};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt;

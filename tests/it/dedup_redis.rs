@@ -3,9 +3,6 @@
 //! these tests fail (they never skip): install it (`apt-get install redis-server`);
 //! `.ci/run` does.
 
-mod common;
-mod dedup_support;
-
 use std::future::{poll_fn, Future};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,14 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use dedup_support::*;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use tower::ServiceExt;
+
 use tower_dt_signature::dedup::{
     DedupLayer, DedupRefusal, DedupStore, RedisStore, ReservationToken, Reserve,
 };
+
+use crate::support::dedup::*;
+use crate::support::Recorder;
 
 /// A `redis-server` of our own, killed on drop.
 struct RedisServer {
@@ -118,7 +116,7 @@ impl Drop for RedisServer {
 struct Replica {
     guard: DedupLayer<RedisStore>,
     service: Stack<RedisStore>,
-    handler: Handler,
+    handler: Recorder,
 }
 
 async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
@@ -128,7 +126,7 @@ async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
         .prefix("test:dt:")
         .timeout(Duration::from_millis(500));
     let guard = DedupLayer::with_store(store).fail_closed(fail_closed);
-    let handler = Handler::default();
+    let handler = Recorder::default();
     let service = stack(&guard, &handler);
     Replica {
         guard,
@@ -151,13 +149,6 @@ async fn pttl(connection: &mut redis::aio::MultiplexedConnection, key: &str) -> 
         .query_async(connection)
         .await
         .unwrap()
-}
-
-async fn send_owned(
-    service: Stack<RedisStore>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    service.oneshot(request).await.unwrap()
 }
 
 #[tokio::test]

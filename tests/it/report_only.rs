@@ -1,17 +1,17 @@
 //! Report-only mode: every request is verified and forwarded with its verdict; only a body
 //! that cannot be forwarded intact is refused.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::{
     DtClaims, DtGatewayLayer, DtSignatureLayer, ErrorKind, StaticSecrets, TenantId, Verdict,
     Verifier,
 };
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"}}"#;
 
@@ -35,7 +35,7 @@ async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
     let service = DtSignatureLayer::new(SECRET)
         .clock(at(NOW))
         .report_only(true)
-        .layer(recorder.service());
+        .layer(recorder.clone());
 
     let tampered = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"tauch"}}"#;
     let good = sign(BODY, SECRET);
@@ -96,7 +96,7 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
         .clock(at(NOW))
         .max_body_size(16)
         .report_only(true)
-        .layer(recorder.service());
+        .layer(recorder.clone());
 
     // Over the limit, by Content-Length and by counting a body without one.
     let mut declared = request(Some(&sign(BODY, SECRET)), BODY);
@@ -146,7 +146,7 @@ async fn without_report_only_the_same_requests_are_refused() {
     let service = DtSignatureLayer::new(SECRET)
         .clock(at(NOW))
         .report_only(false)
-        .layer(recorder.service());
+        .layer(recorder.clone());
     let response = service
         .clone()
         .oneshot(request(Some(&sign(BODY, "forged")), BODY))
@@ -165,7 +165,7 @@ async fn the_gateway_reports_unknown_tenants_and_forwards_them() {
         StaticSecrets::by_path_segment(1).tenant("a", Verifier::new(SECRET).clock(at(NOW)));
     let service = DtGatewayLayer::new(secrets)
         .report_only(true)
-        .layer(recorder.service());
+        .layer(recorder.clone());
 
     let cases = [
         ("/dt/a", Some(sign(BODY, SECRET)), None, Some("a")),

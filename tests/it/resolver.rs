@@ -1,22 +1,22 @@
 //! DtGatewayLayer: per-tenant secrets picked by a resolver, through the public API.
 
-mod common;
-
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::*;
 use http::request::Parts;
 use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceExt};
+use tower_test::mock;
+
 use tower_dt_signature::{
     DtBody, DtClaims, DtGatewayLayer, DtSignatureError, ErrorKind, ResolveError, StaticSecrets,
     Tenant, TenantId, Verifier,
 };
-use tower_test::mock;
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"}}"#;
 const SECRET_A: &str = "secret of connector a";
@@ -43,7 +43,7 @@ fn post(uri: &str, token: Option<&str>) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn each_tenant_is_verified_with_its_own_secret() {
     let recorder = Recorder::default();
-    let service = DtGatewayLayer::new(by_path()).layer(recorder.service());
+    let service = DtGatewayLayer::new(by_path()).layer(recorder.clone());
 
     for (uri, secret, tenant) in [("/dt/a", SECRET_A, "a"), ("/dt/b/", SECRET_B, "b")] {
         let response = service
@@ -82,7 +82,7 @@ async fn each_tenant_is_verified_with_its_own_secret() {
 #[tokio::test]
 async fn an_unknown_tenant_is_refused_before_the_body_and_looks_like_a_wrong_secret() {
     let recorder = Recorder::default();
-    let service = DtGatewayLayer::new(by_path()).layer(recorder.service());
+    let service = DtGatewayLayer::new(by_path()).layer(recorder.clone());
 
     // What a known tenant answers to a token signed with someone else's secret ...
     let known = outcome(
@@ -146,7 +146,7 @@ async fn tenants_by_header_and_by_key() {
     };
 
     let recorder = Recorder::default();
-    let service = DtGatewayLayer::new(by_header).layer(recorder.service());
+    let service = DtGatewayLayer::new(by_header).layer(recorder.clone());
     let ok = service.clone().oneshot(with_header(&["a"])).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(recorder.take()[0].body, BODY);
@@ -159,7 +159,7 @@ async fn tenants_by_header_and_by_key() {
         );
     }
 
-    let service = DtGatewayLayer::new(by_key).layer(recorder.service());
+    let service = DtGatewayLayer::new(by_key).layer(recorder.clone());
     let ok = service
         .clone()
         .oneshot(post("/any?c=a", Some(&token)))
@@ -203,7 +203,7 @@ async fn an_async_closure_resolver_and_its_errors() {
         }
     };
     let recorder = Recorder::default();
-    let service = DtGatewayLayer::new(resolver.clone()).layer(recorder.service());
+    let service = DtGatewayLayer::new(resolver.clone()).layer(recorder.clone());
     let token = sign(BODY, SECRET_A);
 
     let ok = service
@@ -252,7 +252,7 @@ async fn an_async_closure_resolver_and_its_errors() {
     // asking the resolver.
     let service = DtGatewayLayer::new(resolver)
         .max_body_size(8)
-        .layer(recorder.service());
+        .layer(recorder.clone());
     let response = service
         .clone()
         .oneshot(post("/dt/a", Some(&token)))

@@ -1,16 +1,16 @@
 //! What the gateway and report-only mode log: the reason, at the right level, and never
 //! the secret, the token or a digest.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::request::Parts;
 use http::Request;
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::{DtGatewayLayer, DtSignatureLayer, ResolveError, Tenant, Verifier};
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
 const SECRET_VALUE: &str = "gateway-log-secret";
@@ -36,7 +36,7 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
             let report = DtSignatureLayer::new(SECRET_VALUE)
                 .clock(at(NOW))
                 .report_only(true)
-                .layer(recorder.service());
+                .layer(recorder.clone());
             let response = report.oneshot(request("/", &forged)).await.unwrap();
             assert_eq!(response.status(), 200);
             assert_eq!(recorder.calls(), 1);
@@ -54,7 +54,7 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
                     }
                 }
             };
-            let gateway = DtGatewayLayer::new(resolver).layer(recorder.service());
+            let gateway = DtGatewayLayer::new(resolver).layer(recorder.clone());
             for (uri, status) in [("/dt/zz", 400), ("/dt/down", 503)] {
                 let response = gateway.clone().oneshot(request(uri, &valid)).await.unwrap();
                 assert_eq!(response.status(), status, "{uri}");

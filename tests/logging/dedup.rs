@@ -1,0 +1,68 @@
+//! The duplicate guard's log lines: duplicates at debug and store failures at warn, with
+//! the event id, and never the secret, the token or a digest.
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use tower_dt_signature::dedup::DedupLayer;
+
+use crate::support::dedup::*;
+use crate::support::{capture_logs, sign, Recorder, SECRET};
+
+#[test]
+fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let ((), logs) = capture_logs(|| {
+        runtime.block_on(async {
+            let handler = Recorder::default();
+            let service = stack(&DedupLayer::new(), &handler);
+            send(&service, signed("evt-done")).await;
+            send(&service, signed("evt-done")).await;
+
+            handler.hold();
+            let held = tokio::spawn(send_owned(service.clone(), signed("evt-busy")));
+            handler.entered().await;
+            send(&service, signed("evt-busy")).await;
+            handler.open(1);
+            held.await.unwrap();
+            handler.unhold();
+
+            let service = stack(&DedupLayer::with_store(Flaky::down()), &handler);
+            send(&service, signed("evt-down")).await;
+        })
+    });
+
+    for (level, message, id) in [
+        ("DEBUG", "absorbed a duplicate of a done event", "evt-done"),
+        (
+            "DEBUG",
+            "refused a duplicate of an event in flight",
+            "evt-busy",
+        ),
+        ("WARN", "forwarding unguarded (fail open)", "evt-down"),
+    ] {
+        assert!(
+            logs.lines().any(|line| line.contains(level)
+                && line.contains(message)
+                && line.contains(&format!("event_id={id}"))),
+            "{message}:\n{logs}"
+        );
+    }
+    for id in ["evt-done", "evt-busy", "evt-down"] {
+        let body = body(id);
+        let token = sign(&body, SECRET);
+        for secret in [
+            token.clone(),
+            token.split('.').nth(2).unwrap().to_owned(),
+            SECRET.to_owned(),
+            hex::encode(Sha256::digest(&body)),
+            hex::encode(Sha1::digest(&body)),
+        ] {
+            assert!(!logs.contains(&secret), "logged: {secret}");
+        }
+    }
+}
