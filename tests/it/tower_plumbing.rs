@@ -2,15 +2,20 @@
 //! the one that is called, proven with a `tower-test` mock that allows exactly one call.
 
 use std::future::poll_fn;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tower::{Layer, Service, ServiceExt};
+use tower::util::BoxService;
+use tower::{BoxError, Layer, Service, ServiceExt};
 use tower_test::mock;
 
+use tower_dt_signature::dedup::DedupLayer;
 use tower_dt_signature::{DtBody, DtSignatureLayer, ErrorKind};
+use tower_dt_signature::{DtGatewayLayer, StaticSecrets, Verifier};
 
+use crate::support::dedup::{answer, body, ok};
 use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
@@ -33,34 +38,60 @@ async fn next(handle: &mut Handle) -> (Request<DtBody>, mock::SendResponse<Respo
         .expect("mock closed")
 }
 
+type Mock = mock::Mock<Request<DtBody>, Response<Full<Bytes>>>;
+type Layered = BoxService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
+
+/// Every layer that wraps an inner service: the one polled ready must be the one called.
 #[tokio::test]
 async fn the_service_polled_ready_is_the_one_called() {
-    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
-    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
-    handle.allow(1);
+    let cases: [(&str, fn(Mock) -> Layered, &str); 3] = [
+        (
+            "DtSignatureLayer",
+            |mock| BoxService::new(DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock)),
+            "/",
+        ),
+        (
+            "DtGatewayLayer",
+            |mock| {
+                let secrets = StaticSecrets::by_path_segment(1)
+                    .tenant("a", Verifier::new(SECRET).clock(at(NOW)));
+                BoxService::new(DtGatewayLayer::new(secrets).layer(mock))
+            },
+            "/dt/a",
+        ),
+        (
+            "DedupLayer behind DtSignatureLayer",
+            |mock| {
+                let guarded = DedupLayer::new().layer(mock);
+                BoxService::new(DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(guarded))
+            },
+            "/",
+        ),
+    ];
+    for (name, layered, uri) in cases {
+        let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
+        let mut service = layered(mock);
+        handle.allow(1);
 
-    // A mock clone that was never polled ready panics when called: the layer must move
-    // the ready one into its future.
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap();
-    let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
+        // A mock clone that was never polled ready panics when called: the layer must
+        // move the ready one into its future.
+        service.ready().await.unwrap();
+        let future = tokio::spawn(service.call(signed_request(uri, body("evt-1"))));
 
-    let (forwarded, respond) = next(&mut handle).await;
-    let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(bytes, BODY);
-    respond.send_response(Response::new(Full::new(Bytes::from_static(b"done"))));
-    let response = future.await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+        let (forwarded, respond) = next(&mut handle).await;
+        let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, body("evt-1"), "{name}");
+        respond.send_response(Response::new(Full::new(Bytes::from_static(b"inner"))));
+        // The inner service's answer, unmarked.
+        assert_eq!(answer(future.await.unwrap().unwrap()).await, ok(), "{name}");
 
-    // The single permit is spent: the next poll_ready is not ready.
-    let pending = poll_fn(|cx| {
-        std::task::Poll::Ready(
-            Service::<Request<Full<Bytes>>>::poll_ready(&mut service, cx).is_pending(),
-        )
-    })
-    .await;
-    assert!(pending, "poll_ready must forward to the inner service");
+        // The single permit is spent: the next poll_ready is not ready.
+        let pending = poll_fn(|cx| Poll::Ready(service.poll_ready(cx).is_pending())).await;
+        assert!(
+            pending,
+            "{name}: poll_ready must forward to the inner service"
+        );
+    }
 }
 
 #[tokio::test]
