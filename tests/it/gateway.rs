@@ -8,9 +8,8 @@ mod app;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::support::{dt_claims, mint_raw, Counted, DT_HEADER};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, Uri};
 use axum::routing::post;
@@ -18,6 +17,10 @@ use axum::Router;
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt;
+
+use tower_dt_signature::Signer;
+
+use crate::support::Counted;
 
 const SECRET_A: &str = "secret of connector a";
 const SECRET_B: &str = "secret of connector b";
@@ -28,20 +31,10 @@ fn event(id: &str) -> Bytes {
     ))
 }
 
-/// A token as DT signs it for `body`, issued now.
-fn sign(body: &[u8], secret: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    mint_raw(DT_HEADER, &dt_claims(body, now).to_string(), secret)
-}
-
+/// `body` as DT posts it to connector `connector`, signed now with `secret`.
 fn post_event(connector: &str, body: Bytes, secret: &str) -> Request<Body> {
-    Request::post(format!("/dt/{connector}"))
-        .header("x-dt-signature", sign(&body, secret))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
+    Signer::new(secret)
+        .request(&format!("/dt/{connector}"), body)
         .unwrap()
 }
 
@@ -135,7 +128,7 @@ async fn an_unknown_connector_is_refused_before_its_body_is_read() {
     let body = event("evt-c-1");
     let (counted, polls) = Counted::new(http_body_util::Full::new(body.clone()));
     let request = Request::post("/dt/c")
-        .header("x-dt-signature", sign(&body, SECRET_A))
+        .header("x-dt-signature", Signer::new(SECRET_A).sign(&body))
         .body(Body::new(counted))
         .unwrap();
     let (status, text) = text(app.oneshot(request).await.unwrap()).await;

@@ -3,13 +3,12 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::server::conn::http1;
@@ -18,9 +17,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 
-use tower_dt_signature::{DtBody, DtClaims, DtSignatureLayer};
+use tower_dt_signature::{DtClaims, DtSignatureLayer};
 
-use crate::support::Vector;
+use crate::support::{Recorder, Vector};
 
 /// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {
@@ -31,27 +30,6 @@ fn vector() -> Vector {
 fn layer(vector: &Vector) -> DtSignatureLayer {
     let now = vector.verify_at;
     DtSignatureLayer::new("test-secret").clock(move || now)
-}
-
-/// What one side of the layer saw of a request.
-#[derive(Debug, Clone)]
-struct Seen {
-    headers: HeaderMap,
-    body: Bytes,
-    jti: Option<String>,
-}
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Seen>>>);
-
-impl Recorder {
-    fn push(&self, seen: Seen) {
-        self.0.lock().unwrap().push(seen);
-    }
-
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
 }
 
 /// The requests as they arrived from the wire (before the layer) and as the handler got
@@ -68,33 +46,13 @@ async fn serve(layer: DtSignatureLayer) -> Server {
     let handled = Recorder::default();
     let service = {
         let arrived = arrived.clone();
-        let handled = handled.clone();
         ServiceBuilder::new()
             .map_request(move |request: Request<hyper::body::Incoming>| {
-                arrived.push(Seen {
-                    headers: request.headers().clone(),
-                    body: Bytes::new(),
-                    jti: None,
-                });
+                arrived.record_head(&request);
                 request
             })
             .layer(layer)
-            .service_fn(move |request: Request<DtBody>| {
-                let handled = handled.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let body = body.into_bytes();
-                    handled.push(Seen {
-                        headers: parts.headers,
-                        body,
-                        jti: parts
-                            .extensions
-                            .get::<DtClaims>()
-                            .and_then(|claims| claims.jti().map(str::to_owned)),
-                    });
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                }
-            })
+            .service(handled.clone())
     };
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -181,17 +139,18 @@ async fn real_vector_reaches_the_handler_with_the_exact_bytes() {
     let (status, body) = send(server.addr, request).await;
 
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, "ok");
+    assert_eq!(body, "inner");
     let arrived = server.arrived.take();
     assert_eq!(arrived.len(), 1);
     assert_eq!(
-        arrived[0].headers[CONTENT_LENGTH],
+        arrived[0].parts.headers[CONTENT_LENGTH],
         vector.body.len().to_string()
     );
     let handled = server.handled.take();
     assert_eq!(handled.len(), 1);
     assert_eq!(handled[0].body, vector.body);
-    assert_eq!(handled[0].jti.as_deref(), Some("c82gg99hga35jc2afkeg"));
+    let claims = handled[0].parts.extensions.get::<DtClaims>().unwrap();
+    assert_eq!(claims.jti(), Some("c82gg99hga35jc2afkeg"));
 }
 
 #[tokio::test]
@@ -205,15 +164,19 @@ async fn chunked_body_without_content_length_is_forwarded_with_one() {
     assert_eq!(status, StatusCode::OK);
     let arrived = server.arrived.take();
     assert_eq!(arrived.len(), 1);
-    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
+    assert!(
+        is_chunked(&arrived[0].parts.headers),
+        "{:?}",
+        arrived[0].parts.headers
+    );
     let handled = server.handled.take();
     assert_eq!(handled.len(), 1);
     assert_eq!(handled[0].body, vector.body);
     assert_eq!(
-        handled[0].headers[CONTENT_LENGTH],
+        handled[0].parts.headers[CONTENT_LENGTH],
         vector.body.len().to_string()
     );
-    assert!(!handled[0].headers.contains_key(TRANSFER_ENCODING));
+    assert!(!handled[0].parts.headers.contains_key(TRANSFER_ENCODING));
 }
 
 #[tokio::test]
@@ -251,7 +214,7 @@ async fn over_limit_body_with_content_length_is_refused_before_the_handler() {
     assert_eq!(body, "request body too large");
     let arrived = server.arrived.take();
     assert_eq!(arrived.len(), 1);
-    assert!(arrived[0].headers.contains_key(CONTENT_LENGTH));
+    assert!(arrived[0].parts.headers.contains_key(CONTENT_LENGTH));
     assert!(server.handled.take().is_empty());
 }
 
@@ -268,6 +231,10 @@ async fn over_limit_chunked_body_is_refused_before_the_handler() {
     assert_eq!(body, "request body too large");
     let arrived = server.arrived.take();
     assert_eq!(arrived.len(), 1);
-    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
+    assert!(
+        is_chunked(&arrived[0].parts.headers),
+        "{:?}",
+        arrived[0].parts.headers
+    );
     assert!(server.handled.take().is_empty());
 }

@@ -2,8 +2,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
@@ -13,21 +11,10 @@ use tower_dt_signature::{
     ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
 };
 
-use crate::support::{at, outcome, Recorder, Vector};
-
-/// `(header JSON, claims JSON)` of a compact JWS.
-fn parts(token: &str) -> (String, String) {
-    let mut it = token.split('.');
-    let header = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
-    let claims = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
-    (
-        String::from_utf8(header).unwrap(),
-        String::from_utf8(claims).unwrap(),
-    )
-}
+use crate::support::{at, outcome, token_parts, Recorder, Vector, NOW};
 
 fn claims_json(token: &str) -> serde_json::Value {
-    serde_json::from_str(&parts(token).1).unwrap()
+    serde_json::from_str(&token_parts(token).1).unwrap()
 }
 
 #[test]
@@ -64,7 +51,7 @@ fn header_and_claims_have_dts_exact_layout() {
             .iat(1_700_000_000)
             .jti("c82gg99hga35jc2afkeg"),
     );
-    let (header, claims) = parts(&token);
+    let (header, claims) = token_parts(&token);
     assert_eq!(header, r#"{"alg":"HS256","typ":"JWT"}"#);
     // SHA-1 and SHA-256 of "{}", exp = iat + 3600, in DT's key order.
     assert_eq!(
@@ -158,11 +145,11 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
     let recorder = Recorder::default();
     let service = DtSignatureLayer::new("test-secret")
         .require_sha256(true)
-        .clock(at(crate::support::NOW))
+        .clock(at(NOW))
         .leeway(std::time::Duration::ZERO)
         .layer(recorder.clone());
     let body = Bytes::from_static(br#"{"event":{}}"#);
-    let ok = SignOptions::new().iat(crate::support::NOW);
+    let ok = SignOptions::new().iat(NOW);
     let cases = [
         ("valid", Signer::new("test-secret"), ok.clone(), None),
         (
@@ -174,13 +161,13 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
         (
             "expired",
             signer.clone(),
-            SignOptions::new().iat(crate::support::NOW - 3600),
+            SignOptions::new().iat(NOW - 3600),
             Some(ErrorKind::Expired),
         ),
         (
             "from the future",
             signer.clone(),
-            SignOptions::new().iat(crate::support::NOW + 600),
+            SignOptions::new().iat(NOW + 600),
             Some(ErrorKind::IssuedInFuture),
         ),
         (
@@ -207,12 +194,9 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
 #[test]
 fn legacy_tokens_verify_without_require_sha256() {
     let body = b"{}";
-    let token = Signer::new("k").sign_with(
-        body,
-        &SignOptions::new().iat(crate::support::NOW).sha1_only(true),
-    );
+    let token = Signer::new("k").sign_with(body, &SignOptions::new().iat(NOW).sha1_only(true));
     let claims = Verifier::new("k")
-        .clock(at(crate::support::NOW))
+        .clock(at(NOW))
         .verify_token(&token, body)
         .unwrap();
     assert!(claims.sha1_verified());
