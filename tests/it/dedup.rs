@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
 
@@ -17,7 +17,7 @@ use tower_dt_signature::DtBody;
 use tower_dt_signature::DtSignatureLayer;
 
 use crate::support::dedup::*;
-use crate::support::{at, sign, signed_request, Counted, Recorder, NOW, SECRET};
+use crate::support::{at, call, send_owned, sign, signed_request, Counted, Recorder, NOW, SECRET};
 
 #[tokio::test]
 async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
@@ -25,18 +25,18 @@ async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
     let guard = DedupLayer::new();
     let service = stack(&guard, &handler);
 
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     // The inner service got the exact bytes DT signed, verified.
     assert_eq!(handler.bodies(), vec![(body("evt-1"), true)]);
 
     for _ in 0..3 {
         // A fresh clone, as a server makes per connection: the store is shared.
-        assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+        assert_eq!(answer_to(&service, "evt-1").await, done());
     }
     assert_eq!(handler.calls(), 1, "a done event is never forwarded again");
 
     // Another event is its own key.
-    assert_eq!(answer(send(&service, signed("evt-2")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-2").await, ok());
     assert_eq!(handler.calls(), 2);
 
     let stats = guard.stats();
@@ -60,16 +60,13 @@ async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
 
     let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
     handler.entered().await;
-    assert_eq!(
-        answer(send(&service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     assert_eq!(handler.calls(), 1, "never forwarded twice at the same time");
 
     handler.open(1);
     assert_eq!(answer(first.await.unwrap()).await, ok());
     // DT's retry of the 409 after the first finished: absorbed.
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(answer_to(&service, "evt-1").await, done());
     assert_eq!(handler.calls(), 1);
     assert_eq!(
         (guard.stats().in_flight(), guard.stats().duplicates()),
@@ -105,10 +102,7 @@ async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
         StatusCode::MOVED_PERMANENTLY,
     ] {
         handler.answer(status);
-        assert_eq!(
-            answer(send(&service, signed("evt-1")).await).await,
-            Answer::Inner(status)
-        );
+        assert_eq!(answer_to(&service, "evt-1").await, Answer::Inner(status));
     }
     assert_eq!(handler.calls(), 4, "each retry was forwarded");
 
@@ -121,10 +115,10 @@ async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
     handler.fail(false);
     handler.answer(StatusCode::NO_CONTENT);
     assert_eq!(
-        answer(send(&service, signed("evt-1")).await).await,
+        answer_to(&service, "evt-1").await,
         Answer::Inner(StatusCode::NO_CONTENT)
     );
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(answer_to(&service, "evt-1").await, done());
     assert_eq!(handler.calls(), 6, "any 2xx marks it done");
 }
 
@@ -143,20 +137,16 @@ async fn a_dropped_request_releases_the_event() {
     })
     .await;
     handler.entered().await;
-    assert_eq!(answer(send_held(&service).await).await, in_flight());
+    assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     drop(dropped);
 
     handler.open(1);
-    assert_eq!(answer(send_held(&service).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     assert_eq!(
         handler.calls(),
         2,
         "DT's retry was forwarded after the drop"
     );
-}
-
-async fn send_held(service: &Stack<MemoryStore>) -> Response<Full<Bytes>> {
-    send(service, signed("evt-1")).await
 }
 
 #[tokio::test]
@@ -166,11 +156,11 @@ async fn done_events_are_forgotten_after_the_done_ttl() {
     let guard = DedupLayer::with_store(store).done_ttl(Duration::from_secs(60));
     let service = stack(&guard, &handler);
 
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     clock.store(59_999, Ordering::SeqCst);
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(answer_to(&service, "evt-1").await, done());
     clock.store(60_000, Ordering::SeqCst);
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     assert_eq!(handler.calls(), 2);
 }
 
@@ -185,10 +175,7 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
     handler.entered().await;
     clock.store(4_999, Ordering::SeqCst);
-    assert_eq!(
-        answer(send(&service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     clock.store(5_000, Ordering::SeqCst);
     let second = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
     handler.entered().await;
@@ -201,7 +188,7 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     handler.open(2);
     assert_eq!(answer(first.await.unwrap()).await, ok());
     assert_eq!(answer(second.await.unwrap()).await, ok());
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, done());
+    assert_eq!(answer_to(&service, "evt-1").await, done());
 }
 
 #[tokio::test]
@@ -212,19 +199,15 @@ async fn a_full_store_evicts_the_oldest_event_first() {
     assert_eq!(guard.store().capacity(), 3);
 
     for id in ["a", "b", "c", "d"] {
-        assert_eq!(answer(send(&service, signed(id)).await).await, ok());
+        assert_eq!(answer_to(&service, id).await, ok());
     }
     assert_eq!(guard.store().len(), 3, "bounded");
     for id in ["b", "c", "d"] {
-        assert_eq!(
-            answer(send(&service, signed(id)).await).await,
-            done(),
-            "{id}"
-        );
+        assert_eq!(answer_to(&service, id).await, done(), "{id}");
     }
     assert_eq!(handler.calls(), 4);
     // "a", the oldest, made room for "d": its duplicate is handled again.
-    assert_eq!(answer(send(&service, signed("a")).await).await, ok());
+    assert_eq!(answer_to(&service, "a").await, ok());
     assert_eq!(handler.calls(), 5);
 }
 
@@ -241,7 +224,7 @@ async fn a_body_without_an_event_id_is_refused_with_400() {
     for text in bodies {
         let handler = Recorder::default();
         let service = stack(&DedupLayer::new(), &handler);
-        let response = send(&service, signed_body(Bytes::from_static(text.as_bytes()))).await;
+        let response = call(&service, signed_body(Bytes::from_static(text.as_bytes()))).await;
         assert_eq!(
             answer(response).await,
             Answer::Refused(
@@ -311,11 +294,11 @@ async fn a_forged_request_never_reaches_the_guard() {
         "x-dt-signature",
         sign(&body("evt-1"), "forged").parse().unwrap(),
     );
-    let response = send(&service, forged).await;
+    let response = call(&service, forged).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(handler.calls(), 0);
     // Nothing was reserved: the real one is handled.
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     assert_eq!(guard.stats().forwarded(), 1);
 }
 
@@ -327,7 +310,7 @@ async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
     let open = DedupLayer::with_store(flaky.clone());
     let service = stack(&open, &handler);
     for _ in 0..2 {
-        assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+        assert_eq!(answer_to(&service, "evt-1").await, ok());
     }
     assert_eq!(handler.calls(), 2, "fail open forwards, unguarded");
     assert_eq!(open.stats().store_errors(), 2);
@@ -336,7 +319,7 @@ async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
     let closed = DedupLayer::with_store(flaky).fail_closed(true);
     let service = stack(&closed, &handler);
     assert_eq!(
-        answer(send(&service, signed("evt-1")).await).await,
+        answer_to(&service, "evt-1").await,
         Answer::Refused(
             DedupRefusal::StoreUnavailable,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -352,13 +335,10 @@ async fn a_failed_commit_keeps_the_inner_answer() {
     let handler = Recorder::default();
     let guard = DedupLayer::with_store(Flaky::commit_fails());
     let service = stack(&guard, &handler);
-    assert_eq!(answer(send(&service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&service, "evt-1").await, ok());
     assert_eq!(guard.stats().store_errors(), 1);
     // Not marked done; still reserved until the in-flight TTL ends.
-    assert_eq!(
-        answer(send(&service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     assert_eq!(handler.calls(), 1);
 }
 
@@ -386,12 +366,12 @@ async fn in_an_axum_router_between_dt_signature_layer_and_the_handler() {
         .layer(DtSignatureLayer::new(SECRET).clock(at(NOW)));
     let request = |id: &str| signed_request::<Body>("/", body(id));
 
-    let first = app.clone().oneshot(request("evt-1")).await.unwrap();
+    let first = call(&app, request("evt-1")).await;
     assert_eq!(first.status(), StatusCode::OK);
     let text = axum::body::to_bytes(first.into_body(), 1024).await.unwrap();
     assert_eq!(text, "handled");
 
-    let again = app.clone().oneshot(request("evt-1")).await.unwrap();
+    let again = call(&app, request("evt-1")).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.headers()["x-dt-duplicate"], "done");
     assert_eq!(

@@ -18,7 +18,7 @@ use tower_dt_signature::dedup::{
 };
 
 use crate::support::dedup::*;
-use crate::support::Recorder;
+use crate::support::{send_owned, Recorder};
 
 /// A `redis-server` of our own, killed on drop.
 struct RedisServer {
@@ -157,16 +157,10 @@ async fn a_duplicate_sent_to_another_replica_is_absorbed() {
     let a = replica(&server, false).await;
     let b = replica(&server, false).await;
 
-    assert_eq!(answer(send(&a.service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&a.service, "evt-1").await, ok());
     assert_eq!(a.handler.bodies(), vec![(body("evt-1"), true)]);
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        done()
-    );
-    assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, done());
+    assert_eq!(answer_to(&a.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 0));
     assert_eq!(
         (a.guard.stats().duplicates(), b.guard.stats().duplicates()),
@@ -192,10 +186,7 @@ async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
 
     let first = tokio::spawn(send_owned(a.service.clone(), signed("evt-1")));
     a.handler.entered().await;
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, in_flight());
     let mut redis = server.inspect().await;
     let held = get(&mut redis, "test:dt:evt-1").await.unwrap();
     assert_eq!(held.len(), 32, "a reservation holds its token");
@@ -203,10 +194,7 @@ async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
 
     a.handler.open(1);
     assert_eq!(answer(first.await.unwrap()).await, ok());
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 0));
     assert_eq!(b.guard.stats().in_flight(), 1);
 }
@@ -228,10 +216,7 @@ async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
             "once per event"
         );
         // Settled: a late duplicate on either replica is absorbed.
-        assert_eq!(
-            answer(send(&b.service, signed(&format!("evt-{round}"))).await).await,
-            done()
-        );
+        assert_eq!(answer_to(&b.service, &format!("evt-{round}")).await, done());
     }
     let in_flight = a.guard.stats().in_flight() + b.guard.stats().in_flight();
     assert_eq!(in_flight, 70);
@@ -245,16 +230,13 @@ async fn a_failed_answer_on_one_replica_lets_another_handle_the_retry() {
     a.handler.answer(StatusCode::INTERNAL_SERVER_ERROR);
 
     assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
+        answer_to(&a.service, "evt-1").await,
         Answer::Inner(StatusCode::INTERNAL_SERVER_ERROR)
     );
     let mut redis = server.inspect().await;
     assert_eq!(get(&mut redis, "test:dt:evt-1").await, None, "released");
-    assert_eq!(answer(send(&b.service, signed("evt-1")).await).await, ok());
-    assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&a.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 1));
 }
 
@@ -363,10 +345,7 @@ async fn a_dropped_request_releases_its_reservation_in_redis() {
     })
     .await
     .expect("the request never reached the inner service");
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, in_flight());
     drop(dropped);
 
     // The release runs on a spawned task: wait for it, boundedly.
@@ -379,7 +358,7 @@ async fn a_dropped_request_releases_its_reservation_in_redis() {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert_eq!(answer(send(&b.service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&b.service, "evt-1").await, ok());
     assert_eq!(b.handler.calls(), 1);
 }
 
@@ -389,14 +368,8 @@ async fn killed_redis_fails_open_or_closed_as_configured() {
     let open = replica(&server, false).await;
     let closed = replica(&server, true).await;
 
-    assert_eq!(
-        answer(send(&open.service, signed("evt-1")).await).await,
-        ok()
-    );
-    assert_eq!(
-        answer(send(&closed.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
 
     // Redis dies while a request is in flight: its commit fails, its answer stands.
     open.handler.hold();
@@ -409,21 +382,15 @@ async fn killed_redis_fails_open_or_closed_as_configured() {
     assert_eq!(open.guard.stats().store_errors(), 1);
 
     // Fail open: forwarded, unguarded (even a duplicate: the store cannot tell).
-    assert_eq!(
-        answer(send(&open.service, signed("evt-1")).await).await,
-        ok()
-    );
-    assert_eq!(
-        answer(send(&open.service, signed("evt-3")).await).await,
-        ok()
-    );
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&open.service, "evt-3").await, ok());
     assert_eq!(open.handler.calls(), 4);
     assert_eq!(open.guard.stats().store_errors(), 3);
 
     // Fail closed: 503, never forwarded, so DT retries later.
     for id in ["evt-1", "evt-4"] {
         assert_eq!(
-            answer(send(&closed.service, signed(id)).await).await,
+            answer_to(&closed.service, id).await,
             Answer::Refused(
                 DedupRefusal::StoreUnavailable,
                 StatusCode::SERVICE_UNAVAILABLE,

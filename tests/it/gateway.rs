@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use tower_dt_signature::Signer;
 
-use crate::support::Counted;
+use crate::support::{call, Counted};
 
 const SECRET_A: &str = "secret of connector a";
 const SECRET_B: &str = "secret of connector b";
@@ -85,11 +85,7 @@ async fn each_connector_is_verified_with_its_secret_and_forwarded_byte_for_byte(
 
     for (connector, secret, id) in [("a", SECRET_A, "evt-a-1"), ("b", SECRET_B, "evt-b-1")] {
         let body = event(id);
-        let response = app
-            .clone()
-            .oneshot(post_event(connector, body.clone(), secret))
-            .await
-            .unwrap();
+        let response = call(&app, post_event(connector, body.clone(), secret)).await;
         let request_id = response.headers().get("x-request-id").cloned();
         assert_eq!(
             text(response).await,
@@ -105,14 +101,10 @@ async fn each_connector_is_verified_with_its_secret_and_forwarded_byte_for_byte(
 
     // A's event signed with B's secret, and an unsigned one: refused, never forwarded.
     let body = event("evt-a-2");
-    let forged = app
-        .clone()
-        .oneshot(post_event("a", body.clone(), SECRET_B))
-        .await
-        .unwrap();
+    let forged = call(&app, post_event("a", body.clone(), SECRET_B)).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
     let unsigned = Request::post("/dt/a").body(Body::from(body)).unwrap();
-    let response = app.clone().oneshot(unsigned).await.unwrap();
+    let response = call(&app, unsigned).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(
         received.lock().unwrap().is_empty(),
@@ -147,11 +139,7 @@ async fn a_duplicate_is_absorbed_and_not_forwarded_twice() {
     let app = gateway(uri, Duration::from_secs(5));
     let body = event("evt-dup-1");
     for duplicate in [None, Some("done")] {
-        let response = app
-            .clone()
-            .oneshot(post_event("a", body.clone(), SECRET_A))
-            .await
-            .unwrap();
+        let response = call(&app, post_event("a", body.clone(), SECRET_A)).await;
         assert_eq!(response.status(), StatusCode::OK);
         let marked = response.headers().get("x-dt-duplicate");
         assert_eq!(marked.map(|value| value.to_str().unwrap()), duplicate);
@@ -180,11 +168,7 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
     let (uri, received) = upstream(StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
     let app = gateway(uri, Duration::from_secs(5));
     let body = event("evt-refused");
-    let response = app
-        .clone()
-        .oneshot(post_event("a", body.clone(), SECRET_A))
-        .await
-        .unwrap();
+    let response = call(&app, post_event("a", body.clone(), SECRET_A)).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     // The duplicate guard released the event: DT's retry reaches the upstream again.
     let retry = app.oneshot(post_event("a", body, SECRET_A)).await.unwrap();
@@ -217,17 +201,9 @@ async fn metrics_are_served_for_prometheus() {
     });
 
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let ok = app
-        .clone()
-        .oneshot(post_event("a", event("evt-m-1"), SECRET_A))
-        .await
-        .unwrap();
+    let ok = call(&app, post_event("a", event("evt-m-1"), SECRET_A)).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    let forged = app
-        .clone()
-        .oneshot(post_event("a", event("evt-m-2"), SECRET_B))
-        .await
-        .unwrap();
+    let forged = call(&app, post_event("a", event("evt-m-2"), SECRET_B)).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 
     let metrics = app

@@ -27,11 +27,7 @@ async fn real_dt_requests_pass_with_exact_bytes() {
         *request.uri_mut() = "/dt/push?x=1".parse().unwrap();
         *request.version_mut() = http::Version::HTTP_11;
 
-        let response = layer
-            .layer(recorder.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.clone()), request).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.extensions().get::<DtSignatureError>().is_none());
 
@@ -109,11 +105,7 @@ async fn real_dt_requests_are_refused_when_anything_changes() {
         ];
         for (name, layer, request, kind) in cases {
             let recorder = Recorder::default();
-            let response = layer
-                .layer(recorder.clone())
-                .oneshot(request)
-                .await
-                .unwrap();
+            let response = call(&layer.layer(recorder.clone()), request).await;
             let (status, got, _) = outcome(response).await;
             assert_eq!(
                 (status, got),
@@ -131,11 +123,7 @@ async fn real_dt_requests_are_refused_when_anything_changes() {
     let layer = DtSignatureLayer::new(&vector.secret)
         .clock(move || verify_at)
         .require_sha256(true);
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(vector.request())
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), vector.request()).await;
     let (status, kind, text) = outcome(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(kind, Some(ErrorKind::MissingSha256));
@@ -472,11 +460,7 @@ async fn hostile_inputs_never_reach_the_inner_service() {
         let layer = DtSignatureLayer::new(SECRET)
             .clock(at(NOW))
             .max_body_size(4096);
-        let response = layer
-            .layer(recorder.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.clone()), request).await;
         assert_eq!(
             response.headers()["content-type"],
             "text/plain; charset=utf-8",
@@ -507,11 +491,7 @@ async fn rejection_texts_name_the_reason() {
     for (request, text) in expected {
         let recorder = Recorder::default();
         let layer = DtSignatureLayer::new(SECRET).clock(at(NOW));
-        let response = layer
-            .layer(recorder.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.clone()), request).await;
         let (status, _, body) = outcome(response).await;
         assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, text));
         assert_eq!(recorder.calls(), 0);
@@ -528,11 +508,7 @@ async fn chunked_body_without_content_length_is_forwarded_exactly() {
         .header("transfer-encoding", "chunked")
         .body(chunked(chunks, None))
         .unwrap();
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), request).await;
     assert_eq!(response.status(), StatusCode::OK);
     let seen = recorder.take();
     assert_eq!(seen.len(), 1);
@@ -557,11 +533,7 @@ async fn over_limit_body_without_content_length_is_refused_as_it_streams() {
         .header("x-dt-signature", sign(&big, SECRET))
         .body(body)
         .unwrap();
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), request).await;
     let (status, kind, text) = outcome(response).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(kind, Some(ErrorKind::BodyTooLarge));
@@ -584,11 +556,7 @@ async fn over_limit_content_length_is_refused_before_the_body_is_read() {
         .header("content-length", "101")
         .body(body)
         .unwrap();
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), request).await;
     let (status, kind, _) = outcome(response).await;
     assert_eq!(
         (status, kind),
@@ -603,11 +571,7 @@ async fn over_limit_content_length_is_refused_before_the_body_is_read() {
         .header("x-dt-signature", sign(&exact, SECRET))
         .body(Full::new(exact.clone()))
         .unwrap();
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), request).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(recorder.take()[0].body, exact);
 }
@@ -628,11 +592,7 @@ async fn forged_or_expired_token_is_refused_without_polling_a_1mib_body() {
             .header("x-dt-signature", token)
             .body(counted)
             .unwrap();
-        let response = layer
-            .layer(recorder.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.clone()), request).await;
         let (status, got, _) = outcome(response).await;
         assert_eq!((status, got), (StatusCode::BAD_REQUEST, Some(kind)));
         assert_eq!(polls.load(Ordering::SeqCst), 0, "the body was polled");
@@ -649,11 +609,7 @@ async fn body_read_error_is_a_400_not_a_service_error() {
         .header("x-dt-signature", sign(BODY, SECRET))
         .body(chunked(vec![Bytes::from_static(&BODY[..10])], Some(error)))
         .unwrap();
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = call(&layer.layer(recorder.clone()), request).await;
     let source_kept = response
         .extensions()
         .get::<DtSignatureError>()
@@ -725,11 +681,11 @@ async fn custom_rejection_replaces_the_response_and_keeps_the_error() {
                     .body(Full::new(Bytes::from(format!("nope: {error}"))))
                     .unwrap()
             });
-    let response = layer
-        .layer(recorder.clone())
-        .oneshot(post(Some(&sign(BODY, "wrong")), BODY))
-        .await
-        .unwrap();
+    let response = call(
+        &layer.layer(recorder.clone()),
+        post(Some(&sign(BODY, "wrong")), BODY),
+    )
+    .await;
     let (status, kind, text) = outcome(response).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(kind, Some(ErrorKind::InvalidSignature));

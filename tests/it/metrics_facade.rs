@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 use tower_dt_signature::{DtGatewayLayer, DtSignatureLayer, StaticSecrets, Verifier};
 
@@ -94,11 +94,7 @@ fn outcomes_by_kind_body_sizes_and_verification_times() {
         let good = sign(BODY, SECRET);
 
         for _ in 0..2 {
-            let response = enforce
-                .clone()
-                .oneshot(request("/", &good, BODY))
-                .await
-                .unwrap();
+            let response = call(&enforce, request("/", &good, BODY)).await;
             assert_eq!(response.status(), StatusCode::OK);
         }
         let refused = [
@@ -107,14 +103,10 @@ fn outcomes_by_kind_body_sizes_and_verification_times() {
             request("/", &sign(&[b'x'; 300], SECRET), &[b'x'; 300]),
         ];
         for request in refused {
-            let response = enforce.clone().oneshot(request).await.unwrap();
+            let response = call(&enforce, request).await;
             assert!(response.status().is_client_error());
         }
-        let response = report
-            .clone()
-            .oneshot(request("/", &good, tampered))
-            .await
-            .unwrap();
+        let response = call(&report, request("/", &good, tampered)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(recorder.calls(), 3);
     });
@@ -146,18 +138,10 @@ fn the_gateway_counts_unknown_tenants() {
             StaticSecrets::by_path_segment(1).tenant("a", Verifier::new(SECRET).clock(at(NOW)));
         let gateway = DtGatewayLayer::new(secrets).layer(recorder.clone());
         let good = sign(BODY, SECRET);
-        let ok = gateway
-            .clone()
-            .oneshot(request("/dt/a", &good, BODY))
-            .await
-            .unwrap();
+        let ok = call(&gateway, request("/dt/a", &good, BODY)).await;
         assert_eq!(ok.status(), StatusCode::OK);
         for uri in ["/dt/b", "/dt/c"] {
-            let response = gateway
-                .clone()
-                .oneshot(request(uri, &good, BODY))
-                .await
-                .unwrap();
+            let response = call(&gateway, request(uri, &good, BODY)).await;
             assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         }
         assert_eq!(recorder.calls(), 1);

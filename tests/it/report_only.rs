@@ -63,7 +63,7 @@ async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
         ),
     ];
     for (name, request, sent, expected) in cases {
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = call(&service, request).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         let (_, kind, text) = outcome(response).await;
         assert_eq!((kind, text.as_str()), (None, "inner"), "{name}");
@@ -103,7 +103,7 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
     declared
         .headers_mut()
         .insert("content-length", BODY.len().into());
-    let response = service.clone().oneshot(declared).await.unwrap();
+    let response = call(&service, declared).await;
     assert_eq!(
         outcome(response).await.1,
         Some(ErrorKind::BodyTooLarge),
@@ -112,7 +112,7 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
     let streamed = Request::post("/")
         .body(chunked(vec![Bytes::from_static(BODY)], None))
         .unwrap();
-    let response = service.clone().oneshot(streamed).await.unwrap();
+    let response = call(&service, streamed).await;
     let (status, kind, _) = outcome(response).await;
     assert_eq!(
         (status, kind),
@@ -126,7 +126,7 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
             Some(std::io::Error::other("reset")),
         ))
         .unwrap();
-    let response = service.clone().oneshot(broken).await.unwrap();
+    let response = call(&service, broken).await;
     let (status, kind, _) = outcome(response).await;
     assert_eq!(
         (status, kind),
@@ -147,11 +147,7 @@ async fn without_report_only_the_same_requests_are_refused() {
         .clock(at(NOW))
         .report_only(false)
         .layer(recorder.clone());
-    let response = service
-        .clone()
-        .oneshot(request(Some(&sign(BODY, "forged")), BODY))
-        .await
-        .unwrap();
+    let response = call(&service, request(Some(&sign(BODY, "forged")), BODY)).await;
     assert_eq!(outcome(response).await.1, Some(ErrorKind::InvalidSignature));
     let response = service.oneshot(request(None, BODY)).await.unwrap();
     assert_eq!(outcome(response).await.1, Some(ErrorKind::MissingHeader));
@@ -186,7 +182,7 @@ async fn the_gateway_reports_unknown_tenants_and_forwards_them() {
     for (uri, token, expected, tenant) in cases {
         let mut request = request(token.as_deref(), BODY);
         *request.uri_mut() = uri.parse().unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = call(&service, request).await;
         assert_eq!(response.status(), StatusCode::OK, "{uri} {expected:?}");
         let seen = recorder.take();
         assert_eq!(seen.len(), 1);

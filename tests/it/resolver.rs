@@ -44,11 +44,7 @@ async fn each_tenant_is_verified_with_its_own_secret() {
     let service = DtGatewayLayer::new(by_path()).layer(recorder.clone());
 
     for (uri, secret, tenant) in [("/dt/a", SECRET_A, "a"), ("/dt/b/", SECRET_B, "b")] {
-        let response = service
-            .clone()
-            .oneshot(post(uri, Some(&sign(BODY, secret))))
-            .await
-            .unwrap();
+        let response = call(&service, post(uri, Some(&sign(BODY, secret)))).await;
         assert_eq!(response.status(), StatusCode::OK, "{uri}");
         let seen = recorder.take();
         assert_eq!(seen.len(), 1);
@@ -60,11 +56,7 @@ async fn each_tenant_is_verified_with_its_own_secret() {
 
     // A's event signed with B's secret, and B's with A's: refused, never forwarded.
     for (uri, secret) in [("/dt/a", SECRET_B), ("/dt/b", SECRET_A)] {
-        let response = service
-            .clone()
-            .oneshot(post(uri, Some(&sign(BODY, secret))))
-            .await
-            .unwrap();
+        let response = call(&service, post(uri, Some(&sign(BODY, secret)))).await;
         let (status, kind, text) = outcome(response).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(kind, Some(ErrorKind::InvalidSignature));
@@ -83,14 +75,7 @@ async fn an_unknown_tenant_is_refused_before_the_body_and_looks_like_a_wrong_sec
     let service = DtGatewayLayer::new(by_path()).layer(recorder.clone());
 
     // What a known tenant answers to a token signed with someone else's secret ...
-    let known = outcome(
-        service
-            .clone()
-            .oneshot(post("/dt/a", Some(&sign(BODY, "guess"))))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let known = outcome(call(&service, post("/dt/a", Some(&sign(BODY, "guess")))).await).await;
     assert_eq!(known.1, Some(ErrorKind::InvalidSignature));
 
     // ... is what an unknown tenant answers, with any token, before a body byte is read.
@@ -100,7 +85,7 @@ async fn an_unknown_tenant_is_refused_before_the_body_and_looks_like_a_wrong_sec
             .header("x-dt-signature", sign(BODY, secret))
             .body(body)
             .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = call(&service, request).await;
         let (status, kind, text) = outcome(response).await;
         assert_eq!(kind, Some(ErrorKind::UnknownTenant), "{uri}");
         assert_eq!(
@@ -113,9 +98,8 @@ async fn an_unknown_tenant_is_refused_before_the_body_and_looks_like_a_wrong_sec
 
     // Without a header, known and unknown tenants give the same answer too: the checks
     // that need no secret come first.
-    let missing_known = outcome(service.clone().oneshot(post("/dt/a", None)).await.unwrap()).await;
-    let missing_unknown =
-        outcome(service.clone().oneshot(post("/dt/zz", None)).await.unwrap()).await;
+    let missing_known = outcome(call(&service, post("/dt/a", None)).await).await;
+    let missing_unknown = outcome(call(&service, post("/dt/zz", None)).await).await;
     assert_eq!(missing_known.1, Some(ErrorKind::MissingHeader));
     assert_eq!(missing_known, missing_unknown);
     assert_eq!(recorder.calls(), 0);
@@ -145,11 +129,11 @@ async fn tenants_by_header_and_by_key() {
 
     let recorder = Recorder::default();
     let service = DtGatewayLayer::new(by_header).layer(recorder.clone());
-    let ok = service.clone().oneshot(with_header(&["a"])).await.unwrap();
+    let ok = call(&service, with_header(&["a"])).await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(recorder.take()[0].body, BODY);
     for values in [&[][..], &["b"], &["a", "a"]] {
-        let response = service.clone().oneshot(with_header(values)).await.unwrap();
+        let response = call(&service, with_header(values)).await;
         assert_eq!(
             outcome(response).await.1,
             Some(ErrorKind::UnknownTenant),
@@ -158,11 +142,7 @@ async fn tenants_by_header_and_by_key() {
     }
 
     let service = DtGatewayLayer::new(by_key).layer(recorder.clone());
-    let ok = service
-        .clone()
-        .oneshot(post("/any?c=a", Some(&token)))
-        .await
-        .unwrap();
+    let ok = call(&service, post("/any?c=a", Some(&token))).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let unknown = service
         .oneshot(post("/any?c=b", Some(&token)))
@@ -204,11 +184,7 @@ async fn an_async_closure_resolver_and_its_errors() {
     let service = DtGatewayLayer::new(resolver.clone()).layer(recorder.clone());
     let token = sign(BODY, SECRET_A);
 
-    let ok = service
-        .clone()
-        .oneshot(post("/dt/a", Some(&token)))
-        .await
-        .unwrap();
+    let ok = call(&service, post("/dt/a", Some(&token))).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let seen = recorder.take();
     assert_eq!(seen[0].body, BODY);
@@ -222,7 +198,7 @@ async fn an_async_closure_resolver_and_its_errors() {
         .header("x-dt-signature", &token)
         .body(body)
         .unwrap();
-    let response = service.clone().oneshot(request).await.unwrap();
+    let response = call(&service, request).await;
     let error = response
         .extensions()
         .get::<DtSignatureError>()
@@ -237,11 +213,7 @@ async fn an_async_closure_resolver_and_its_errors() {
     assert!(source.downcast_ref::<ResolveError>().is_some());
     assert_eq!(polls.load(Ordering::SeqCst), 0, "the body was read");
 
-    let unknown = service
-        .clone()
-        .oneshot(post("/dt/x", Some(&token)))
-        .await
-        .unwrap();
+    let unknown = call(&service, post("/dt/x", Some(&token))).await;
     assert_eq!(outcome(unknown).await.1, Some(ErrorKind::UnknownTenant));
     assert_eq!(recorder.calls(), 0);
     assert_eq!(lookups.load(Ordering::SeqCst), 3);
@@ -251,17 +223,9 @@ async fn an_async_closure_resolver_and_its_errors() {
     let service = DtGatewayLayer::new(resolver)
         .max_body_size(8)
         .layer(recorder.clone());
-    let response = service
-        .clone()
-        .oneshot(post("/dt/a", Some(&token)))
-        .await
-        .unwrap();
+    let response = call(&service, post("/dt/a", Some(&token))).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let response = service
-        .clone()
-        .oneshot(post("/dt/a", Some("not.a-token")))
-        .await
-        .unwrap();
+    let response = call(&service, post("/dt/a", Some("not.a-token"))).await;
     assert_eq!(outcome(response).await.1, Some(ErrorKind::MalformedToken));
     assert_eq!(lookups.load(Ordering::SeqCst), 3, "the resolver was asked");
     assert_eq!(recorder.calls(), 0);

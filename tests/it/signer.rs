@@ -4,14 +4,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 use tower_dt_signature::events::{EventType, Payload};
 use tower_dt_signature::{
     ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
 };
 
-use crate::support::{at, outcome, token_parts, Recorder, Vector, NOW};
+use crate::support::{at, call, outcome, token_parts, Recorder, Vector, NOW};
 
 fn claims_json(token: &str) -> serde_json::Value {
     serde_json::from_str(&token_parts(token).1).unwrap()
@@ -131,7 +131,7 @@ async fn signed_requests_pass_the_layer_for_every_event_type() {
             body.len().to_string().as_str()
         );
         assert!(request.headers().contains_key(X_DT_SIGNATURE));
-        let (status, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        let (status, kind, _) = outcome(call(&service, request).await).await;
         assert_eq!((status, kind), (http::StatusCode::OK, None), "{event_type}");
         let seen = recorder.take();
         assert_eq!(seen.len(), 1);
@@ -181,7 +181,7 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
         let request = signer
             .request_with::<Full<Bytes>>("/", body.clone(), &options)
             .unwrap();
-        let (_, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        let (_, kind, _) = outcome(call(&service, request).await).await;
         assert_eq!(kind, expected, "{what}");
         assert_eq!(
             recorder.take().len(),

@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 
-use crate::support::Vector;
+use crate::support::{call, Vector};
 
 /// The real DT request with both checksums (see `tests/common`).
 fn vector() -> Vector {
@@ -147,7 +147,7 @@ async fn body_over_the_outer_limit_never_reaches_the_handler() {
     with_length
         .headers_mut()
         .insert("content-length", vector.body.len().into());
-    let response = app.clone().oneshot(with_length).await.unwrap();
+    let response = call(&app, with_length).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(response.extensions().get::<DtSignatureError>().is_none());
 

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tower_dt_signature::dedup::DedupLayer;
 
 use crate::support::dedup::*;
-use crate::support::{capture_logs, sign, Recorder, SECRET};
+use crate::support::{call, capture_logs, send_owned, sign, Recorder, SECRET};
 
 #[test]
 fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret() {
@@ -20,19 +20,19 @@ fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret
         runtime.block_on(async {
             let handler = Recorder::default();
             let service = stack(&DedupLayer::new(), &handler);
-            send(&service, signed("evt-done")).await;
-            send(&service, signed("evt-done")).await;
+            call(&service, signed("evt-done")).await;
+            call(&service, signed("evt-done")).await;
 
             handler.hold();
             let held = tokio::spawn(send_owned(service.clone(), signed("evt-busy")));
             handler.entered().await;
-            send(&service, signed("evt-busy")).await;
+            call(&service, signed("evt-busy")).await;
             handler.open(1);
             held.await.unwrap();
             handler.unhold();
 
             let service = stack(&DedupLayer::with_store(Flaky::down()), &handler);
-            send(&service, signed("evt-down")).await;
+            call(&service, signed("evt-down")).await;
         })
     });
 

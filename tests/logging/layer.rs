@@ -6,7 +6,7 @@ use http::Request;
 use http_body_util::Full;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 use tower_dt_signature::DtSignatureLayer;
 
@@ -34,11 +34,7 @@ fn refusals_are_logged_at_debug_without_secrets() {
                     .header("x-dt-signature", token)
                     .body(Full::new(Bytes::copy_from_slice(payload)))
                     .unwrap();
-                let response = layer
-                    .layer(recorder.clone())
-                    .oneshot(request)
-                    .await
-                    .unwrap();
+                let response = call(&layer.layer(recorder.clone()), request).await;
                 assert_eq!(response.status(), 400);
                 assert_eq!(recorder.calls(), 0);
             }

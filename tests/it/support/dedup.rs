@@ -17,7 +17,7 @@ use tower_dt_signature::dedup::{
 };
 use tower_dt_signature::{DtSignature, DtSignatureLayer};
 
-use super::{at, signed_request, Recorder, NOW, SECRET};
+use super::{at, call, signed_request, Recorder, NOW, SECRET};
 
 /// A DT body (compact, DT's key order) for event `id`.
 pub fn body(id: &str) -> Bytes {
@@ -100,20 +100,9 @@ pub fn stack<St: Clone>(guard: &DedupLayer<St>, handler: &Recorder) -> Stack<St>
         .layer(guard.layer(handler.clone()))
 }
 
-/// Send one request through a clone of `service`.
-pub async fn send<St: DedupStore>(
-    service: &Stack<St>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    send_owned(service.clone(), request).await
-}
-
-/// Send one request through `service` itself: for a spawned task, which must own it.
-pub async fn send_owned<St: DedupStore>(
-    service: Stack<St>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    service.oneshot(request).await.unwrap()
+/// What `service` answers to a signed request for event `id`.
+pub async fn answer_to<St: DedupStore>(service: &Stack<St>, id: &str) -> Answer {
+    answer(call(service, signed(id)).await).await
 }
 
 /// What a response says: who answered it.

@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
+use tower::{Service, ServiceExt};
 
 use tower_dt_signature::{DtSignatureError, ErrorKind, SignOptions, Signer};
 
@@ -134,6 +135,24 @@ pub fn token_parts(token: &str) -> (String, String) {
 pub fn dt_claims(body: &[u8], iat: u64) -> serde_json::Value {
     let token = Signer::new("any").sign_with(body, &SignOptions::new().iat(iat).jti(JTI));
     serde_json::from_str(&token_parts(&token).1).unwrap()
+}
+
+/// `request` through a clone of `service`, as a server calls it per connection.
+pub async fn call<S, R>(service: &S, request: R) -> S::Response
+where
+    S: Service<R> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    send_owned(service.clone(), request).await
+}
+
+/// `request` through `service` itself: for a spawned task, which must own it.
+pub async fn send_owned<S, R>(service: S, request: R) -> S::Response
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    service.oneshot(request).await.unwrap()
 }
 
 /// The status, the error kind attached to the response, and the body text.
