@@ -21,9 +21,8 @@ use crate::support::{at, call, send_owned, sign, signed_request, Counted, Record
 
 #[tokio::test]
 async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
-    let handler = Recorder::default();
     let guard = DedupLayer::new();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
 
     assert_eq!(answer_to(&service, "evt-1").await, ok());
     // The inner service got the exact bytes DT signed, verified.
@@ -53,9 +52,8 @@ async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
 
 #[tokio::test]
 async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
-    let handler = Recorder::default();
     let guard = DedupLayer::new();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     handler.hold();
 
     let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
@@ -77,9 +75,8 @@ async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_are_forwarded_exactly_once() {
     for round in 0..20 {
-        let handler = Recorder::default();
         let guard = DedupLayer::new();
-        let service = stack(&guard, &handler);
+        let (handler, service) = stack(&guard);
         let answers = race(&[(&service, &handler)], &format!("evt-{round}"), 8).await;
         assert_eq!(handler.calls(), 1, "round {round}: {answers:?}");
         let (last, duplicates) = answers.split_last().unwrap();
@@ -91,9 +88,8 @@ async fn concurrent_duplicates_are_forwarded_exactly_once() {
 
 #[tokio::test]
 async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
-    let handler = Recorder::default();
     let guard = DedupLayer::new();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
 
     for status in [
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,9 +120,8 @@ async fn a_failed_answer_releases_the_event_so_the_retry_is_forwarded() {
 
 #[tokio::test]
 async fn a_dropped_request_releases_the_event() {
-    let handler = Recorder::default();
     let guard = DedupLayer::new();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     handler.hold();
 
     // The client goes away while the inner service runs: the future is dropped.
@@ -152,9 +147,8 @@ async fn a_dropped_request_releases_the_event() {
 #[tokio::test]
 async fn done_events_are_forgotten_after_the_done_ttl() {
     let (store, clock) = manual_store(100);
-    let handler = Recorder::default();
     let guard = DedupLayer::with_store(store).done_ttl(Duration::from_secs(60));
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
 
     assert_eq!(answer_to(&service, "evt-1").await, ok());
     clock.store(59_999, Ordering::SeqCst);
@@ -167,9 +161,8 @@ async fn done_events_are_forgotten_after_the_done_ttl() {
 #[tokio::test]
 async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     let (store, clock) = manual_store(100);
-    let handler = Recorder::default();
     let guard = DedupLayer::with_store(store).in_flight_ttl(Duration::from_secs(5));
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     handler.hold();
 
     let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
@@ -193,9 +186,8 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
 
 #[tokio::test]
 async fn a_full_store_evicts_the_oldest_event_first() {
-    let handler = Recorder::default();
     let guard = DedupLayer::with_store(MemoryStore::new(3));
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     assert_eq!(guard.store().capacity(), 3);
 
     for id in ["a", "b", "c", "d"] {
@@ -222,8 +214,7 @@ async fn a_body_without_an_event_id_is_refused_with_400() {
         "not json",
     ];
     for text in bodies {
-        let handler = Recorder::default();
-        let service = stack(&DedupLayer::new(), &handler);
+        let (handler, service) = stack(&DedupLayer::new());
         let response = call(&service, signed_body(Bytes::from_static(text.as_bytes()))).await;
         assert_eq!(
             answer(response).await,
@@ -286,9 +277,8 @@ async fn without_dt_signature_layer_it_refuses_with_500() {
 
 #[tokio::test]
 async fn a_forged_request_never_reaches_the_guard() {
-    let handler = Recorder::default();
     let guard = DedupLayer::new();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     let mut forged = signed("evt-1");
     forged.headers_mut().insert(
         "x-dt-signature",
@@ -306,18 +296,16 @@ async fn a_forged_request_never_reaches_the_guard() {
 async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
     let flaky = Flaky::down();
 
-    let handler = Recorder::default();
     let open = DedupLayer::with_store(flaky.clone());
-    let service = stack(&open, &handler);
+    let (handler, service) = stack(&open);
     for _ in 0..2 {
         assert_eq!(answer_to(&service, "evt-1").await, ok());
     }
     assert_eq!(handler.calls(), 2, "fail open forwards, unguarded");
     assert_eq!(open.stats().store_errors(), 2);
 
-    let handler = Recorder::default();
     let closed = DedupLayer::with_store(flaky).fail_closed(true);
-    let service = stack(&closed, &handler);
+    let (handler, service) = stack(&closed);
     assert_eq!(
         answer_to(&service, "evt-1").await,
         Answer::Refused(
@@ -332,9 +320,8 @@ async fn a_failing_store_fails_open_by_default_and_closed_when_asked() {
 
 #[tokio::test]
 async fn a_failed_commit_keeps_the_inner_answer() {
-    let handler = Recorder::default();
     let guard = DedupLayer::with_store(Flaky::commit_fails());
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     assert_eq!(answer_to(&service, "evt-1").await, ok());
     assert_eq!(guard.stats().store_errors(), 1);
     // Not marked done; still reserved until the in-flight TTL ends.

@@ -126,8 +126,7 @@ async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
         .prefix("test:dt:")
         .timeout(Duration::from_millis(500));
     let guard = DedupLayer::with_store(store).fail_closed(fail_closed);
-    let handler = Recorder::default();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     Replica {
         guard,
         service,

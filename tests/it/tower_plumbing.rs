@@ -41,15 +41,22 @@ async fn next(handle: &mut Handle) -> (Request<DtBody>, mock::SendResponse<Respo
 type Mock = mock::Mock<Request<DtBody>, Response<Full<Bytes>>>;
 type Layered = BoxService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
 
+/// A layer's service over a mock that allows one call, and the mock's handle.
+fn over_mock(layered: fn(Mock) -> Layered) -> (Layered, Handle) {
+    let (mock, mut handle) = mock::pair();
+    handle.allow(1);
+    (layered(mock), handle)
+}
+
+fn signature_layer(mock: Mock) -> Layered {
+    BoxService::new(DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock))
+}
+
 /// Every layer that wraps an inner service: the one polled ready must be the one called.
 #[tokio::test]
 async fn the_service_polled_ready_is_the_one_called() {
     let cases: [(&str, fn(Mock) -> Layered, &str); 3] = [
-        (
-            "DtSignatureLayer",
-            |mock| BoxService::new(DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock)),
-            "/",
-        ),
+        ("DtSignatureLayer", signature_layer, "/"),
         (
             "DtGatewayLayer",
             |mock| {
@@ -69,9 +76,7 @@ async fn the_service_polled_ready_is_the_one_called() {
         ),
     ];
     for (name, layered, uri) in cases {
-        let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
-        let mut service = layered(mock);
-        handle.allow(1);
+        let (mut service, mut handle) = over_mock(layered);
 
         // A mock clone that was never polled ready panics when called: the layer must
         // move the ready one into its future.
@@ -96,13 +101,9 @@ async fn the_service_polled_ready_is_the_one_called() {
 
 #[tokio::test]
 async fn a_refusal_does_not_spend_the_inner_services_readiness() {
-    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
-    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
-    handle.allow(1);
+    let (mut service, mut handle) = over_mock(signature_layer);
 
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap();
+    service.ready().await.unwrap();
     let response = service.call(request(&sign(BODY, "forged"))).await.unwrap();
     let (status, kind, _) = outcome(response).await;
     assert_eq!(
@@ -115,9 +116,7 @@ async fn a_refusal_does_not_spend_the_inner_services_readiness() {
     );
 
     // The permit is still there for the next, valid request.
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap();
+    service.ready().await.unwrap();
     let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
     let (forwarded, respond) = next(&mut handle).await;
     assert_eq!(
@@ -130,12 +129,8 @@ async fn a_refusal_does_not_spend_the_inner_services_readiness() {
 
 #[tokio::test]
 async fn inner_errors_pass_through_unchanged() {
-    let (mock, mut handle) = mock::pair::<Request<DtBody>, Response<Full<Bytes>>>();
-    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
-    handle.allow(1);
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap();
+    let (mut service, mut handle) = over_mock(signature_layer);
+    service.ready().await.unwrap();
     let future = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
     let (_, respond) = next(&mut handle).await;
     respond.send_error(std::io::Error::other("inner failed"));

@@ -18,8 +18,7 @@ fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret
 
     let ((), logs) = capture_logs(|| {
         runtime.block_on(async {
-            let handler = Recorder::default();
-            let service = stack(&DedupLayer::new(), &handler);
+            let (handler, service) = stack(&DedupLayer::new());
             call(&service, signed("evt-done")).await;
             call(&service, signed("evt-done")).await;
 
@@ -31,7 +30,7 @@ fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret
             held.await.unwrap();
             handler.unhold();
 
-            let service = stack(&DedupLayer::with_store(Flaky::down()), &handler);
+            let (_, service) = stack(&DedupLayer::with_store(Flaky::down()));
             call(&service, signed("evt-down")).await;
         })
     });

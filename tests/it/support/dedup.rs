@@ -94,10 +94,14 @@ where
 /// What a replica runs: signature check, then the guard, then the handler.
 pub type Stack<St> = DtSignature<Dedup<Recorder, St>>;
 
-pub fn stack<St: Clone>(guard: &DedupLayer<St>, handler: &Recorder) -> Stack<St> {
-    DtSignatureLayer::new(SECRET)
+/// A replica behind `guard` (signature check, the guard, a fresh handler): the handler
+/// and the stack.
+pub fn stack<St: Clone>(guard: &DedupLayer<St>) -> (Recorder, Stack<St>) {
+    let handler = Recorder::default();
+    let stack = DtSignatureLayer::new(SECRET)
         .clock(at(NOW))
-        .layer(guard.layer(handler.clone()))
+        .layer(guard.layer(handler.clone()));
+    (handler, stack)
 }
 
 /// What `service` answers to a signed request for event `id`.
