@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use tower_dt_signature::dedup::{DedupLayer, DedupRefusal, MemoryStore};
 use tower_dt_signature::DtBody;
@@ -232,46 +232,23 @@ async fn a_body_without_an_event_id_is_refused_with_400() {
 #[tokio::test]
 async fn without_dt_signature_layer_it_refuses_with_500() {
     let handler = Recorder::default();
-    let mut service = DedupLayer::new().layer(handler.clone());
+    let service = DedupLayer::new().layer(handler.clone());
+    let refused = Answer::Refused(
+        DedupRefusal::Unverified,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "dedup guard used without DtSignatureLayer".into(),
+    );
     // A DtBody, but no DtClaims: nobody verified it.
     let request = Request::post("/").body(DtBody::new(body("evt-1"))).unwrap();
-    let response = ServiceExt::<Request<DtBody>>::ready(&mut service)
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap();
-    assert_eq!(
-        answer(response).await,
-        Answer::Refused(
-            DedupRefusal::Unverified,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "dedup guard used without DtSignatureLayer".into()
-        )
-    );
+    assert_eq!(answer(call(&service, request).await).await, refused);
 
     // Any other body: refused before a byte of it is read.
     let (unverified, polls) = Counted::new(Full::new(body("evt-1")));
     let request = Request::post("/").body(unverified).unwrap();
-    let response = ServiceExt::<Request<Counted<Full<Bytes>>>>::ready(&mut service)
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap();
-    assert_eq!(
-        polls.load(Ordering::SeqCst),
-        0,
-        "the unverified body was read"
-    );
-    assert_eq!(
-        answer(response).await,
-        Answer::Refused(
-            DedupRefusal::Unverified,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "dedup guard used without DtSignatureLayer".into()
-        )
-    );
+    let response = call(&service, request).await;
+    let read = polls.load(Ordering::SeqCst);
+    assert_eq!(read, 0, "the unverified body was read");
+    assert_eq!(answer(response).await, refused);
     assert_eq!(handler.calls(), 0);
 }
 

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::Request;
 use http_body_util::Full;
-use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 
 use tower_dt_signature::{DtGatewayLayer, DtSignatureLayer, ResolveError, Tenant, Verifier};
@@ -78,14 +77,6 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
     let failed = line("secret resolver failed");
     assert!(failed.contains("WARN") && failed.contains("connection refused by store"));
 
-    for needle in [
-        SECRET_VALUE.to_owned(),
-        "another-secret-value".to_owned(),
-        valid.clone(),
-        valid.rsplit('.').next().unwrap().to_owned(),
-        forged.rsplit('.').next().unwrap().to_owned(),
-        hex::encode(Sha256::digest(BODY)),
-    ] {
-        assert!(!log.contains(&needle), "the log leaks {needle}: {log}");
-    }
+    let secrets = [SECRET_VALUE, "another-secret-value"];
+    assert_nothing_secret(&log, &secrets, &[&valid, &forged], BODY);
 }

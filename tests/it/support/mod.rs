@@ -19,7 +19,8 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use sha2::Sha256;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
 use tower::{Service, ServiceExt};
 
 use tower_dt_signature::{DtSignatureError, ErrorKind, SignOptions, Signer};
@@ -221,6 +222,21 @@ pub fn chunked(
         .collect();
     frames.extend(error.map(Err));
     http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+}
+
+/// Assert that `log` shows none of `secrets`, none of `tokens` nor their signatures, and
+/// neither digest (SHA-1, SHA-256) of `body`.
+pub fn assert_nothing_secret(log: &str, secrets: &[&str], tokens: &[&str], body: &[u8]) {
+    let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+    for token in tokens {
+        needles.push(token.to_string());
+        needles.push(token.rsplit('.').next().unwrap().to_owned());
+    }
+    needles.push(hex::encode(Sha1::digest(body)));
+    needles.push(hex::encode(Sha256::digest(body)));
+    for needle in needles {
+        assert!(!log.contains(&needle), "the log leaks {needle}: {log}");
+    }
 }
 
 /// Run `f` with every tracing event (TRACE and up) written as text, and return that text.
