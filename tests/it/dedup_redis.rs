@@ -153,8 +153,7 @@ async fn pttl(connection: &mut redis::aio::MultiplexedConnection, key: &str) -> 
 #[tokio::test]
 async fn a_duplicate_sent_to_another_replica_is_absorbed() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
 
     assert_eq!(answer_to(&a.service, "evt-1").await, ok());
     assert_eq!(a.handler.bodies(), vec![(body("evt-1"), true)]);
@@ -179,8 +178,7 @@ async fn a_duplicate_sent_to_another_replica_is_absorbed() {
 #[tokio::test]
 async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.hold();
 
     let first = tokio::spawn(send_owned(a.service.clone(), signed("evt-1")));
@@ -201,8 +199,7 @@ async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     for round in 0..10 {
         let replicas = [(&a.service, &a.handler), (&b.service, &b.handler)];
         let answers = race(&replicas, &format!("evt-{round}"), 8).await;
@@ -224,8 +221,7 @@ async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
 #[tokio::test]
 async fn a_failed_answer_on_one_replica_lets_another_handle_the_retry() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.answer(StatusCode::INTERNAL_SERVER_ERROR);
 
     assert_eq!(
@@ -323,8 +319,7 @@ async fn reservations_and_done_keys_expire_in_redis() {
 #[tokio::test]
 async fn a_dropped_request_releases_its_reservation_in_redis() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.hold();
 
     let mut dropped = Box::pin(a.service.clone().oneshot(signed("evt-1")));

@@ -155,10 +155,8 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
         .parse()
         .unwrap();
     drop(listener);
-    let response = gateway(down, Duration::from_secs(5))
-        .oneshot(post_event("a", event("evt-down"), SECRET_A))
-        .await
-        .unwrap();
+    let request = post_event("a", event("evt-down"), SECRET_A);
+    let response = call(&gateway(down, Duration::from_secs(5)), request).await;
     assert_eq!(
         text(response).await,
         (StatusCode::BAD_GATEWAY, "upstream unreachable".to_owned())
@@ -177,10 +175,8 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
 
     // Slow: no answer within the gateway's timeout.
     let (uri, _) = upstream(StatusCode::OK, Duration::from_secs(30)).await;
-    let response = gateway(uri, Duration::from_millis(200))
-        .oneshot(post_event("a", event("evt-slow"), SECRET_A))
-        .await
-        .unwrap();
+    let request = post_event("a", event("evt-slow"), SECRET_A);
+    let response = call(&gateway(uri, Duration::from_millis(200)), request).await;
     assert_eq!(
         text(response).await,
         (StatusCode::GATEWAY_TIMEOUT, "upstream timed out".to_owned())

@@ -74,8 +74,11 @@ fn read(snapshotter: &Snapshotter) -> Seen {
     seen
 }
 
-fn pair(outcome: &str, kind: &str) -> (String, String) {
-    (outcome.to_owned(), kind.to_owned())
+/// `(outcome, kind, count)` rows as [`Seen::requests`] holds them.
+fn counts(rows: &[(&str, &str, u64)]) -> HashMap<(String, String), u64> {
+    rows.iter()
+        .map(|(outcome, kind, n)| ((outcome.to_string(), kind.to_string()), *n))
+        .collect()
 }
 
 #[test]
@@ -112,14 +115,13 @@ fn outcomes_by_kind_body_sizes_and_verification_times() {
     });
 
     let seen = read(&snapshotter);
-    let expected: HashMap<_, _> = [
-        (pair("accepted", "none"), 2),
-        (pair("rejected", "invalid_signature"), 1),
-        (pair("rejected", "checksum_mismatch"), 1),
-        (pair("rejected", "body_too_large"), 1),
-        (pair("reported", "checksum_mismatch"), 1),
-    ]
-    .into();
+    let expected = counts(&[
+        ("accepted", "none", 2),
+        ("rejected", "invalid_signature", 1),
+        ("rejected", "checksum_mismatch", 1),
+        ("rejected", "body_too_large", 1),
+        ("reported", "checksum_mismatch", 1),
+    ]);
     assert_eq!(seen.requests, expected);
     // Only bodies read to their end: two accepted, the tampered one refused and the one
     // reported; not the forged token's (refused before its body) nor the one over the limit.
@@ -147,11 +149,7 @@ fn the_gateway_counts_unknown_tenants() {
         assert_eq!(recorder.calls(), 1);
     });
     let seen = read(&snapshotter);
-    let expected: HashMap<_, _> = [
-        (pair("accepted", "none"), 1),
-        (pair("rejected", "unknown_tenant"), 2),
-    ]
-    .into();
+    let expected = counts(&[("accepted", "none", 1), ("rejected", "unknown_tenant", 2)]);
     assert_eq!(seen.requests, expected);
     assert_eq!(seen.body_bytes, vec![BODY.len() as f64]);
 }

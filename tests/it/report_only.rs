@@ -7,8 +7,8 @@ use http_body_util::Full;
 use tower::{Layer, ServiceExt};
 
 use tower_dt_signature::{
-    DtClaims, DtGatewayLayer, DtSignatureLayer, ErrorKind, StaticSecrets, TenantId, Verdict,
-    Verifier,
+    DtClaims, DtGatewayLayer, DtSignature, DtSignatureLayer, ErrorKind, StaticSecrets, TenantId,
+    Verdict, Verifier,
 };
 
 use crate::support::*;
@@ -25,17 +25,19 @@ fn request(token: Option<&str>, body: &[u8]) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// `layer`, its clock at [`NOW`], over a fresh recorder.
+fn layer(layer: DtSignatureLayer) -> (Recorder, DtSignature<Recorder>) {
+    let recorder = Recorder::default();
+    (recorder.clone(), layer.clock(at(NOW)).layer(recorder))
+}
+
 fn verdict_kind(verdict: &Verdict) -> Option<ErrorKind> {
     verdict.error().map(|error| error.kind())
 }
 
 #[tokio::test]
 async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .report_only(true)
-        .layer(recorder.clone());
+    let (recorder, service) = layer(DtSignatureLayer::new(SECRET).report_only(true));
 
     let tampered = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"tauch"}}"#;
     let good = sign(BODY, SECRET);
@@ -91,12 +93,11 @@ async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
 
 #[tokio::test]
 async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .max_body_size(16)
-        .report_only(true)
-        .layer(recorder.clone());
+    let (recorder, service) = layer(
+        DtSignatureLayer::new(SECRET)
+            .max_body_size(16)
+            .report_only(true),
+    );
 
     // Over the limit, by Content-Length and by counting a body without one.
     let mut declared = request(Some(&sign(BODY, SECRET)), BODY);
@@ -142,11 +143,7 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
 #[tokio::test]
 async fn without_report_only_the_same_requests_are_refused() {
     // The control for the test above: the layer is not simply letting everything through.
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .report_only(false)
-        .layer(recorder.clone());
+    let (recorder, service) = layer(DtSignatureLayer::new(SECRET).report_only(false));
     let response = call(&service, request(Some(&sign(BODY, "forged")), BODY)).await;
     assert_eq!(outcome(response).await.1, Some(ErrorKind::InvalidSignature));
     let response = service.oneshot(request(None, BODY)).await.unwrap();
