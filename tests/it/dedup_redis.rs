@@ -272,47 +272,25 @@ async fn a_replica_never_releases_or_commits_another_replicas_reservation() {
 async fn reservations_and_done_keys_expire_in_redis() {
     let server = RedisServer::start();
     let store = RedisStore::connect(&server.url()).await.unwrap();
-    let Reserve::Reserved(_) = store
-        .reserve("stuck", Duration::from_millis(40))
-        .await
-        .unwrap()
-    else {
-        panic!()
+    let reserve = |key, ttl| store.reserve(key, ttl);
+    let Reserve::Reserved(_) = reserve("stuck", Duration::from_millis(40)).await.unwrap() else {
+        panic!("a free key is reserved")
     };
-    let Reserve::Reserved(token) = store
-        .reserve("done", Duration::from_secs(30))
-        .await
-        .unwrap()
-    else {
-        panic!()
+    let Reserve::Reserved(token) = reserve("done", Duration::from_secs(30)).await.unwrap() else {
+        panic!("a free key is reserved")
     };
     store
         .commit("done", token, Duration::from_millis(40))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .reserve("stuck", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        Reserve::InFlight
-    );
-    assert_eq!(
-        store
-            .reserve("done", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        Reserve::Done
-    );
+    let long = Duration::from_secs(30);
+    for (key, now) in [("stuck", Reserve::InFlight), ("done", Reserve::Done)] {
+        assert_eq!(reserve(key, long).await.unwrap(), now, "{key}");
+    }
     tokio::time::sleep(Duration::from_millis(60)).await;
     for key in ["stuck", "done"] {
-        assert!(
-            matches!(
-                store.reserve(key, Duration::from_secs(30)).await.unwrap(),
-                Reserve::Reserved(_)
-            ),
-            "{key} expired"
-        );
+        let later = reserve(key, long).await.unwrap();
+        assert!(matches!(later, Reserve::Reserved(_)), "{key} expired");
     }
 }
 

@@ -8,7 +8,8 @@ use tower::Layer;
 
 use tower_dt_signature::events::{EventType, Payload};
 use tower_dt_signature::{
-    ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
+    ConfigError, DtSignature, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier,
+    X_DT_SIGNATURE,
 };
 
 use crate::support::{at, call, outcome, token_parts, Recorder, Vector, NOW};
@@ -102,14 +103,17 @@ fn debug_does_not_show_the_secret() {
     assert!(shown.contains("redacted"));
 }
 
+/// `layer` as strict as it goes (SHA-256 required, no leeway) over a fresh recorder.
+fn strict(layer: DtSignatureLayer) -> (Recorder, DtSignature<Recorder>) {
+    let recorder = Recorder::default();
+    let layer = layer.require_sha256(true).leeway(std::time::Duration::ZERO);
+    (recorder.clone(), layer.layer(recorder))
+}
+
 #[tokio::test]
 async fn signed_requests_pass_the_layer_for_every_event_type() {
     let signer = Signer::new("test-secret");
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new("test-secret")
-        .require_sha256(true)
-        .leeway(std::time::Duration::ZERO)
-        .layer(recorder.clone());
+    let (recorder, service) = strict(DtSignatureLayer::new("test-secret"));
     for event_type in EventType::ALL {
         let body =
             serde_json::to_vec(&Payload::sample(&event_type, SystemTime::now()).unwrap()).unwrap();
@@ -133,12 +137,7 @@ async fn signed_requests_pass_the_layer_for_every_event_type() {
 #[tokio::test]
 async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
     let signer = Signer::new("test-secret");
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new("test-secret")
-        .require_sha256(true)
-        .clock(at(NOW))
-        .leeway(std::time::Duration::ZERO)
-        .layer(recorder.clone());
+    let (recorder, service) = strict(DtSignatureLayer::new("test-secret").clock(at(NOW)));
     let body = Bytes::from_static(br#"{"event":{}}"#);
     let ok = SignOptions::new().iat(NOW);
     let cases = [
