@@ -1,7 +1,7 @@
 //! The duplicate guard on a real Redis shared by two replicas. Each test starts its own
 //! `redis-server` on a free loopback port and kills it when done. Without `redis-server`
 //! these tests fail (they never skip): install it (`apt-get install redis-server`);
-//! `.ci/run` does.
+//! `.ci/run` does. Compiled with feature `redis` only.
 
 use std::future::{poll_fn, Future};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -37,6 +37,10 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// Checks the parts every body has.
+/// The envelope every DT event has, checked against the values read from the file by
+/// hand. Each per-file test below calls it with its file's values: a row of data in a test
+/// of its own, so that a file that fails is named. The `duplicates` tool pairs these calls
+/// (same shape, other values), which is this idiom, not a repetition.
 #[allow(clippy::too_many_arguments)]
 fn check_event(
     payload: &Payload,

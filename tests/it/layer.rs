@@ -156,7 +156,8 @@ const BODY: &[u8] =
     br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"},"labels":{}}"#;
 
 /// At least 30 hostile requests, each refused with its kind and status before the inner
-/// service sees anything.
+/// service sees anything. One row per request, each of the same shape: the `duplicates`
+/// tool pairs the rows with each other, which is this table's idiom, not a repetition.
 #[tokio::test]
 async fn hostile_inputs_never_reach_the_inner_service() {
     let good = sign(BODY, SECRET);

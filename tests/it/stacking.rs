@@ -21,7 +21,7 @@ use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 
 use crate::support::{call, Vector};
 
-/// The real DT request with both checksums (see `tests/common`).
+/// The real DT request with both checksums (see `support::Vector`).
 fn vector() -> Vector {
     Vector::sha256()
 }

@@ -41,6 +41,9 @@ async fn next(handle: &mut Handle) -> (Request<DtBody>, mock::SendResponse<Respo
 type Mock = mock::Mock<Request<DtBody>, Response<Full<Bytes>>>;
 type Layered = BoxService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
 
+/// `(layer name, the layer over a mock, the URI to post to)`.
+type Case = (&'static str, fn(Mock) -> Layered, &'static str);
+
 /// A layer's service over a mock that allows one call, and the mock's handle.
 fn over_mock(layered: fn(Mock) -> Layered) -> (Layered, Handle) {
     let (mock, mut handle) = mock::pair();
@@ -55,7 +58,7 @@ fn signature_layer(mock: Mock) -> Layered {
 /// Every layer that wraps an inner service: the one polled ready must be the one called.
 #[tokio::test]
 async fn the_service_polled_ready_is_the_one_called() {
-    let cases: [(&str, fn(Mock) -> Layered, &str); 3] = [
+    let cases: [Case; 3] = [
         ("DtSignatureLayer", signature_layer, "/"),
         (
             "DtGatewayLayer",

@@ -4,9 +4,7 @@
 use tower_dt_signature::dedup::DedupLayer;
 
 use crate::support::dedup::*;
-use crate::support::{
-    assert_nothing_secret, call, capture_logs, send_owned, sign, Recorder, SECRET,
-};
+use crate::support::{assert_nothing_secret, call, capture_logs, send_owned, sign, SECRET};
 
 #[test]
 fn duplicates_and_store_failures_are_logged_with_the_event_id_and_nothing_secret() {
