@@ -3,7 +3,8 @@
 //! valid event reached the handler exactly once with its exact bytes, every hostile
 //! request was refused as documented, and the heap is back to its baseline.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -15,7 +16,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
-use common::{at, sign, NOW, SECRET};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
@@ -23,6 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 use tower_http::timeout::TimeoutLayer;
+
+use support::{at, sign, NOW, SECRET};
 
 /// Counts live heap bytes, to see whether memory returns to its baseline.
 struct Counting;

@@ -2,23 +2,25 @@
 //! upstreams on 127.0.0.1:0: per-connector secrets, byte-for-byte forwarding, refusals that
 //! never reach the upstream, and the upstream's failures turned into 502 / 504.
 
-#[path = "../examples/gateway/app.rs"]
+#[path = "../../examples/gateway/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, Uri};
 use axum::routing::post;
 use axum::Router;
-use common::{dt_claims, mint_raw, Counted, DT_HEADER};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt;
+
+use tower_dt_signature::testing::Signer;
+
+use crate::support::{call, Counted};
 
 const SECRET_A: &str = "secret of connector a";
 const SECRET_B: &str = "secret of connector b";
@@ -29,20 +31,10 @@ fn event(id: &str) -> Bytes {
     ))
 }
 
-/// A token as DT signs it for `body`, issued now.
-fn sign(body: &[u8], secret: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    mint_raw(DT_HEADER, &dt_claims(body, now).to_string(), secret)
-}
-
+/// `body` as DT posts it to connector `connector`, signed now with `secret`.
 fn post_event(connector: &str, body: Bytes, secret: &str) -> Request<Body> {
-    Request::post(format!("/dt/{connector}"))
-        .header("x-dt-signature", sign(&body, secret))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
+    Signer::new(secret)
+        .request(&format!("/dt/{connector}"), body)
         .unwrap()
 }
 
@@ -93,11 +85,7 @@ async fn each_connector_is_verified_with_its_secret_and_forwarded_byte_for_byte(
 
     for (connector, secret, id) in [("a", SECRET_A, "evt-a-1"), ("b", SECRET_B, "evt-b-1")] {
         let body = event(id);
-        let response = app
-            .clone()
-            .oneshot(post_event(connector, body.clone(), secret))
-            .await
-            .unwrap();
+        let response = call(&app, post_event(connector, body.clone(), secret)).await;
         let request_id = response.headers().get("x-request-id").cloned();
         assert_eq!(
             text(response).await,
@@ -113,14 +101,10 @@ async fn each_connector_is_verified_with_its_secret_and_forwarded_byte_for_byte(
 
     // A's event signed with B's secret, and an unsigned one: refused, never forwarded.
     let body = event("evt-a-2");
-    let forged = app
-        .clone()
-        .oneshot(post_event("a", body.clone(), SECRET_B))
-        .await
-        .unwrap();
+    let forged = call(&app, post_event("a", body.clone(), SECRET_B)).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
     let unsigned = Request::post("/dt/a").body(Body::from(body)).unwrap();
-    let response = app.clone().oneshot(unsigned).await.unwrap();
+    let response = call(&app, unsigned).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(
         received.lock().unwrap().is_empty(),
@@ -136,7 +120,7 @@ async fn an_unknown_connector_is_refused_before_its_body_is_read() {
     let body = event("evt-c-1");
     let (counted, polls) = Counted::new(http_body_util::Full::new(body.clone()));
     let request = Request::post("/dt/c")
-        .header("x-dt-signature", sign(&body, SECRET_A))
+        .header("x-dt-signature", Signer::new(SECRET_A).sign(&body))
         .body(Body::new(counted))
         .unwrap();
     let (status, text) = text(app.oneshot(request).await.unwrap()).await;
@@ -155,11 +139,7 @@ async fn a_duplicate_is_absorbed_and_not_forwarded_twice() {
     let app = gateway(uri, Duration::from_secs(5));
     let body = event("evt-dup-1");
     for duplicate in [None, Some("done")] {
-        let response = app
-            .clone()
-            .oneshot(post_event("a", body.clone(), SECRET_A))
-            .await
-            .unwrap();
+        let response = call(&app, post_event("a", body.clone(), SECRET_A)).await;
         assert_eq!(response.status(), StatusCode::OK);
         let marked = response.headers().get("x-dt-duplicate");
         assert_eq!(marked.map(|value| value.to_str().unwrap()), duplicate);
@@ -175,10 +155,8 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
         .parse()
         .unwrap();
     drop(listener);
-    let response = gateway(down, Duration::from_secs(5))
-        .oneshot(post_event("a", event("evt-down"), SECRET_A))
-        .await
-        .unwrap();
+    let request = post_event("a", event("evt-down"), SECRET_A);
+    let response = call(&gateway(down, Duration::from_secs(5)), request).await;
     assert_eq!(
         text(response).await,
         (StatusCode::BAD_GATEWAY, "upstream unreachable".to_owned())
@@ -188,11 +166,7 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
     let (uri, received) = upstream(StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
     let app = gateway(uri, Duration::from_secs(5));
     let body = event("evt-refused");
-    let response = app
-        .clone()
-        .oneshot(post_event("a", body.clone(), SECRET_A))
-        .await
-        .unwrap();
+    let response = call(&app, post_event("a", body.clone(), SECRET_A)).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     // The duplicate guard released the event: DT's retry reaches the upstream again.
     let retry = app.oneshot(post_event("a", body, SECRET_A)).await.unwrap();
@@ -201,10 +175,8 @@ async fn upstream_failures_become_502_and_504_so_dt_retries() {
 
     // Slow: no answer within the gateway's timeout.
     let (uri, _) = upstream(StatusCode::OK, Duration::from_secs(30)).await;
-    let response = gateway(uri, Duration::from_millis(200))
-        .oneshot(post_event("a", event("evt-slow"), SECRET_A))
-        .await
-        .unwrap();
+    let request = post_event("a", event("evt-slow"), SECRET_A);
+    let response = call(&gateway(uri, Duration::from_millis(200)), request).await;
     assert_eq!(
         text(response).await,
         (StatusCode::GATEWAY_TIMEOUT, "upstream timed out".to_owned())
@@ -225,17 +197,9 @@ async fn metrics_are_served_for_prometheus() {
     });
 
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let ok = app
-        .clone()
-        .oneshot(post_event("a", event("evt-m-1"), SECRET_A))
-        .await
-        .unwrap();
+    let ok = call(&app, post_event("a", event("evt-m-1"), SECRET_A)).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    let forged = app
-        .clone()
-        .oneshot(post_event("a", event("evt-m-2"), SECRET_B))
-        .await
-        .unwrap();
+    let forged = call(&app, post_event("a", event("evt-m-2"), SECRET_B)).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 
     let metrics = app
@@ -245,8 +209,8 @@ async fn metrics_are_served_for_prometheus() {
     let (status, text) = text(metrics).await;
     assert_eq!(status, StatusCode::OK);
     for line in [
-        r#"dt_signature_requests_total{outcome="accepted",kind="none"} 1"#,
-        r#"dt_signature_requests_total{outcome="rejected",kind="invalid_signature"} 1"#,
+        r#"dt_signature_requests_total{outcome="accepted",kind="none",scheme="hmac"} 1"#,
+        r#"dt_signature_requests_total{outcome="rejected",kind="invalid_signature",scheme="hmac"} 1"#,
         "dt_signature_body_bytes_count 1",
         "dt_signature_verification_seconds_count 2",
     ] {

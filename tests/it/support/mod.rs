@@ -1,20 +1,30 @@
-//! Helpers shared by the integration tests: DT's real requests, a token minter and an
-//! inner service that records what it receives.
-#![allow(dead_code)]
+//! What the integration tests share, each piece once: DT's real requests, tokens signed
+//! through `Signer` (and a raw minter for hostile ones), the recording inner service,
+//! bodies that count or break off, and log capture. The duplicate guard's helpers are in
+//! [`dedup`]. Also compiled into the `logging` and `soak` binaries, which use a part of it.
+#![allow(dead_code, unused_imports)]
 
-use std::convert::Infallible;
+mod recorder;
+
+pub mod dedup;
+
+pub use recorder::{Recorder, Seen};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::request::Parts;
+use hmac::{Hmac, Mac};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use jsonwebtoken::{Algorithm, EncodingKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use tower::{Service, ServiceExt};
+
+use tower_dt_signature::testing::{SignOptions, Signer};
+use tower_dt_signature::{DtSignatureError, ErrorKind};
 
 /// A real signed request from `tests/data/dt-vectors/` (copied from DT's own test suite).
 pub struct Vector {
@@ -75,99 +85,80 @@ impl Vector {
 
 pub const SECRET: &str = "test-secret";
 pub const NOW: u64 = 1_700_000_000;
+/// The `jti` of every token [`sign`] mints: DT's own, so that tokens are reproducible.
+pub const JTI: &str = "c82gg99hga35jc2afkeg";
 
 pub fn at(secs: u64) -> impl Fn() -> SystemTime + Send + Sync + Clone + 'static {
     move || UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// DT's signing, issued at [`NOW`], with the id [`JTI`].
+pub fn dt_options() -> SignOptions {
+    SignOptions::new().iat(NOW).jti(JTI)
+}
+
+/// A token as DT signs it for `body`, issued at [`NOW`] (through `Signer`).
+pub fn sign(body: &[u8], secret: impl AsRef<[u8]>) -> String {
+    Signer::new(secret).sign_with(body, &dt_options())
+}
+
+/// `body` as DT posts it to `uri`, signed with [`SECRET`] at [`NOW`]: `X-Dt-Signature`,
+/// `Content-Type` and `Content-Length` (through `Signer`).
+pub fn signed_request<B: From<Bytes>>(uri: &str, body: impl Into<Bytes>) -> Request<B> {
+    Signer::new(SECRET)
+        .request_with(uri, body, &dt_options())
+        .unwrap()
 }
 
 pub fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `header.claims.signature`, HS256 with `secret`, with exactly these JSON texts.
+/// `header.claims.signature`, HS256 with `secret`, with exactly these JSON texts: for the
+/// hostile tokens `Signer` cannot make (other algorithms, odd headers, broken claims).
 pub fn mint_raw(header: &str, claims: &str, secret: impl AsRef<[u8]>) -> String {
     let input = format!("{}.{}", b64(header), b64(claims));
-    let signature = jsonwebtoken::crypto::sign(
-        input.as_bytes(),
-        &EncodingKey::from_secret(secret.as_ref()),
-        Algorithm::HS256,
-    )
-    .unwrap();
-    format!("{input}.{signature}")
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_ref()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(mac.finalize().into_bytes()))
 }
 
 pub const DT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-/// The claims DT puts in a token for `body`, issued at `iat`.
+/// The `(header, claims)` JSON texts of a compact JWS.
+pub fn token_parts(token: &str) -> (String, String) {
+    let mut parts = token.split('.');
+    let mut text = || String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap());
+    (text().unwrap(), text().unwrap())
+}
+
+/// The claims `Signer` puts in a token for `body`, issued at `iat`: the start of a
+/// hostile token that changes one of them.
 pub fn dt_claims(body: &[u8], iat: u64) -> serde_json::Value {
-    serde_json::json!({
-        "checksum": hex::encode(Sha1::digest(body)),
-        "checksum_sha256": hex::encode(Sha256::digest(body)),
-        "exp": iat + 3600,
-        "iat": iat,
-        "jti": "c82gg99hga35jc2afkeg",
-    })
+    let token = Signer::new("any").sign_with(body, &SignOptions::new().iat(iat).jti(JTI));
+    serde_json::from_str(&token_parts(&token).1).unwrap()
 }
 
-/// A token as DT would sign it for `body`, issued at [`NOW`].
-pub fn sign(body: &[u8], secret: impl AsRef<[u8]>) -> String {
-    mint_raw(DT_HEADER, &dt_claims(body, NOW).to_string(), secret)
+/// `request` through a clone of `service`, as a server calls it per connection.
+pub async fn call<S, R>(service: &S, request: R) -> S::Response
+where
+    S: Service<R> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    send_owned(service.clone(), request).await
 }
 
-/// What the inner service saw of one request.
-pub struct Seen {
-    pub parts: Parts,
-    pub body: Bytes,
-}
-
-/// An inner service that records each request and answers 200 "inner".
-#[derive(Clone, Default)]
-pub struct Recorder {
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Recorder {
-    pub fn calls(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    pub fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-
-    pub fn service<B>(
-        &self,
-    ) -> impl tower::Service<
-        Request<B>,
-        Response = Response<Full<Bytes>>,
-        Error = Infallible,
-        Future = impl Send,
-    > + Clone
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: std::fmt::Debug,
-    {
-        let seen = self.seen.clone();
-        tower::service_fn(move |request: Request<B>| {
-            let seen = seen.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = body.collect().await.unwrap().to_bytes();
-                seen.lock().unwrap().push(Seen { parts, body });
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
-            }
-        })
-    }
+/// `request` through `service` itself: for a spawned task, which must own it.
+pub async fn send_owned<S, R>(service: S, request: R) -> S::Response
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    service.oneshot(request).await.unwrap()
 }
 
 /// The status, the error kind attached to the response, and the body text.
-pub async fn outcome<B>(
-    response: Response<B>,
-) -> (
-    http::StatusCode,
-    Option<tower_dt_signature::ErrorKind>,
-    String,
-)
+pub async fn outcome<B>(response: Response<B>) -> (http::StatusCode, Option<ErrorKind>, String)
 where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
@@ -175,7 +166,7 @@ where
     let status = response.status();
     let kind = response
         .extensions()
-        .get::<tower_dt_signature::DtSignatureError>()
+        .get::<DtSignatureError>()
         .map(|error| error.kind());
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, kind, String::from_utf8(body.to_vec()).unwrap())
@@ -234,7 +225,24 @@ pub fn chunked(
     http_body_util::StreamBody::new(futures_util::stream::iter(frames))
 }
 
+/// Assert that `log` shows none of `secrets`, none of `tokens` nor their signatures, and
+/// neither digest (SHA-1, SHA-256) of `body`.
+pub fn assert_nothing_secret(log: &str, secrets: &[&str], tokens: &[&str], body: &[u8]) {
+    let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+    for token in tokens {
+        needles.push(token.to_string());
+        needles.push(token.rsplit('.').next().unwrap().to_owned());
+    }
+    needles.push(hex::encode(Sha1::digest(body)));
+    needles.push(hex::encode(Sha256::digest(body)));
+    for needle in needles {
+        assert!(!log.contains(&needle), "the log leaks {needle}: {log}");
+    }
+}
+
 /// Run `f` with every tracing event (TRACE and up) written as text, and return that text.
+/// The subscriber is this thread's only: see `tests/logging/main.rs` for why the tests
+/// that read logs have a binary of their own.
 pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -1,8 +1,6 @@
 //! DtSignatureLayer in the stack the README recommends, outermost first: TraceLayer,
 //! TimeoutLayer, RequestBodyLimitLayer (optional), DtSignatureLayer, handler.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,16 +10,18 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::Vector;
 use futures_util::{stream, StreamExt};
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// The real DT request with both checksums (see `tests/common`).
+use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
+
+use crate::support::{call, Vector};
+
+/// The real DT request with both checksums (see `support::Vector`).
 fn vector() -> Vector {
     Vector::sha256()
 }
@@ -147,7 +147,7 @@ async fn body_over_the_outer_limit_never_reaches_the_handler() {
     with_length
         .headers_mut()
         .insert("content-length", vector.body.len().into());
-    let response = app.clone().oneshot(with_length).await.unwrap();
+    let response = call(&app, with_length).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(response.extensions().get::<DtSignatureError>().is_none());
 

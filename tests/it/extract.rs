@@ -11,8 +11,10 @@ use axum::Router;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+
 use tower_dt_signature::events::{EventData, EventType, Payload};
-use tower_dt_signature::{DtPayload, DtPayloadRejection, DtSignatureLayer, Signer};
+use tower_dt_signature::testing::Signer;
+use tower_dt_signature::{DtPayload, DtPayloadRejection, DtSignatureLayer};
 
 const SECRET: &str = "test-secret";
 

@@ -3,7 +3,7 @@
 //! DT-like retries, and `--tamper` mode, which must report a receiver that accepts
 //! tampered requests.
 
-#[path = "../examples/send_event/connector.rs"]
+#[path = "../../examples/send_event/connector.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod connector;
 

@@ -1,7 +1,5 @@
 //! The layer on an axum `Router`, as the README shows it: no `HandleErrorLayer` needed.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,10 +7,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Router};
-use common::*;
 use http::{Request, StatusCode};
 use tower::ServiceExt;
+
 use tower_dt_signature::{DtClaims, DtSignatureLayer, ErrorKind};
+
+use crate::support::*;
 
 #[derive(Clone, Default)]
 struct Seen {

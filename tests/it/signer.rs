@@ -1,44 +1,27 @@
 //! `Signer` (feature `signer`) against DT's real tokens and against `DtSignatureLayer`.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use bytes::Bytes;
-use common::{at, outcome, Recorder, Vector};
 use http_body_util::Full;
-use tower::{Layer, ServiceExt};
-use tower_dt_signature::events::{EventType, Payload};
-use tower_dt_signature::{
-    ConfigError, DtSignatureLayer, ErrorKind, SignOptions, Signer, Verifier, X_DT_SIGNATURE,
-};
+use tower::Layer;
 
-/// `(header JSON, claims JSON)` of a compact JWS.
-fn parts(token: &str) -> (String, String) {
-    let mut it = token.split('.');
-    let header = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
-    let claims = URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap();
-    (
-        String::from_utf8(header).unwrap(),
-        String::from_utf8(claims).unwrap(),
-    )
-}
+use tower_dt_signature::consts::X_DT_SIGNATURE;
+use tower_dt_signature::events::{EventType, Payload};
+use tower_dt_signature::testing::{SignOptions, Signer};
+use tower_dt_signature::{ConfigError, DtSignature, DtSignatureLayer, ErrorKind, Verifier};
+
+use crate::support::{at, call, outcome, token_parts, Recorder, Vector, NOW};
 
 fn claims_json(token: &str) -> serde_json::Value {
-    serde_json::from_str(&parts(token).1).unwrap()
+    serde_json::from_str(&token_parts(token).1).unwrap()
 }
 
 #[test]
 fn reproduces_dts_real_token_byte_for_byte() {
     let v = Vector::sha256();
-    let token = Signer::new(&v.secret).sign_with(
-        &v.body,
-        &SignOptions::new()
-            .iat(1_644_496_933)
-            .jti("c82gg99hga35jc2afkeg"),
-    );
+    let options = SignOptions::new().iat(1_644_496_933);
+    let token = Signer::new(&v.secret).sign_with(&v.body, &options.jti("c82gg99hga35jc2afkeg"));
     assert_eq!(token, v.token);
     assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
 }
@@ -46,13 +29,8 @@ fn reproduces_dts_real_token_byte_for_byte() {
 #[test]
 fn reproduces_dts_legacy_sha1_only_token_byte_for_byte() {
     let v = Vector::sha1_only();
-    let token = Signer::new(&v.secret).sign_with(
-        &v.body,
-        &SignOptions::new()
-            .iat(1_641_980_472)
-            .jti("c7fa4e77gf87eif6j3tg")
-            .sha1_only(true),
-    );
+    let options = SignOptions::new().iat(1_641_980_472).sha1_only(true);
+    let token = Signer::new(&v.secret).sign_with(&v.body, &options.jti("c7fa4e77gf87eif6j3tg"));
     assert_eq!(token, v.token);
 }
 
@@ -64,7 +42,7 @@ fn header_and_claims_have_dts_exact_layout() {
             .iat(1_700_000_000)
             .jti("c82gg99hga35jc2afkeg"),
     );
-    let (header, claims) = parts(&token);
+    let (header, claims) = token_parts(&token);
     assert_eq!(header, r#"{"alg":"HS256","typ":"JWT"}"#);
     // SHA-1 and SHA-256 of "{}", exp = iat + 3600, in DT's key order.
     assert_eq!(
@@ -124,14 +102,17 @@ fn debug_does_not_show_the_secret() {
     assert!(shown.contains("redacted"));
 }
 
+/// `layer` as strict as it goes (SHA-256 required, no leeway) over a fresh recorder.
+fn strict(layer: DtSignatureLayer) -> (Recorder, DtSignature<Recorder>) {
+    let recorder = Recorder::default();
+    let layer = layer.require_sha256(true).leeway(std::time::Duration::ZERO);
+    (recorder.clone(), layer.layer(recorder))
+}
+
 #[tokio::test]
 async fn signed_requests_pass_the_layer_for_every_event_type() {
     let signer = Signer::new("test-secret");
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new("test-secret")
-        .require_sha256(true)
-        .leeway(std::time::Duration::ZERO)
-        .layer(recorder.service());
+    let (recorder, service) = strict(DtSignatureLayer::new("test-secret"));
     for event_type in EventType::ALL {
         let body =
             serde_json::to_vec(&Payload::sample(&event_type, SystemTime::now()).unwrap()).unwrap();
@@ -144,7 +125,7 @@ async fn signed_requests_pass_the_layer_for_every_event_type() {
             body.len().to_string().as_str()
         );
         assert!(request.headers().contains_key(X_DT_SIGNATURE));
-        let (status, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        let (status, kind, _) = outcome(call(&service, request).await).await;
         assert_eq!((status, kind), (http::StatusCode::OK, None), "{event_type}");
         let seen = recorder.take();
         assert_eq!(seen.len(), 1);
@@ -155,14 +136,9 @@ async fn signed_requests_pass_the_layer_for_every_event_type() {
 #[tokio::test]
 async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
     let signer = Signer::new("test-secret");
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new("test-secret")
-        .require_sha256(true)
-        .clock(at(common::NOW))
-        .leeway(std::time::Duration::ZERO)
-        .layer(recorder.service());
+    let (recorder, service) = strict(DtSignatureLayer::new("test-secret").clock(at(NOW)));
     let body = Bytes::from_static(br#"{"event":{}}"#);
-    let ok = SignOptions::new().iat(common::NOW);
+    let ok = SignOptions::new().iat(NOW);
     let cases = [
         ("valid", Signer::new("test-secret"), ok.clone(), None),
         (
@@ -174,13 +150,13 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
         (
             "expired",
             signer.clone(),
-            SignOptions::new().iat(common::NOW - 3600),
+            SignOptions::new().iat(NOW - 3600),
             Some(ErrorKind::Expired),
         ),
         (
             "from the future",
             signer.clone(),
-            SignOptions::new().iat(common::NOW + 600),
+            SignOptions::new().iat(NOW + 600),
             Some(ErrorKind::IssuedInFuture),
         ),
         (
@@ -194,7 +170,7 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
         let request = signer
             .request_with::<Full<Bytes>>("/", body.clone(), &options)
             .unwrap();
-        let (_, kind, _) = outcome(service.clone().oneshot(request).await.unwrap()).await;
+        let (_, kind, _) = outcome(call(&service, request).await).await;
         assert_eq!(kind, expected, "{what}");
         assert_eq!(
             recorder.take().len(),
@@ -207,10 +183,9 @@ async fn layer_refuses_what_the_signer_was_told_to_get_wrong() {
 #[test]
 fn legacy_tokens_verify_without_require_sha256() {
     let body = b"{}";
-    let token =
-        Signer::new("k").sign_with(body, &SignOptions::new().iat(common::NOW).sha1_only(true));
+    let token = Signer::new("k").sign_with(body, &SignOptions::new().iat(NOW).sha1_only(true));
     let claims = Verifier::new("k")
-        .clock(at(common::NOW))
+        .clock(at(NOW))
         .verify_token(&token, body)
         .unwrap();
     assert!(claims.sha1_verified());

@@ -1,10 +1,7 @@
 //! The duplicate guard on a real Redis shared by two replicas. Each test starts its own
 //! `redis-server` on a free loopback port and kills it when done. Without `redis-server`
 //! these tests fail (they never skip): install it (`apt-get install redis-server`);
-//! `.ci/run` does.
-
-mod common;
-mod dedup_support;
+//! `.ci/run` does. Compiled with feature `redis` only.
 
 use std::future::{poll_fn, Future};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,14 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use dedup_support::*;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use tower::ServiceExt;
+
 use tower_dt_signature::dedup::{
     DedupLayer, DedupRefusal, DedupStore, RedisStore, ReservationToken, Reserve,
 };
+
+use crate::support::dedup::*;
+use crate::support::{send_owned, Recorder};
 
 /// A `redis-server` of our own, killed on drop.
 struct RedisServer {
@@ -118,7 +116,7 @@ impl Drop for RedisServer {
 struct Replica {
     guard: DedupLayer<RedisStore>,
     service: Stack<RedisStore>,
-    handler: Handler,
+    handler: Recorder,
 }
 
 async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
@@ -128,8 +126,7 @@ async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
         .prefix("test:dt:")
         .timeout(Duration::from_millis(500));
     let guard = DedupLayer::with_store(store).fail_closed(fail_closed);
-    let handler = Handler::default();
-    let service = stack(&guard, &handler);
+    let (handler, service) = stack(&guard);
     Replica {
         guard,
         service,
@@ -153,29 +150,15 @@ async fn pttl(connection: &mut redis::aio::MultiplexedConnection, key: &str) -> 
         .unwrap()
 }
 
-async fn send_owned(
-    service: Stack<RedisStore>,
-    request: Request<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
-    service.oneshot(request).await.unwrap()
-}
-
 #[tokio::test]
 async fn a_duplicate_sent_to_another_replica_is_absorbed() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
 
-    assert_eq!(answer(send(&a.service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&a.service, "evt-1").await, ok());
     assert_eq!(a.handler.bodies(), vec![(body("evt-1"), true)]);
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        done()
-    );
-    assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, done());
+    assert_eq!(answer_to(&a.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 0));
     assert_eq!(
         (a.guard.stats().duplicates(), b.guard.stats().duplicates()),
@@ -195,16 +178,12 @@ async fn a_duplicate_sent_to_another_replica_is_absorbed() {
 #[tokio::test]
 async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.hold();
 
     let first = tokio::spawn(send_owned(a.service.clone(), signed("evt-1")));
     a.handler.entered().await;
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, in_flight());
     let mut redis = server.inspect().await;
     let held = get(&mut redis, "test:dt:evt-1").await.unwrap();
     assert_eq!(held.len(), 32, "a reservation holds its token");
@@ -212,10 +191,7 @@ async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
 
     a.handler.open(1);
     assert_eq!(answer(first.await.unwrap()).await, ok());
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 0));
     assert_eq!(b.guard.stats().in_flight(), 1);
 }
@@ -223,8 +199,7 @@ async fn a_duplicate_in_flight_on_another_replica_is_not_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     for round in 0..10 {
         let replicas = [(&a.service, &a.handler), (&b.service, &b.handler)];
         let answers = race(&replicas, &format!("evt-{round}"), 8).await;
@@ -237,10 +212,7 @@ async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
             "once per event"
         );
         // Settled: a late duplicate on either replica is absorbed.
-        assert_eq!(
-            answer(send(&b.service, signed(&format!("evt-{round}"))).await).await,
-            done()
-        );
+        assert_eq!(answer_to(&b.service, &format!("evt-{round}")).await, done());
     }
     let in_flight = a.guard.stats().in_flight() + b.guard.stats().in_flight();
     assert_eq!(in_flight, 70);
@@ -249,26 +221,22 @@ async fn concurrent_duplicates_across_replicas_are_forwarded_once() {
 #[tokio::test]
 async fn a_failed_answer_on_one_replica_lets_another_handle_the_retry() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.answer(StatusCode::INTERNAL_SERVER_ERROR);
 
     assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
+        answer_to(&a.service, "evt-1").await,
         Answer::Inner(StatusCode::INTERNAL_SERVER_ERROR)
     );
     let mut redis = server.inspect().await;
     assert_eq!(get(&mut redis, "test:dt:evt-1").await, None, "released");
-    assert_eq!(answer(send(&b.service, signed("evt-1")).await).await, ok());
-    assert_eq!(
-        answer(send(&a.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&a.service, "evt-1").await, done());
     assert_eq!((a.handler.calls(), b.handler.calls()), (1, 1));
 }
 
 #[tokio::test]
-async fn a_replica_never_releases_or_commits_another_replicas_reservation() {
+async fn a_replica_never_releases_another_replicas_reservation_and_a_commit_always_wins() {
     let server = RedisServer::start();
     let a = RedisStore::connect(&server.url()).await.unwrap();
     let b = RedisStore::connect(&server.url()).await.unwrap();
@@ -281,7 +249,6 @@ async fn a_replica_never_releases_or_commits_another_replicas_reservation() {
     assert_eq!(b.reserve("evt-1", ttl).await.unwrap(), Reserve::InFlight);
     let stranger = ReservationToken::random();
     b.release("evt-1", stranger).await.unwrap();
-    b.commit("evt-1", stranger, done_ttl).await.unwrap();
     let mut redis = server.inspect().await;
     assert_eq!(
         get(&mut redis, "dt-dedup:evt-1").await,
@@ -298,61 +265,57 @@ async fn a_replica_never_releases_or_commits_another_replicas_reservation() {
     assert_eq!(a.reserve("evt-1", ttl).await.unwrap(), Reserve::Done);
     b.release("evt-1", token).await.unwrap();
     assert_eq!(a.reserve("evt-1", ttl).await.unwrap(), Reserve::Done);
+
+    // A late commit (its holder's reservation expired and another replica reserved the
+    // event since) wins: the event was handled, and the newer holder's release must not
+    // free it. Before, the commit was dropped and the release freed a handled event.
+    let Reserve::Reserved(slow) = a.reserve("evt-2", Duration::from_millis(50)).await.unwrap()
+    else {
+        panic!("a free key is reserved");
+    };
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let Reserve::Reserved(newer) = b.reserve("evt-2", ttl).await.unwrap() else {
+        panic!("the slow holder's reservation expired");
+    };
+    a.commit("evt-2", slow, done_ttl).await.unwrap();
+    b.release("evt-2", newer).await.unwrap();
+    assert_eq!(
+        get(&mut redis, "dt-dedup:evt-2").await.as_deref(),
+        Some("done")
+    );
+    assert_eq!(b.reserve("evt-2", ttl).await.unwrap(), Reserve::Done);
 }
 
 #[tokio::test]
 async fn reservations_and_done_keys_expire_in_redis() {
     let server = RedisServer::start();
     let store = RedisStore::connect(&server.url()).await.unwrap();
-    let Reserve::Reserved(_) = store
-        .reserve("stuck", Duration::from_millis(40))
-        .await
-        .unwrap()
-    else {
-        panic!()
+    let reserve = |key, ttl| store.reserve(key, ttl);
+    let Reserve::Reserved(_) = reserve("stuck", Duration::from_millis(40)).await.unwrap() else {
+        panic!("a free key is reserved")
     };
-    let Reserve::Reserved(token) = store
-        .reserve("done", Duration::from_secs(30))
-        .await
-        .unwrap()
-    else {
-        panic!()
+    let Reserve::Reserved(token) = reserve("done", Duration::from_secs(30)).await.unwrap() else {
+        panic!("a free key is reserved")
     };
     store
         .commit("done", token, Duration::from_millis(40))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .reserve("stuck", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        Reserve::InFlight
-    );
-    assert_eq!(
-        store
-            .reserve("done", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        Reserve::Done
-    );
+    let long = Duration::from_secs(30);
+    for (key, now) in [("stuck", Reserve::InFlight), ("done", Reserve::Done)] {
+        assert_eq!(reserve(key, long).await.unwrap(), now, "{key}");
+    }
     tokio::time::sleep(Duration::from_millis(60)).await;
     for key in ["stuck", "done"] {
-        assert!(
-            matches!(
-                store.reserve(key, Duration::from_secs(30)).await.unwrap(),
-                Reserve::Reserved(_)
-            ),
-            "{key} expired"
-        );
+        let later = reserve(key, long).await.unwrap();
+        assert!(matches!(later, Reserve::Reserved(_)), "{key} expired");
     }
 }
 
 #[tokio::test]
 async fn a_dropped_request_releases_its_reservation_in_redis() {
     let server = RedisServer::start();
-    let a = replica(&server, false).await;
-    let b = replica(&server, false).await;
+    let (a, b) = (replica(&server, false).await, replica(&server, false).await);
     a.handler.hold();
 
     let mut dropped = Box::pin(a.service.clone().oneshot(signed("evt-1")));
@@ -372,10 +335,7 @@ async fn a_dropped_request_releases_its_reservation_in_redis() {
     })
     .await
     .expect("the request never reached the inner service");
-    assert_eq!(
-        answer(send(&b.service, signed("evt-1")).await).await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&b.service, "evt-1").await, in_flight());
     drop(dropped);
 
     // The release runs on a spawned task: wait for it, boundedly.
@@ -388,7 +348,7 @@ async fn a_dropped_request_releases_its_reservation_in_redis() {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert_eq!(answer(send(&b.service, signed("evt-1")).await).await, ok());
+    assert_eq!(answer_to(&b.service, "evt-1").await, ok());
     assert_eq!(b.handler.calls(), 1);
 }
 
@@ -398,14 +358,8 @@ async fn killed_redis_fails_open_or_closed_as_configured() {
     let open = replica(&server, false).await;
     let closed = replica(&server, true).await;
 
-    assert_eq!(
-        answer(send(&open.service, signed("evt-1")).await).await,
-        ok()
-    );
-    assert_eq!(
-        answer(send(&closed.service, signed("evt-1")).await).await,
-        done()
-    );
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
 
     // Redis dies while a request is in flight: its commit fails, its answer stands.
     open.handler.hold();
@@ -418,21 +372,15 @@ async fn killed_redis_fails_open_or_closed_as_configured() {
     assert_eq!(open.guard.stats().store_errors(), 1);
 
     // Fail open: forwarded, unguarded (even a duplicate: the store cannot tell).
-    assert_eq!(
-        answer(send(&open.service, signed("evt-1")).await).await,
-        ok()
-    );
-    assert_eq!(
-        answer(send(&open.service, signed("evt-3")).await).await,
-        ok()
-    );
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&open.service, "evt-3").await, ok());
     assert_eq!(open.handler.calls(), 4);
     assert_eq!(open.guard.stats().store_errors(), 3);
 
     // Fail closed: 503, never forwarded, so DT retries later.
     for id in ["evt-1", "evt-4"] {
         assert_eq!(
-            answer(send(&closed.service, signed(id)).await).await,
+            answer_to(&closed.service, id).await,
             Answer::Refused(
                 DedupRefusal::StoreUnavailable,
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,15 +1,15 @@
 //! For random bodies and secrets a freshly signed request passes the layer with its exact
 //! bytes, and any one-byte change of the body is refused before the inner service.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use proptest::prelude::*;
 use tower::{Layer, ServiceExt};
+
 use tower_dt_signature::{DtSignatureLayer, ErrorKind};
+
+use crate::support::*;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -21,7 +21,7 @@ fn send(secret: &[u8], token: &str, body: Vec<u8>) -> (StatusCode, Option<ErrorK
     let recorder = Recorder::default();
     let service = DtSignatureLayer::new(secret)
         .clock(at(NOW))
-        .layer(recorder.service());
+        .layer(recorder.clone());
     let request = Request::post("/")
         .header("x-dt-signature", token)
         .body(Full::new(Bytes::from(body)))

@@ -1,16 +1,16 @@
 //! What the gateway and report-only mode log: the reason, at the right level, and never
 //! the secret, the token or a digest.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::request::Parts;
 use http::Request;
 use http_body_util::Full;
-use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
-use tower_dt_signature::{DtGatewayLayer, DtSignatureLayer, ResolveError, Tenant, Verifier};
+
+use tower_dt_signature::gateway::{ResolveError, Tenant};
+use tower_dt_signature::{DtSignatureLayer, Verifier};
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og"}}"#;
 const SECRET_VALUE: &str = "gateway-log-secret";
@@ -36,7 +36,7 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
             let report = DtSignatureLayer::new(SECRET_VALUE)
                 .clock(at(NOW))
                 .report_only(true)
-                .layer(recorder.service());
+                .layer(recorder.clone());
             let response = report.oneshot(request("/", &forged)).await.unwrap();
             assert_eq!(response.status(), 200);
             assert_eq!(recorder.calls(), 1);
@@ -54,9 +54,9 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
                     }
                 }
             };
-            let gateway = DtGatewayLayer::new(resolver).layer(recorder.service());
+            let gateway = DtSignatureLayer::gateway(resolver).layer(recorder.clone());
             for (uri, status) in [("/dt/zz", 400), ("/dt/down", 503)] {
-                let response = gateway.clone().oneshot(request(uri, &valid)).await.unwrap();
+                let response = call(&gateway, request(uri, &valid)).await;
                 assert_eq!(response.status(), status, "{uri}");
             }
             assert_eq!(recorder.calls(), 1);
@@ -75,17 +75,12 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
         unknown.contains("DEBUG") && unknown.contains("refused"),
         "{log}"
     );
+    // Logged by kind: the resolver's own error text may hold anything (a connection
+    // string, a secret), so it is never printed.
     let failed = line("secret resolver failed");
-    assert!(failed.contains("WARN") && failed.contains("connection refused by store"));
+    assert!(failed.contains("WARN") && failed.contains("secret lookup failed"), "{log}");
+    assert!(!log.contains("connection refused by store"), "{log}");
 
-    for needle in [
-        SECRET_VALUE.to_owned(),
-        "another-secret-value".to_owned(),
-        valid.clone(),
-        valid.rsplit('.').next().unwrap().to_owned(),
-        forged.rsplit('.').next().unwrap().to_owned(),
-        hex::encode(Sha256::digest(BODY)),
-    ] {
-        assert!(!log.contains(&needle), "the log leaks {needle}: {log}");
-    }
+    let secrets = [SECRET_VALUE, "another-secret-value"];
+    assert_nothing_secret(&log, &secrets, &[&valid, &forged], BODY);
 }

@@ -1,18 +1,14 @@
 //! A real hyper server on 127.0.0.1, built like examples/hyper_receiver.rs, driven by a
 //! hyper client over TCP: what arrives on the wire is what DT would send.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::Vector;
 use futures_util::stream;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::server::conn::http1;
@@ -20,9 +16,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
-use tower_dt_signature::{DtBody, DtClaims, DtSignatureLayer};
 
-/// The real DT request with both checksums (see `tests/common`).
+use tower_dt_signature::{DtClaims, DtSignatureLayer};
+
+use crate::support::{Recorder, Seen, Vector};
+
+/// The real DT request with both checksums (see `support::Vector`).
 fn vector() -> Vector {
     Vector::sha256()
 }
@@ -31,27 +30,6 @@ fn vector() -> Vector {
 fn layer(vector: &Vector) -> DtSignatureLayer {
     let now = vector.verify_at;
     DtSignatureLayer::new("test-secret").clock(move || now)
-}
-
-/// What one side of the layer saw of a request.
-#[derive(Debug, Clone)]
-struct Seen {
-    headers: HeaderMap,
-    body: Bytes,
-    jti: Option<String>,
-}
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Seen>>>);
-
-impl Recorder {
-    fn push(&self, seen: Seen) {
-        self.0.lock().unwrap().push(seen);
-    }
-
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
 }
 
 /// The requests as they arrived from the wire (before the layer) and as the handler got
@@ -68,33 +46,13 @@ async fn serve(layer: DtSignatureLayer) -> Server {
     let handled = Recorder::default();
     let service = {
         let arrived = arrived.clone();
-        let handled = handled.clone();
         ServiceBuilder::new()
             .map_request(move |request: Request<hyper::body::Incoming>| {
-                arrived.push(Seen {
-                    headers: request.headers().clone(),
-                    body: Bytes::new(),
-                    jti: None,
-                });
+                arrived.record_head(&request);
                 request
             })
             .layer(layer)
-            .service_fn(move |request: Request<DtBody>| {
-                let handled = handled.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let body = body.into_bytes();
-                    handled.push(Seen {
-                        headers: parts.headers,
-                        body,
-                        jti: parts
-                            .extensions
-                            .get::<DtClaims>()
-                            .and_then(|claims| claims.jti().map(str::to_owned)),
-                    });
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                }
-            })
+            .service(handled.clone())
     };
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -116,6 +74,40 @@ async fn serve(layer: DtSignatureLayer) -> Server {
         addr,
         arrived,
         handled,
+    }
+}
+
+/// What one request did: the answer, the head that arrived from the wire (there must be
+/// exactly one) and what the handler got.
+struct Sent {
+    status: StatusCode,
+    body: Bytes,
+    arrived: HeaderMap,
+    handled: Vec<Seen>,
+}
+
+impl Sent {
+    fn answer(&self) -> (StatusCode, &str) {
+        (self.status, std::str::from_utf8(&self.body).unwrap())
+    }
+}
+
+impl Server {
+    /// Sends the vector's headers with `body` on a fresh connection.
+    async fn post<B>(&self, vector: &Vector, body: B) -> Sent
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (status, body) = send(self.addr, request(vector, self.addr, body)).await;
+        let mut arrived = self.arrived.take();
+        assert_eq!(arrived.len(), 1, "requests from the wire");
+        Sent {
+            status,
+            body,
+            arrived: arrived.remove(0).parts.headers,
+            handled: self.handled.take(),
+        }
     }
 }
 
@@ -177,21 +169,14 @@ async fn real_vector_reaches_the_handler_with_the_exact_bytes() {
     let vector = vector();
     let server = serve(layer(&vector)).await;
 
-    let request = request(&vector, server.addr, Full::new(vector.body.clone()));
-    let (status, body) = send(server.addr, request).await;
+    let sent = server.post(&vector, Full::new(vector.body.clone())).await;
 
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, "ok");
-    let arrived = server.arrived.take();
-    assert_eq!(arrived.len(), 1);
-    assert_eq!(
-        arrived[0].headers[CONTENT_LENGTH],
-        vector.body.len().to_string()
-    );
-    let handled = server.handled.take();
-    assert_eq!(handled.len(), 1);
-    assert_eq!(handled[0].body, vector.body);
-    assert_eq!(handled[0].jti.as_deref(), Some("c82gg99hga35jc2afkeg"));
+    assert_eq!(sent.answer(), (StatusCode::OK, "inner"));
+    assert_eq!(sent.arrived[CONTENT_LENGTH], vector.body.len().to_string());
+    assert_eq!(sent.handled.len(), 1);
+    assert_eq!(sent.handled[0].body, vector.body);
+    let claims = sent.handled[0].parts.extensions.get::<DtClaims>().unwrap();
+    assert_eq!(claims.jti(), Some("c82gg99hga35jc2afkeg"));
 }
 
 #[tokio::test]
@@ -199,21 +184,20 @@ async fn chunked_body_without_content_length_is_forwarded_with_one() {
     let vector = vector();
     let server = serve(layer(&vector)).await;
 
-    let request = request(&vector, server.addr, chunked(vector.body.clone(), 132));
-    let (status, _) = send(server.addr, request).await;
+    let sent = server
+        .post(&vector, chunked(vector.body.clone(), 132))
+        .await;
 
-    assert_eq!(status, StatusCode::OK);
-    let arrived = server.arrived.take();
-    assert_eq!(arrived.len(), 1);
-    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
-    let handled = server.handled.take();
-    assert_eq!(handled.len(), 1);
-    assert_eq!(handled[0].body, vector.body);
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(is_chunked(&sent.arrived), "{:?}", sent.arrived);
+    assert_eq!(sent.handled.len(), 1);
+    let handled = &sent.handled[0];
+    assert_eq!(handled.body, vector.body);
     assert_eq!(
-        handled[0].headers[CONTENT_LENGTH],
+        handled.parts.headers[CONTENT_LENGTH],
         vector.body.len().to_string()
     );
-    assert!(!handled[0].headers.contains_key(TRANSFER_ENCODING));
+    assert!(!handled.parts.headers.contains_key(TRANSFER_ENCODING));
 }
 
 #[tokio::test]
@@ -230,13 +214,13 @@ async fn changed_body_byte_is_refused_before_the_handler() {
         + 5;
     tampered[at] = b'i';
 
-    let request = request(&vector, server.addr, Full::new(Bytes::from(tampered)));
-    let (status, body) = send(server.addr, request).await;
+    let sent = server.post(&vector, Full::new(Bytes::from(tampered))).await;
 
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, "checksum mismatch");
-    assert_eq!(server.arrived.take().len(), 1);
-    assert!(server.handled.take().is_empty());
+    assert_eq!(
+        sent.answer(),
+        (StatusCode::BAD_REQUEST, "checksum mismatch")
+    );
+    assert!(sent.handled.is_empty());
 }
 
 #[tokio::test]
@@ -244,15 +228,12 @@ async fn over_limit_body_with_content_length_is_refused_before_the_handler() {
     let vector = vector();
     let server = serve(layer(&vector).max_body_size(100)).await;
 
-    let request = request(&vector, server.addr, Full::new(vector.body.clone()));
-    let (status, body) = send(server.addr, request).await;
+    let sent = server.post(&vector, Full::new(vector.body.clone())).await;
 
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body, "request body too large");
-    let arrived = server.arrived.take();
-    assert_eq!(arrived.len(), 1);
-    assert!(arrived[0].headers.contains_key(CONTENT_LENGTH));
-    assert!(server.handled.take().is_empty());
+    let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    assert_eq!(sent.answer(), too_large);
+    assert!(sent.arrived.contains_key(CONTENT_LENGTH));
+    assert!(sent.handled.is_empty());
 }
 
 #[tokio::test]
@@ -261,13 +242,10 @@ async fn over_limit_chunked_body_is_refused_before_the_handler() {
     let server = serve(layer(&vector).max_body_size(100)).await;
 
     // 60-byte chunks: the limit is crossed by the second one, not by any single chunk.
-    let request = request(&vector, server.addr, chunked(vector.body.clone(), 60));
-    let (status, body) = send(server.addr, request).await;
+    let sent = server.post(&vector, chunked(vector.body.clone(), 60)).await;
 
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body, "request body too large");
-    let arrived = server.arrived.take();
-    assert_eq!(arrived.len(), 1);
-    assert!(is_chunked(&arrived[0].headers), "{:?}", arrived[0].headers);
-    assert!(server.handled.take().is_empty());
+    let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    assert_eq!(sent.answer(), too_large);
+    assert!(is_chunked(&sent.arrived), "{:?}", sent.arrived);
+    assert!(sent.handled.is_empty());
 }

@@ -1,17 +1,15 @@
 //! Report-only mode: every request is verified and forwarded with its verdict; only a body
 //! that cannot be forwarded intact is refused.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
-use tower_dt_signature::{
-    DtClaims, DtGatewayLayer, DtSignatureLayer, ErrorKind, StaticSecrets, TenantId, Verdict,
-    Verifier,
-};
+
+use tower_dt_signature::gateway::{StaticSecrets, TenantId};
+use tower_dt_signature::{DtClaims, DtSignature, DtSignatureLayer, ErrorKind, Verdict, Verifier};
+
+use crate::support::*;
 
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"}}"#;
 
@@ -25,17 +23,19 @@ fn request(token: Option<&str>, body: &[u8]) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// `layer`, its clock at [`NOW`], over a fresh recorder.
+fn layer(layer: DtSignatureLayer) -> (Recorder, DtSignature<Recorder>) {
+    let recorder = Recorder::default();
+    (recorder.clone(), layer.clock(at(NOW)).layer(recorder))
+}
+
 fn verdict_kind(verdict: &Verdict) -> Option<ErrorKind> {
     verdict.error().map(|error| error.kind())
 }
 
 #[tokio::test]
 async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .report_only(true)
-        .layer(recorder.service());
+    let (recorder, service) = layer(DtSignatureLayer::new(SECRET).report_only(true));
 
     let tampered = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"tauch"}}"#;
     let good = sign(BODY, SECRET);
@@ -63,7 +63,7 @@ async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
         ),
     ];
     for (name, request, sent, expected) in cases {
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = call(&service, request).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         let (_, kind, text) = outcome(response).await;
         assert_eq!((kind, text.as_str()), (None, "inner"), "{name}");
@@ -91,19 +91,18 @@ async fn forwards_forged_requests_with_the_verdict_and_the_exact_bytes() {
 
 #[tokio::test]
 async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .max_body_size(16)
-        .report_only(true)
-        .layer(recorder.service());
+    let (recorder, service) = layer(
+        DtSignatureLayer::new(SECRET)
+            .max_body_size(16)
+            .report_only(true),
+    );
 
     // Over the limit, by Content-Length and by counting a body without one.
     let mut declared = request(Some(&sign(BODY, SECRET)), BODY);
     declared
         .headers_mut()
         .insert("content-length", BODY.len().into());
-    let response = service.clone().oneshot(declared).await.unwrap();
+    let response = call(&service, declared).await;
     assert_eq!(
         outcome(response).await.1,
         Some(ErrorKind::BodyTooLarge),
@@ -112,13 +111,6 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
     let streamed = Request::post("/")
         .body(chunked(vec![Bytes::from_static(BODY)], None))
         .unwrap();
-    let response = service.clone().oneshot(streamed).await.unwrap();
-    let (status, kind, _) = outcome(response).await;
-    assert_eq!(
-        (status, kind),
-        (StatusCode::PAYLOAD_TOO_LARGE, Some(ErrorKind::BodyTooLarge))
-    );
-
     // A body that breaks off.
     let broken = Request::post("/")
         .body(chunked(
@@ -126,12 +118,17 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
             Some(std::io::Error::other("reset")),
         ))
         .unwrap();
-    let response = service.clone().oneshot(broken).await.unwrap();
-    let (status, kind, _) = outcome(response).await;
-    assert_eq!(
-        (status, kind),
-        (StatusCode::BAD_REQUEST, Some(ErrorKind::BodyRead))
-    );
+    for (request, status, kind) in [
+        (
+            streamed,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::BodyTooLarge,
+        ),
+        (broken, StatusCode::BAD_REQUEST, ErrorKind::BodyRead),
+    ] {
+        let (got_status, got_kind, _) = outcome(call(&service, request).await).await;
+        assert_eq!((got_status, got_kind), (status, Some(kind)));
+    }
     assert_eq!(
         recorder.calls(),
         0,
@@ -142,16 +139,8 @@ async fn a_body_that_cannot_be_forwarded_intact_is_still_refused() {
 #[tokio::test]
 async fn without_report_only_the_same_requests_are_refused() {
     // The control for the test above: the layer is not simply letting everything through.
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .report_only(false)
-        .layer(recorder.service());
-    let response = service
-        .clone()
-        .oneshot(request(Some(&sign(BODY, "forged")), BODY))
-        .await
-        .unwrap();
+    let (recorder, service) = layer(DtSignatureLayer::new(SECRET).report_only(false));
+    let response = call(&service, request(Some(&sign(BODY, "forged")), BODY)).await;
     assert_eq!(outcome(response).await.1, Some(ErrorKind::InvalidSignature));
     let response = service.oneshot(request(None, BODY)).await.unwrap();
     assert_eq!(outcome(response).await.1, Some(ErrorKind::MissingHeader));
@@ -163,9 +152,9 @@ async fn the_gateway_reports_unknown_tenants_and_forwards_them() {
     let recorder = Recorder::default();
     let secrets =
         StaticSecrets::by_path_segment(1).tenant("a", Verifier::new(SECRET).clock(at(NOW)));
-    let service = DtGatewayLayer::new(secrets)
+    let service = DtSignatureLayer::gateway(secrets)
         .report_only(true)
-        .layer(recorder.service());
+        .layer(recorder.clone());
 
     let cases = [
         ("/dt/a", Some(sign(BODY, SECRET)), None, Some("a")),
@@ -186,7 +175,7 @@ async fn the_gateway_reports_unknown_tenants_and_forwards_them() {
     for (uri, token, expected, tenant) in cases {
         let mut request = request(token.as_deref(), BODY);
         *request.uri_mut() = uri.parse().unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = call(&service, request).await;
         assert_eq!(response.status(), StatusCode::OK, "{uri} {expected:?}");
         let seen = recorder.take();
         assert_eq!(seen.len(), 1);

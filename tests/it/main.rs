@@ -1,0 +1,35 @@
+//! The integration tests, through the public API only, in one binary (one link of axum,
+//! hyper and tokio instead of one per file): a module per subject, and [`support`] with
+//! every shared helper. Modules that need an optional feature are compiled with it only,
+//! so the binary builds under any feature set that has `test-util` (which mints the tokens).
+//!
+//! Two kinds of test live in binaries of their own, because they set process-wide state
+//! that tests running beside them on other threads would disturb or be disturbed by:
+//! `tests/logging/` (tracing's per-callsite interest cache) and `tests/soak.rs` (a
+//! counting global allocator).
+
+mod support;
+
+#[cfg(feature = "axum")]
+mod axum_router;
+#[cfg(feature = "dedup")]
+mod dedup;
+#[cfg(feature = "redis")]
+mod dedup_redis;
+mod events;
+#[cfg(feature = "axum")]
+mod extract;
+#[cfg(all(feature = "metrics", feature = "dedup"))]
+mod gateway;
+mod hyper_server;
+mod layer;
+#[cfg(feature = "metrics")]
+mod metrics_facade;
+mod property;
+mod report_only;
+mod resolver;
+#[cfg(feature = "axum")]
+mod send_event;
+mod signer;
+mod stacking;
+mod tower_plumbing;
