@@ -17,7 +17,7 @@ use tower_service::Service;
 use super::body::DtBody;
 use super::rejection::{reject, report, MakeRejection};
 use crate::claims::DtClaims;
-use crate::error::{DtSignatureError, ErrorKind};
+use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
 use crate::meter::Meter;
 use crate::verdict::Verdict;
@@ -147,14 +147,25 @@ where
         }
     }
 
-    /// Ask the resolver, then verify and buffer.
-    pub(crate) fn resolving(future: Res::Future, waiting: Waiting<S, B, R>) -> Self {
-        Self {
-            state: State::Resolving {
+    /// Ask the resolver, then verify and buffer; `None`: the request carries no signature
+    /// header, refused (or, report-only, forwarded) without asking.
+    pub(crate) fn resolving<ResBody>(future: Option<Res::Future>, waiting: Waiting<S, B, R>) -> Self
+    where
+        S: Service<Request<DtBody>, Response = Response<ResBody>>,
+        R: MakeRejection<ResBody>,
+    {
+        let state = match future {
+            Some(future) => State::Resolving {
                 future,
                 waiting: Some(waiting),
             },
-        }
+            None => {
+                let error =
+                    DtSignatureError::new(ErrorKind::MissingHeader).for_scheme(Scheme::Hmac);
+                waiting.verify(Err(error))
+            }
+        };
+        Self { state }
     }
 }
 

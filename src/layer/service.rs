@@ -113,8 +113,11 @@ where
             }
         };
 
+        // No signature header at all: every tenant and policy refuses it, so a gateway
+        // does not ask its resolver (whose failure would hide the request's own refusal).
+        let unsigned = !config.resolver.is_fixed() && !has_signature_header(request.headers());
         let (parts, body) = request.into_parts();
-        let resolving = config.resolver.resolve(&parts);
+        let resolving = (!unsigned).then(|| config.resolver.resolve(&parts));
         // The service that was polled ready goes into the future; a fresh clone stays.
         let clone = self.inner.clone();
         let service = std::mem::replace(&mut self.inner, clone);
@@ -133,6 +136,12 @@ where
             },
         )
     }
+}
+
+/// Whether the request carries either of DT's signature headers.
+fn has_signature_header(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(crate::consts::X_DT_SIGNATURE)
+        || headers.contains_key(crate::consts::DT_ASYMMETRIC_SIGNATURE)
 }
 
 /// The buffer capacity to reserve (the declared length, 0 if none), or `BodyTooLarge` if

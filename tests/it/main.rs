@@ -21,6 +21,8 @@ mod events;
 mod extract;
 #[cfg(all(feature = "metrics", feature = "dedup"))]
 mod gateway;
+#[cfg(feature = "dedup")]
+mod hostile_reader;
 mod hyper_server;
 mod layer;
 #[cfg(feature = "metrics")]

@@ -78,7 +78,10 @@ fn report_only_unknown_tenants_and_resolver_failures_are_logged_without_secrets(
     // Logged by kind: the resolver's own error text may hold anything (a connection
     // string, a secret), so it is never printed.
     let failed = line("secret resolver failed");
-    assert!(failed.contains("WARN") && failed.contains("secret lookup failed"), "{log}");
+    assert!(
+        failed.contains("WARN") && failed.contains("secret lookup failed"),
+        "{log}"
+    );
     assert!(!log.contains("connection refused by store"), "{log}");
 
     let secrets = [SECRET_VALUE, "another-secret-value"];
