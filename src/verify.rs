@@ -408,6 +408,8 @@ impl Verifier {
 
 /// What [`Verifier::start`] decided: the body verifier or the refusal, or a key refresh
 /// to wait for, then [`Verifier::begin`].
+// A return value, moved once: boxing the hasher states would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Start {
     Done(Result<BodyVerifier, DtSignatureError>),
     #[cfg(feature = "asymmetric")]

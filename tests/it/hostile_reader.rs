@@ -379,7 +379,7 @@ async fn a_flood_of_new_ids_never_evicts_an_event_in_flight() {
         .await,
         in_flight()
     );
-    let _ = held;
+    held.abort();
 
     // A store full of reservations: 503 with Retry-After, nothing forwarded.
     let full = DedupLayer::with_store(MemoryStore::new(1));
