@@ -811,3 +811,119 @@ async fn identity_server_counts_for_waiters() {
     waiter.await.unwrap();
     assert_eq!(server.fetch_count(), 3);
 }
+
+/// A token that names key URLs (`jku`, `x5u`) and embeds a key (`jwk`): the URLs are never
+/// fetched and the embedded key never used, even when the URL serves the attacker's key.
+#[tokio::test]
+async fn key_urls_in_a_token_are_never_fetched() {
+    let server = IdentityServer::start().await;
+    let attacker = server.new_signer(ORG);
+    let keys = Keys::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "checksum_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(BODY)),
+        "exp": now + 300,
+        "iat": now,
+        "iss": keys.dt.issuer(),
+        "sub": ORG,
+    })
+    .to_string();
+    let header = |kid: &str| {
+        serde_json::json!({
+            "alg": "ES256",
+            "kid": kid,
+            "typ": "JWT",
+            "jku": server.jwks_url(),
+            "x5u": server.url("/cert.pem"),
+            "jwk": attacker.jwk(),
+        })
+        .to_string()
+    };
+    let layer = DtSignatureLayer::from(keys.verifier(Policy::Asymmetric));
+    let rows = [
+        (
+            attacker.kid().to_owned(),
+            &attacker,
+            Some(ErrorKind::UnknownKey),
+        ),
+        (
+            keys.dt.kid().to_owned(),
+            &attacker,
+            Some(ErrorKind::InvalidSignature),
+        ),
+        // DT's own token with the URLs: accepted, the URLs ignored.
+        (keys.dt.kid().to_owned(), &keys.dt, None),
+    ];
+    for (kid, signer, want) in rows {
+        let token = signer.sign_parts(header(&kid).as_bytes(), claims.as_bytes());
+        let recorder = Recorder::default();
+        let request = Request::post("/")
+            .header(DT_ASYMMETRIC_SIGNATURE, token)
+            .body(Full::new(Bytes::from_static(BODY)))
+            .unwrap();
+        let response = layer
+            .layer(recorder.service())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let got = response
+            .extensions()
+            .get::<DtSignatureError>()
+            .map(DtSignatureError::kind);
+        assert_eq!(got, want, "kid {kid}");
+        assert_eq!(recorder.take().len(), usize::from(want.is_none()));
+    }
+    assert_eq!(server.fetch_count(), 0);
+    assert_eq!(server.request_count("/cert.pem"), 0);
+    assert_eq!(server.discovery_count(), 0);
+}
+
+/// DT's real dev token through the layer with a pinned set that lacks its kid: a 400
+/// `unknown signing key`, no panic, nothing fetched, the inner service untouched.
+#[tokio::test]
+async fn dt_dev_token_is_an_unknown_key_through_the_layer() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dt-vectors/asymmetric-dev-2024-10-31.json"
+    );
+    let vector: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let issuer = vector["issuer"].as_str().unwrap();
+    let org = vector["org_id"].as_str().unwrap();
+    let body = vector["body"].as_str().unwrap().to_owned();
+    let ours = AsymmetricSigner::generate().with_issuer(issuer);
+    let keys = DtKeys::from_jwks(issuer, &ours.jwks()).unwrap();
+    let iat = vector["claims"]["iat"].as_u64().unwrap();
+    for verifier in [
+        Verifier::asymmetric(keys.clone(), org),
+        Verifier::either(vector["secret"].as_str().unwrap(), keys.clone(), org),
+    ] {
+        let policy = verifier.policy();
+        let layer = DtSignatureLayer::from(
+            verifier.clock(move || std::time::UNIX_EPOCH + Duration::from_secs(iat)),
+        );
+        let mut request = Request::post("/");
+        for (name, value) in vector["headers"].as_object().unwrap() {
+            request = request.header(name.as_str(), value.as_str().unwrap());
+        }
+        let request = request.body(Full::new(Bytes::from(body.clone())));
+        let recorder = Recorder::default();
+        let response = layer
+            .layer(recorder.service())
+            .oneshot(request.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{policy}");
+        let error = response.extensions().get::<DtSignatureError>().unwrap();
+        // Under `either`, the HMAC token (expired in 2022) is invalid: it is reported first.
+        let want = match policy {
+            Policy::Either => (ErrorKind::Expired, Some(Scheme::Hmac)),
+            _ => (ErrorKind::UnknownKey, Some(Scheme::Asymmetric)),
+        };
+        assert_eq!((error.kind(), error.scheme()), want, "{policy}");
+        assert!(recorder.take().is_empty());
+    }
+}

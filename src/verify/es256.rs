@@ -602,6 +602,29 @@ mod tests {
         }
     }
 
+    /// A key set whose point is not on the curve never accepts a token (whether the key
+    /// is skipped or kept and failing every signature).
+    #[test]
+    fn a_key_off_the_curve_accepts_nothing() {
+        let mut jwk = dt().jwk();
+        jwk["y"] = Value::String(b64([7u8; 32]));
+        let keys = DtKeys::from_jwks(ISSUER, &json!({ "keys": [jwk] }).to_string()).unwrap();
+        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let got = check(
+            &Verifier::asymmetric(keys, ORG).clock(at(NOW)),
+            &es_headers(&token),
+            BODY,
+        )
+        .map(|_| ());
+        assert!(
+            matches!(
+                got,
+                Err(ErrorKind::InvalidSignature | ErrorKind::UnknownKey)
+            ),
+            "{got:?}"
+        );
+    }
+
     /// DT's real dev token: its header and claims are exactly what our signer mints for
     /// the same body, times, kid, issuer and org; with a pinned set that lacks its kid it
     /// is an unknown key; under another key with its kid, an invalid signature.
