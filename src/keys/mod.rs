@@ -305,7 +305,22 @@ fn usable_key(
             _ => return Err("a coordinate is not 32 bytes of base64url"),
         }
     }
+    if !on_curve(&point) {
+        return Err("the point is not on the P-256 curve");
+    }
     Ok(EsKey {
         point: Arc::new(point),
     })
+}
+
+/// Whether `point` is a valid P-256 public key: ring validates a peer's key before an
+/// ECDH agreement (it has no other public validation), so one ephemeral agreement tells.
+/// Paid once per key when a set is parsed, never per request.
+fn on_curve(point: &[u8; 65]) -> bool {
+    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
+    let rng = ring::rand::SystemRandom::new();
+    let Ok(ours) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
+        return false;
+    };
+    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, &point[..]), |_| ()).is_ok()
 }

@@ -160,6 +160,9 @@ where
                 waiting: Some(waiting),
             },
             None => {
+                // A gateway's answers all read alike, before the resolver as after it.
+                let mut waiting = waiting;
+                waiting.masked = true;
                 let error =
                     DtSignatureError::new(ErrorKind::MissingHeader).for_scheme(Scheme::Hmac);
                 waiting.verify(Err(error))

@@ -10,6 +10,8 @@
 
 mod support;
 
+#[cfg(feature = "asymmetric")]
+mod asymmetric;
 #[cfg(feature = "axum")]
 mod axum_router;
 #[cfg(feature = "dedup")]
