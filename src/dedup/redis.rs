@@ -31,10 +31,10 @@ return redis.call('GET', KEYS[1])
 /// reservation expired and was taken by another (the event WAS handled; the other's
 /// release then finds `done` and frees nothing).
 const COMMIT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[2] then
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
@@ -255,13 +255,13 @@ impl DedupStore for RedisStore {
         })
     }
 
-    fn commit(&self, key: &str, token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+    fn commit(&self, key: &str, _token: ReservationToken, ttl: Duration) -> Self::Future<()> {
+        // A commit always wins, whoever holds the key: the token is not compared.
         let key = self.key(key);
         self.run(move |mut connection, shared| async move {
             let _: i64 = shared
                 .commit
                 .key(key)
-                .arg(token.to_string())
                 .arg(DONE)
                 .arg(millis(ttl))
                 .invoke_async(&mut connection)

@@ -322,5 +322,10 @@ fn on_curve(point: &[u8; 65]) -> bool {
     let Ok(ours) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
         return false;
     };
-    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, &point[..]), |_| ()).is_ok()
+    agree_ephemeral(
+        ours,
+        &UnparsedPublicKey::new(&ECDH_P256, &point[..]),
+        |_| (),
+    )
+    .is_ok()
 }

@@ -9,7 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::Request;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -287,11 +286,12 @@ impl AsymmetricSigner {
         options: &AsymmetricSignOptions,
     ) -> Result<Request<B>, http::Error> {
         let body = body.into();
-        Request::post(uri)
-            .header(DT_ASYMMETRIC_SIGNATURE, self.sign_with(&body, options))
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_LENGTH, body.len())
-            .body(B::from(body))
+        super::dt_post(
+            uri,
+            DT_ASYMMETRIC_SIGNATURE,
+            self.sign_with(&body, options),
+            body,
+        )
     }
 
     /// A `POST` carrying both tokens, as a Data Connector with a signature secret sends
@@ -307,12 +307,11 @@ impl AsymmetricSigner {
         body: impl Into<Bytes>,
     ) -> Result<Request<B>, http::Error> {
         let body = body.into();
-        Request::post(uri)
-            .header(X_DT_SIGNATURE, hmac.sign(&body))
-            .header(DT_ASYMMETRIC_SIGNATURE, self.sign(&body))
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_LENGTH, body.len())
-            .body(B::from(body))
+        let hmac_token = hmac.sign(&body);
+        let mut request = super::dt_post(uri, DT_ASYMMETRIC_SIGNATURE, self.sign(&body), body)?;
+        let value = http::HeaderValue::try_from(hmac_token)?;
+        request.headers_mut().insert(X_DT_SIGNATURE, value);
+        Ok(request)
     }
 }
 

@@ -25,3 +25,18 @@ pub use asymmetric::{AsymmetricSignOptions, AsymmetricSigner, SAMPLE_ORG_ID};
 pub use identity::{Behavior, Endpoint, IdentityServer};
 pub(crate) use signer::{encode_id, new_id};
 pub use signer::{SignOptions, Signer};
+
+/// A `POST` to `uri` as a Data Connector sends it: the signature header, `Content-Type:
+/// application/json`, `Content-Length` and the body.
+fn dt_post<B: From<bytes::Bytes>>(
+    uri: &str,
+    header: http::HeaderName,
+    token: String,
+    body: bytes::Bytes,
+) -> Result<http::Request<B>, http::Error> {
+    http::Request::post(uri)
+        .header(header, token)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(B::from(body))
+}

@@ -11,7 +11,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::Request;
 use serde::Serialize;
 use sha1::Sha1;
@@ -148,11 +147,7 @@ impl Signer {
         options: &SignOptions,
     ) -> Result<Request<B>, http::Error> {
         let body = body.into();
-        Request::post(uri)
-            .header(X_DT_SIGNATURE, self.sign_with(&body, options))
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_LENGTH, body.len())
-            .body(B::from(body))
+        super::dt_post(uri, X_DT_SIGNATURE, self.sign_with(&body, options), body)
     }
 }
 
