@@ -382,12 +382,15 @@ impl Drop for Running {
 /// The refresh task: holds only a `Weak` on the handle, so it ends with the last clone.
 async fn refresh_task(inner: Weak<Inner>, running: Running) {
     let shared = &*running.0;
-    let mut next = Instant::now();
+    // The first refresh is due at once.
+    let mut next = None;
     loop {
-        if timeout_at(next, shared.kick.notified()).await.is_ok() && !lock(&shared.state).requested
-        {
-            // A wake-up left over from a request that a refresh already served.
-            continue;
+        if let Some(next) = next {
+            let kicked = timeout_at(next, shared.kick.notified()).await.is_ok();
+            if kicked && !lock(&shared.state).requested {
+                // A wake-up left over from a request that a refresh already served.
+                continue;
+            }
         }
         if inner.strong_count() == 0 {
             return;
@@ -402,7 +405,7 @@ async fn refresh_task(inner: Weak<Inner>, running: Running) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        next = Instant::now() + shared.finish(&inner, outcome);
+        next = Some(Instant::now() + shared.finish(&inner, outcome));
     }
 }
 
@@ -567,4 +570,466 @@ fn backoff(failures: u32) -> Duration {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::AtomicUsize;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    use super::super::fetch::{FetchError, FetchFuture, Fetched};
+    use super::super::Lookup;
+    use super::*;
+
+    const DISCOVERY: &str = "https://id.example/dc/.well-known/openid-configuration";
+    const ISSUER: &str = "https://id.example/dc";
+    const JWKS: &str = "https://id.example/dc/jwks";
+
+    /// A public JWK of a fresh P-256 key.
+    fn jwk(kid: &str) -> String {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = pair.public_key().as_ref();
+        format!(
+            r#"{{"kty":"EC","crv":"P-256","kid":"{kid}","use":"sig","alg":"ES256","x":"{}","y":"{}"}}"#,
+            URL_SAFE_NO_PAD.encode(&point[1..33]),
+            URL_SAFE_NO_PAD.encode(&point[33..65])
+        )
+    }
+
+    fn jwks(kids: &[&str]) -> String {
+        let keys: Vec<String> = kids.iter().map(|kid| jwk(kid)).collect();
+        format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+    }
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Mode {
+        Ok,
+        /// Every GET fails.
+        Fail,
+        /// Every GET never answers.
+        Stall,
+        /// The key set is not JSON.
+        Garbage,
+    }
+
+    /// A fetcher that counts its calls and answers as told.
+    struct Fake {
+        mode: Mutex<Mode>,
+        issuer: Mutex<String>,
+        jwks: Mutex<String>,
+        jwks_max_age: Mutex<Option<Duration>>,
+        discovery_max_age: Mutex<Option<Duration>>,
+        discovery_calls: AtomicUsize,
+        jwks_calls: AtomicUsize,
+        /// When each GET of the key set (or, failing, of the discovery document) came.
+        times: Mutex<Vec<Instant>>,
+    }
+
+    impl Fake {
+        fn new(kids: &[&str]) -> Arc<Self> {
+            Arc::new(Self {
+                mode: Mutex::new(Mode::Ok),
+                issuer: Mutex::new(ISSUER.into()),
+                jwks: Mutex::new(jwks(kids)),
+                jwks_max_age: Mutex::new(None),
+                discovery_max_age: Mutex::new(None),
+                discovery_calls: AtomicUsize::new(0),
+                jwks_calls: AtomicUsize::new(0),
+                times: Mutex::new(Vec::new()),
+            })
+        }
+        fn set_mode(&self, mode: Mode) {
+            *lock(&self.mode) = mode;
+        }
+        fn set_jwks(&self, kids: &[&str]) {
+            *lock(&self.jwks) = jwks(kids);
+        }
+        fn jwks_calls(&self) -> usize {
+            self.jwks_calls.load(Ordering::SeqCst)
+        }
+        fn discovery_calls(&self) -> usize {
+            self.discovery_calls.load(Ordering::SeqCst)
+        }
+        /// Seconds between the recorded GETs.
+        fn intervals(&self) -> Vec<u64> {
+            let times = lock(&self.times);
+            times
+                .windows(2)
+                .map(|w| (w[1] - w[0]).as_secs_f64().round() as u64)
+                .collect()
+        }
+    }
+
+    impl FetchJwks for Fake {
+        fn fetch<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+            let mode = *lock(&self.mode);
+            let discovery = url == DISCOVERY;
+            if discovery {
+                self.discovery_calls.fetch_add(1, Ordering::SeqCst);
+            } else {
+                assert_eq!(url, JWKS);
+                self.jwks_calls.fetch_add(1, Ordering::SeqCst);
+            }
+            if !discovery || mode != Mode::Ok {
+                lock(&self.times).push(Instant::now());
+            }
+            let answer = match mode {
+                Mode::Stall => None,
+                Mode::Fail => Some(Err(FetchError::new("the server answered 500"))),
+                _ if discovery => Some(Ok(Fetched::new(
+                    format!(
+                        r#"{{"issuer":"{}","jwks_uri":"{JWKS}","id_token_signing_alg_values_supported":["ES256"]}}"#,
+                        lock(&self.issuer)
+                    ),
+                    *lock(&self.discovery_max_age),
+                ))),
+                Mode::Garbage => Some(Ok(Fetched::new("<html>not json", None))),
+                Mode::Ok => Some(Ok(Fetched::new(
+                    lock(&self.jwks).clone(),
+                    *lock(&self.jwks_max_age),
+                ))),
+            };
+            Box::pin(async move {
+                match answer {
+                    Some(answer) => answer,
+                    None => std::future::pending().await,
+                }
+            })
+        }
+    }
+
+    fn discover(fake: &Arc<Fake>) -> DtKeys {
+        DtKeys::discovery(DISCOVERY)
+            .fetcher(Arc::clone(fake))
+            .build()
+            .unwrap()
+    }
+
+    /// Let the refresh task run, without moving the clock.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn state(keys: &DtKeys, kid: &str) -> &'static str {
+        match keys.lookup(kid) {
+            Lookup::Found(_) => "found",
+            Lookup::Unknown => "unknown",
+            Lookup::Unavailable => "unavailable",
+        }
+    }
+
+    async fn wait(wait: Option<impl Future<Output = ()>>) {
+        wait.expect("a refresh to wait for").await;
+    }
+
+    #[test]
+    fn discovery_urls() {
+        let fake = Fake::new(&["k1"]);
+        let build = |url: &str| DtKeys::discovery(url).fetcher(Arc::clone(&fake)).build();
+        assert_eq!(build(DISCOVERY).unwrap().issuer(), ISSUER);
+        for (url, issuer) in [
+            (
+                "http://127.0.0.1:8080/dc/.well-known/openid-configuration",
+                "http://127.0.0.1:8080/dc",
+            ),
+            (
+                "http://localhost/.well-known/openid-configuration",
+                "http://localhost",
+            ),
+            (
+                "http://[::1]:9/x/.well-known/openid-configuration",
+                "http://[::1]:9/x",
+            ),
+        ] {
+            assert_eq!(build(url).unwrap().issuer(), issuer, "{url}");
+        }
+        for (url, reason) in [
+            (
+                "http://id.example/dc/.well-known/openid-configuration",
+                "plain http only to a loopback host",
+            ),
+            ("https://id.example/dc/jwks", "must end in"),
+            (
+                "https://id.example/dc/.well-known/openid-configuration/",
+                "must end in",
+            ),
+            (
+                "https://id.example/dc/.well-known/openid-configuration?x=1",
+                "query",
+            ),
+            (
+                "https://u:p@id.example/dc/.well-known/openid-configuration",
+                "credentials",
+            ),
+            ("ftp://id.example/.well-known/openid-configuration", "https"),
+            ("not a url", "not a valid URL"),
+        ] {
+            let error = build(url).unwrap_err().to_string();
+            assert!(error.contains(reason), "{url}: {error}");
+        }
+    }
+
+    /// Outside a runtime nothing starts, and nothing waits.
+    #[test]
+    fn no_runtime_no_fetch() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        assert!(!keys.ready());
+        assert!(keys.refresh_for_unknown_kid().is_none());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        assert_eq!(fake.discovery_calls(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warms_at_construction_without_blocking() {
+        let fake = Fake::new(&["k1", "k2"]);
+        let keys = discover(&fake);
+        assert!(!keys.ready());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        settle().await;
+        assert!(keys.ready());
+        assert_eq!(keys.kids(), ["k1", "k2"]);
+        assert_eq!(state(&keys, "k1"), "found");
+        assert_eq!(state(&keys, "k3"), "unknown");
+        assert_eq!((fake.discovery_calls(), fake.jwks_calls()), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn issuer_mismatch_fails_the_refresh() {
+        let fake = Fake::new(&["k1"]);
+        *lock(&fake.issuer) = format!("{ISSUER}/");
+        let keys = discover(&fake);
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(!keys.ready());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        assert_eq!(fake.jwks_calls(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thousand_unknown_kids_one_fetch() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        // Before the first key set: they all join the first refresh.
+        let waits: Vec<_> = (0..1000)
+            .map(|_| keys.refresh_for_unknown_kid().expect("a wait"))
+            .collect();
+        futures_util::future::join_all(waits).await;
+        assert!(keys.ready());
+        assert_eq!(fake.jwks_calls(), 1);
+
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let keys = keys.clone();
+                tokio::spawn(async move {
+                    let wait = keys.refresh_for_unknown_kid().expect("a wait");
+                    wait.await;
+                    state(&keys, "k9")
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), "unknown");
+        }
+        assert_eq!(fake.jwks_calls(), 2);
+        assert_eq!(fake.discovery_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_kids_refresh_once_per_30_s() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        settle().await;
+        assert_eq!(fake.jwks_calls(), 1);
+        // Within 30 s of the last refresh: no fetch.
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert!(keys.refresh_for_unknown_kid().is_none());
+        assert_eq!(fake.jwks_calls(), 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert_eq!(fake.jwks_calls(), 2);
+        // A second unknown kid just after: none.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(keys.refresh_for_unknown_kid().is_none());
+        assert_eq!(state(&keys, "k9"), "unknown");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert_eq!(fake.jwks_calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_key_set_every_request_fetches() {
+        let fake = Fake::new(&["k1"]);
+        fake.set_mode(Mode::Fail);
+        let keys = discover(&fake);
+        settle().await;
+        assert_eq!(fake.discovery_calls(), 1);
+        // Within 30 s of a failed refresh, and before the 1 s retry: still a fetch.
+        for calls in 2..5 {
+            wait(keys.refresh_for_unknown_kid()).await;
+            assert_eq!(fake.discovery_calls(), calls);
+            assert_eq!(state(&keys, "k1"), "unavailable");
+        }
+        fake.set_mode(Mode::Ok);
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(keys.ready());
+        assert_eq!(state(&keys, "k1"), "found");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_from_1_s_to_60_s() {
+        let fake = Fake::new(&["k1"]);
+        fake.set_mode(Mode::Fail);
+        let _keys = discover(&fake);
+        tokio::time::sleep(Duration::from_secs(250)).await;
+        assert_eq!(fake.intervals(), [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        // A success resets the backoff.
+        fake.set_mode(Mode::Ok);
+        *lock(&fake.jwks_max_age) = Some(Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        fake.set_mode(Mode::Fail);
+        lock(&fake.times).clear();
+        tokio::time::sleep(Duration::from_secs(125)).await;
+        assert_eq!(fake.intervals(), [1, 2, 4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_age_is_clamped() {
+        for (max_age, interval) in [
+            (Some(Duration::ZERO), 60),
+            (Some(Duration::from_secs(90)), 90),
+            (Some(Duration::from_secs(10 * 24 * 3600)), 24 * 3600),
+            (None, 15 * 60),
+        ] {
+            let fake = Fake::new(&["k1"]);
+            *lock(&fake.jwks_max_age) = max_age;
+            let _keys = discover(&fake);
+            tokio::time::sleep(Duration::from_secs(2 * interval + 1)).await;
+            assert_eq!(fake.intervals(), [interval, interval], "{max_age:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_is_read_again_after_its_max_age() {
+        let fake = Fake::new(&["k1"]);
+        *lock(&fake.discovery_max_age) = Some(Duration::from_secs(3600));
+        *lock(&fake.jwks_max_age) = Some(Duration::from_secs(60));
+        let _keys = discover(&fake);
+        tokio::time::sleep(Duration::from_secs(3590)).await;
+        assert_eq!((fake.discovery_calls(), fake.jwks_calls()), (1, 60));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!((fake.discovery_calls(), fake.jwks_calls()), (2, 61));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rotation() {
+        let fake = Fake::new(&["old"]);
+        let keys = discover(&fake);
+        settle().await;
+        assert_eq!(keys.kids(), ["old"]);
+        fake.set_jwks(&["new"]);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert_eq!(keys.kids(), ["new"]);
+        assert_eq!(state(&keys, "new"), "found");
+        assert_eq!(state(&keys, "old"), "unknown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_good_set_is_kept_on_failure() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        settle().await;
+        for (mode, jwks) in [
+            (Mode::Fail, None),
+            (Mode::Garbage, None),
+            (Mode::Ok, Some(r#"{"keys":[X,X]}"#)),
+        ] {
+            fake.set_mode(mode);
+            if jwks.is_some() {
+                // The same kid twice: the set is refused whole.
+                let key = jwk("k2");
+                *lock(&fake.jwks) = format!(r#"{{"keys":[{key},{key}]}}"#);
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            wait(keys.refresh_for_unknown_kid()).await;
+            assert!(keys.ready(), "{mode:?}");
+            assert_eq!(keys.kids(), ["k1"], "{mode:?}");
+            assert_eq!(state(&keys, "k1"), "found", "{mode:?}");
+            // The keys may have rotated: a kid not in the old set cannot be judged.
+            assert_eq!(state(&keys, "k2"), "unavailable", "{mode:?}");
+            fake.set_mode(Mode::Ok);
+            fake.set_jwks(&["k1"]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(state(&keys, "k2"), "unknown", "{mode:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_fetch_is_waited_for_5_s_at_most() {
+        let fake = Fake::new(&["k1"]);
+        fake.set_mode(Mode::Stall);
+        let keys = discover(&fake);
+        let start = Instant::now();
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(start.elapsed() <= BUDGET, "{:?}", start.elapsed());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        // The stalled refresh counts as failed, and is retried.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fake.set_mode(Mode::Ok);
+        let start = Instant::now();
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(start.elapsed() <= BUDGET);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(keys.ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_ends_with_the_last_clone() {
+        let fake = Fake::new(&["k1"]);
+        *lock(&fake.jwks_max_age) = Some(Duration::from_secs(60));
+        let keys = discover(&fake);
+        let clone = keys.clone();
+        settle().await;
+        drop(keys);
+        tokio::time::sleep(Duration::from_secs(130)).await;
+        assert_eq!(fake.jwks_calls(), 3, "the clone keeps it refreshing");
+        assert_eq!(Arc::strong_count(&fake), 2, "the task holds the fetcher");
+        drop(clone);
+        settle().await;
+        assert_eq!(Arc::strong_count(&fake), 1, "the task is gone");
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        assert_eq!(fake.jwks_calls(), 3);
+    }
+
+    /// A key set used under one runtime and then another (one per test, say): the task
+    /// died with the first and starts again under the second.
+    #[test]
+    fn the_task_restarts_under_a_new_runtime() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        for calls in 1..3 {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                assert!(keys.refresh_for_unknown_kid().is_some());
+                settle().await;
+                assert!(keys.ready());
+            });
+            drop(runtime);
+            assert_eq!(fake.jwks_calls(), calls);
+        }
+    }
 }
