@@ -418,4 +418,144 @@ mod tests {
             "https://id.example:8443/a/b"
         );
     }
+
+    /// A tiny HTTP server on 127.0.0.1 with one case per path prefix.
+    mod server {
+        use std::convert::Infallible;
+        use std::net::SocketAddr;
+
+        use bytes::Bytes;
+        use http::{Request, Response};
+        use http_body_util::combinators::BoxBody;
+        use http_body_util::{BodyExt as _, Full, StreamBody};
+        use hyper::body::{Frame, Incoming};
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+
+        pub(super) const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+
+        type Body = BoxBody<Bytes, Infallible>;
+
+        fn full(body: impl Into<Bytes>) -> Body {
+            Full::new(body.into()).boxed()
+        }
+
+        async fn answer(addr: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+            let path = request.uri().path().to_owned();
+            let (case, rest) = path[1..].split_once('/').unwrap_or((&path[1..], ""));
+            let base = format!("http://{addr}/{case}");
+            let response = Response::builder();
+            match (case, rest) {
+                ("redirect", _) => response
+                    .status(302)
+                    .header("location", format!("http://{addr}/ok/{rest}"))
+                    .body(full("")),
+                (_, ".well-known/openid-configuration") => response.body(full(format!(
+                    r#"{{"issuer":"{base}","jwks_uri":"{base}/jwks"}}"#
+                ))),
+                ("ok", "jwks") => response
+                    .header("cache-control", "public, max-age=120")
+                    .body(full(JWKS)),
+                ("big", "jwks") => response.body(full(vec![b' '; 65 * 1024])),
+                ("chunked", "jwks") => {
+                    // No Content-Length: the limit must hold while reading.
+                    let chunks = (0..20).map(|_| Ok(Frame::data(Bytes::from(vec![b' '; 4096]))));
+                    response.body(StreamBody::new(futures_util::stream::iter(chunks)).boxed())
+                }
+                ("slow", "jwks") => {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    response.body(full(JWKS))
+                }
+                ("garbage", "jwks") => response.body(full("{\"keys\": [nope")),
+                _ => response.status(404).body(full("")),
+            }
+            .unwrap()
+        }
+
+        /// Serve until the runtime ends; the address.
+        pub(super) async fn start() -> SocketAddr {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |request| async move {
+                            Ok::<_, Infallible>(answer(addr, request).await)
+                        }),
+                    ));
+                }
+            });
+            addr
+        }
+    }
+
+    fn fetcher() -> HttpsFetcher {
+        HttpsFetcher::new(TlsOptions::default(), Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn default_fetcher_over_loopback_http() {
+        let addr = server::start().await;
+        let fetcher = fetcher();
+        let ok = fetcher
+            .get(&format!("http://{addr}/ok/jwks"))
+            .await
+            .unwrap();
+        assert_eq!(ok.body, server::JWKS);
+        assert_eq!(ok.max_age, Some(Duration::from_secs(120)));
+
+        for (case, reason) in [
+            ("big/jwks", "over 64 KiB"),
+            ("chunked/jwks", "over 64 KiB"),
+            ("redirect/jwks", "302 Found"),
+            ("nothing", "404"),
+        ] {
+            let error = fetcher
+                .get(&format!("http://{addr}/{case}"))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(reason), "{case}: {error}");
+        }
+        let error = fetcher
+            .get("http://192.0.2.1/jwks")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("loopback"), "{error}");
+    }
+
+    /// The default fetcher under the key cache: a good set loads; a body too large, a
+    /// redirect, a slow server and garbage each fail the refresh, without panic.
+    #[tokio::test]
+    async fn key_cache_over_loopback_http() {
+        let addr = server::start().await;
+        let discover = |case: &str| {
+            super::super::DtKeys::discovery(format!(
+                "http://{addr}/{case}/.well-known/openid-configuration"
+            ))
+            .budget(Duration::from_secs(1))
+            .build()
+            .unwrap()
+        };
+        let keys = discover("ok");
+        keys.refresh_for_unknown_kid().unwrap().await;
+        assert!(keys.ready());
+        assert_eq!(keys.kids(), ["k1"]);
+
+        for case in ["big", "chunked", "redirect", "slow", "garbage"] {
+            let keys = discover(case);
+            // The slow server answers after 30 s: this wait ends with the 1 s budget.
+            keys.refresh_for_unknown_kid().unwrap().await;
+            assert!(!keys.ready(), "{case}");
+            assert!(
+                matches!(keys.lookup("k1"), super::super::Lookup::Unavailable),
+                "{case}"
+            );
+        }
+    }
 }

@@ -1032,4 +1032,49 @@ mod tests {
             assert_eq!(fake.jwks_calls(), calls);
         }
     }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn refreshes_are_counted_by_outcome() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let fake = Fake::new(&["k1"]);
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let keys = discover(&fake);
+                settle().await;
+                fake.set_mode(Mode::Fail);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                wait(keys.refresh_for_unknown_kid()).await;
+                fake.set_mode(Mode::Stall);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(BUDGET + Duration::from_millis(500)).await;
+            });
+        });
+        let mut counts: Vec<(String, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "dt_signature_jwks_fetches_total")
+            .map(|(key, _, _, value)| {
+                let outcome = key.key().labels().next().unwrap().value().to_owned();
+                let DebugValue::Counter(count) = value else {
+                    panic!("not a counter")
+                };
+                (outcome, count)
+            })
+            .collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [("error".into(), 1), ("ok".into(), 1), ("timeout".into(), 1)]
+        );
+    }
 }
