@@ -10,10 +10,10 @@
 //! - after a failed refresh, it retries after 1 s, doubling up to 60 s; the last good key
 //!   set is kept meanwhile (a `kid` it lacks is then [`Lookup::Unavailable`], not
 //!   unknown);
-//! - a `kid` missing from the set triggers at most one refresh per 30 s, which every
-//!   request that meets a missing `kid` meanwhile joins (single flight); before any key
-//!   set was obtained, a request always triggers or joins one. A request waits for it 5 s
-//!   at most.
+//! - a `kid` missing from the set triggers a refresh unless one started less than 30 s
+//!   ago; every request that meets a missing `kid` while a refresh is under way joins it
+//!   (single flight). Before any key set was obtained, a request always triggers or joins
+//!   one, whatever the 30 s limit. A request waits for it 5 s at most.
 
 use std::collections::HashMap;
 use std::fmt;
