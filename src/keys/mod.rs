@@ -6,8 +6,9 @@
 //!
 //! - [`DtKeys::from_jwks`] / [`DtKeys::from_jwks_file`]: pinned keys, a JWK Set you ship
 //!   with the issuer it belongs to. No HTTP client, no runtime.
-//! - `DtKeys::discover` (feature `jwks`): DT's OpenID Connect discovery document, with a
-//!   background refresh task.
+//! - `DtKeys::discover` / `DtKeys::discovery` (feature `jwks`): DT's OpenID Connect
+//!   discovery document, with a background refresh task; `FetchJwks` plugs in your own
+//!   HTTP client.
 //!
 //! Key set rules: keys whose `use` is not `sig`, whose `alg` is not `ES256`, or whose
 //! `kty`/`crv` are not `EC`/`P-256` are skipped and logged; a key without `kid` is skipped;
@@ -24,11 +25,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+#[cfg(feature = "jwks")]
+mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
 mod remote;
 
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub use org::OrgId;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use remote::DiscoveryBuilder;
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
 /// clone sees the same keys.

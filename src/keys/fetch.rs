@@ -1,0 +1,561 @@
+//! One HTTP GET of a discovery document or a JWK Set (feature `jwks`): the [`FetchJwks`]
+//! trait, and the default HTTPS client behind it.
+//!
+//! The default client is hyper + rustls with no crypto provider feature: it uses the
+//! application's process-wide rustls provider when one is installed, else a private
+//! graviola provider (x86_64 and aarch64), and never installs one itself, so it neither
+//! clashes with nor changes the application's choice.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH};
+use http::{HeaderMap, Uri};
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioExecutor;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::ClientConfig;
+
+use super::KeysError;
+
+/// The largest discovery document or key set read: 64 KiB.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// The future of [`FetchJwks::fetch`].
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
+
+/// One HTTP GET, for [`DtKeys::discovery`](super::DtKeys::discovery): plug in your own HTTP
+/// client (a proxy with its own rules, a test double) instead of the default one.
+///
+/// An implementation answers the body of a `200 OK` and the `max-age` of its
+/// `Cache-Control` ([`cache_max_age`] reads it from the headers); any other status, a
+/// redirect included, is an error. It should refuse bodies over 64 KiB. The key cache
+/// bounds the whole refresh to 5 s, so the fetch needs no timeout of its own.
+///
+/// ```
+/// use tower_dt_signature::keys::{FetchError, FetchFuture, FetchJwks, Fetched};
+///
+/// /// Serves the same documents whatever the URL (a test double).
+/// struct Canned;
+///
+/// impl FetchJwks for Canned {
+///     fn fetch<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+///         Box::pin(async move {
+///             if url.ends_with("/.well-known/openid-configuration") {
+///                 Ok(Fetched::new(r#"{"issuer":"https://id.example","jwks_uri":"https://id.example/jwks"}"#, None))
+///             } else {
+///                 Err(FetchError::new("not found"))
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub trait FetchJwks: Send + Sync + 'static {
+    /// GET `url` (an `https` URL, or plain `http` to a loopback host).
+    fn fetch<'a>(&'a self, url: &'a str) -> FetchFuture<'a>;
+}
+
+impl<T: FetchJwks + ?Sized> FetchJwks for Arc<T> {
+    fn fetch<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+        (**self).fetch(url)
+    }
+}
+
+/// What a GET brought back: the body, and how long it may be cached.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Fetched {
+    /// The response body.
+    pub body: Bytes,
+    /// The `max-age` of the response's `Cache-Control`, if any.
+    pub max_age: Option<Duration>,
+}
+
+impl Fetched {
+    /// A fetched `body` that may be cached for `max_age`.
+    pub fn new(body: impl Into<Bytes>, max_age: Option<Duration>) -> Self {
+        Self {
+            body: body.into(),
+            max_age,
+        }
+    }
+}
+
+/// Why a GET failed. The message says what went wrong without the URL's credentials or
+/// the body.
+#[derive(Debug)]
+pub struct FetchError {
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl FetchError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with this message, caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        // The chain, for a log line: hyper's errors say little on their own.
+        let mut source = self.source.as_deref().map(|s| s as &dyn StdError);
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl StdError for FetchError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+/// The `max-age` directive of the `Cache-Control` headers, if any (`no-cache` and
+/// `no-store` count as 0).
+pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
+    let mut max_age = None;
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, argument) = match directive.split_once('=') {
+                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
+                return Some(Duration::ZERO);
+            }
+            if name.eq_ignore_ascii_case("max-age") {
+                if let Some(seconds) = argument.and_then(|a| a.parse::<u64>().ok()) {
+                    max_age.get_or_insert(Duration::from_secs(seconds));
+                }
+            }
+        }
+    }
+    max_age
+}
+
+/// Whether `uri` may be fetched: `https`, or plain `http` to a loopback host. Also refuses
+/// credentials in the URL.
+pub(crate) fn check_url(uri: &Uri) -> Result<(), KeysError> {
+    let Some(authority) = uri.authority() else {
+        return Err(KeysError::new("the URL has no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(KeysError::new("the URL must not carry credentials"));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback(authority.host()) => Ok(()),
+        Some("http") => Err(KeysError::new(
+            "the URL must be https (plain http only to a loopback host)",
+        )),
+        _ => Err(KeysError::new("the URL must be https")),
+    }
+}
+
+/// 127.0.0.0/8, ::1 and `localhost`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(IpAddr::V6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        Err(_) => false,
+    }
+}
+
+/// `uri` for a log line: scheme, host and path; no credentials, no query.
+pub(crate) fn loggable(uri: &Uri) -> String {
+    let host = uri.authority().map_or("", |a| {
+        let a = a.as_str();
+        a.rsplit_once('@').map_or(a, |(_, host)| host)
+    });
+    format!("{}://{host}{}", uri.scheme_str().unwrap_or(""), uri.path())
+}
+
+/// Options of the default HTTPS client.
+#[derive(Default)]
+pub(crate) struct TlsOptions {
+    pub(crate) extra_roots: Vec<CertificateDer<'static>>,
+    pub(crate) provider: Option<Arc<CryptoProvider>>,
+}
+
+/// The default [`FetchJwks`]: hyper + rustls, system roots through
+/// rustls-platform-verifier, `HTTPS_PROXY` / `NO_PROXY`, no redirects, 64 KiB at most.
+pub(crate) struct HttpsFetcher {
+    tls: ClientConfig,
+    proxies: Matcher,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for HttpsFetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpsFetcher").finish_non_exhaustive()
+    }
+}
+
+impl HttpsFetcher {
+    pub(crate) fn new(options: TlsOptions, connect_timeout: Duration) -> Result<Self, KeysError> {
+        let provider = match options.provider {
+            Some(provider) => provider,
+            None => crypto_provider()?,
+        };
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+            options.extra_roots,
+            Arc::clone(&provider),
+        )
+        .map_err(|error| {
+            KeysError::new(format!("cannot set up TLS certificate checks: {error}"))
+        })?;
+        let tls = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| KeysError::new(format!("the rustls crypto provider: {error}")))?
+            // The API's name only: this is the platform's (or webpki's) certificate check.
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Ok(Self {
+            tls,
+            proxies: Matcher::from_env(),
+            connect_timeout,
+        })
+    }
+
+    fn http(&self) -> HttpConnector {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        http
+    }
+
+    fn https<C>(&self, inner: C) -> hyper_rustls::HttpsConnector<C> {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(inner)
+    }
+
+    async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| FetchError::new("not a valid URL"))?;
+        check_url(&uri).map_err(|error| FetchError::new(error.to_string()))?;
+        let host = uri.host().unwrap_or_default();
+        if uri.scheme_str() == Some("http") {
+            // Loopback only (check_url): direct, never through a proxy.
+            let mut http = self.http();
+            http.enforce_http(true);
+            return get(http, uri).await;
+        }
+        match self.proxies.intercept(&uri) {
+            Some(proxy) if !is_loopback(host) => {
+                if proxy.uri().scheme_str() != Some("http") {
+                    return Err(FetchError::new(
+                        "only http:// proxies are supported (HTTPS_PROXY)",
+                    ));
+                }
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), self.http());
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                get(self.https(tunnel), uri).await
+            }
+            _ => get(self.https(self.http()), uri).await,
+        }
+    }
+}
+
+impl FetchJwks for HttpsFetcher {
+    fn fetch<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+        Box::pin(self.get(url))
+    }
+}
+
+/// The rustls provider: the application's process default if it installed one, else our
+/// private graviola provider where the CPU has what graviola needs. Never installs one.
+fn crypto_provider() -> Result<Arc<CryptoProvider>, KeysError> {
+    if let Some(provider) = CryptoProvider::get_default() {
+        return Ok(Arc::clone(provider));
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // graviola asserts its CPU features at first use: ask first, to fail, not panic.
+    if graviola::util::is_cpu_supported() {
+        return Ok(Arc::new(rustls_graviola::default_provider()));
+    }
+    Err(KeysError::new(
+        "no rustls crypto provider: install one at start-up (e.g. \
+         `rustls::crypto::aws_lc_rs::default_provider().install_default()`) or pass one \
+         with `DiscoveryBuilder::crypto_provider`",
+    ))
+}
+
+async fn get<C>(connector: C, uri: Uri) -> Result<Fetched, FetchError>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let client: Client<C, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector);
+    let request = http::Request::get(uri)
+        .header(http::header::ACCEPT, "application/json")
+        .header(
+            http::header::USER_AGENT,
+            concat!("tower-dt-signature/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::new())
+        .map_err(|error| FetchError::with_source("cannot build the request", error))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|error| FetchError::with_source("request failed", error))?;
+    let status = response.status();
+    if status != http::StatusCode::OK {
+        // 3xx included: redirects are not followed.
+        return Err(FetchError::new(format!("the server answered {status}")));
+    }
+    let length = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if length.is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(FetchError::new("the body is over 64 KiB"));
+    }
+    let max_age = cache_max_age(response.headers());
+    let body = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                FetchError::new("the body is over 64 KiB")
+            } else {
+                FetchError::with_source("cannot read the body", error)
+            }
+        })?
+        .to_bytes();
+    Ok(Fetched { body, max_age })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CACHE_CONTROL, v.parse().unwrap());
+            h
+        };
+        assert_eq!(
+            cache_max_age(&headers("public, max-age=300")),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            cache_max_age(&headers("Max-Age=\"7\"")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(cache_max_age(&headers("no-store")), Some(Duration::ZERO));
+        assert_eq!(cache_max_age(&headers("public")), None);
+        assert_eq!(cache_max_age(&headers("max-age=x")), None);
+        assert_eq!(cache_max_age(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn urls() {
+        let ok = |u: &str| check_url(&u.parse().unwrap()).is_ok();
+        assert!(ok("https://id.example/x"));
+        assert!(ok("http://127.0.0.1:8080/x"));
+        assert!(ok("http://127.8.9.1/x"));
+        assert!(ok("http://[::1]:9/x"));
+        assert!(ok("http://LocalHost/x"));
+        assert!(!ok("http://id.example/x"));
+        assert!(!ok("http://128.0.0.1/x"));
+        assert!(!ok("http://localhost.evil.example/x"));
+        assert!(!ok("ftp://id.example/x"));
+        assert!(!ok("https://user:pw@id.example/x"));
+        assert_eq!(
+            loggable(&"https://id.example:8443/a/b?token=1".parse().unwrap()),
+            "https://id.example:8443/a/b"
+        );
+    }
+
+    /// A tiny HTTP server on 127.0.0.1 with one case per path prefix.
+    mod server {
+        use std::convert::Infallible;
+        use std::net::SocketAddr;
+
+        use bytes::Bytes;
+        use http::{Request, Response};
+        use http_body_util::combinators::BoxBody;
+        use http_body_util::{BodyExt as _, Full, StreamBody};
+        use hyper::body::{Frame, Incoming};
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+
+        pub(super) const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+
+        type Body = BoxBody<Bytes, Infallible>;
+
+        fn full(body: impl Into<Bytes>) -> Body {
+            Full::new(body.into()).boxed()
+        }
+
+        async fn answer(addr: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+            let path = request.uri().path().to_owned();
+            let (case, rest) = path[1..].split_once('/').unwrap_or((&path[1..], ""));
+            let base = format!("http://{addr}/{case}");
+            let response = Response::builder();
+            match (case, rest) {
+                ("redirect", _) => response
+                    .status(302)
+                    .header("location", format!("http://{addr}/ok/{rest}"))
+                    .body(full("")),
+                (_, ".well-known/openid-configuration") => response.body(full(format!(
+                    r#"{{"issuer":"{base}","jwks_uri":"{base}/jwks"}}"#
+                ))),
+                ("ok", "jwks") => response
+                    .header("cache-control", "public, max-age=120")
+                    .body(full(JWKS)),
+                ("big", "jwks") => response.body(full(vec![b' '; 65 * 1024])),
+                ("chunked", "jwks") => {
+                    // No Content-Length: the limit must hold while reading.
+                    let chunks = (0..20).map(|_| Ok(Frame::data(Bytes::from(vec![b' '; 4096]))));
+                    response.body(StreamBody::new(futures_util::stream::iter(chunks)).boxed())
+                }
+                ("slow", "jwks") => {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    response.body(full(JWKS))
+                }
+                ("garbage", "jwks") => response.body(full("{\"keys\": [nope")),
+                _ => response.status(404).body(full("")),
+            }
+            .unwrap()
+        }
+
+        /// Serve until the runtime ends; the address.
+        pub(super) async fn start() -> SocketAddr {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |request| async move {
+                            Ok::<_, Infallible>(answer(addr, request).await)
+                        }),
+                    ));
+                }
+            });
+            addr
+        }
+    }
+
+    fn fetcher() -> HttpsFetcher {
+        HttpsFetcher::new(TlsOptions::default(), Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn default_fetcher_over_loopback_http() {
+        let addr = server::start().await;
+        let fetcher = fetcher();
+        let ok = fetcher
+            .get(&format!("http://{addr}/ok/jwks"))
+            .await
+            .unwrap();
+        assert_eq!(ok.body, server::JWKS);
+        assert_eq!(ok.max_age, Some(Duration::from_secs(120)));
+
+        for (case, reason) in [
+            ("big/jwks", "over 64 KiB"),
+            ("chunked/jwks", "over 64 KiB"),
+            ("redirect/jwks", "302 Found"),
+            ("nothing", "404"),
+        ] {
+            let error = fetcher
+                .get(&format!("http://{addr}/{case}"))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(reason), "{case}: {error}");
+        }
+        let error = fetcher
+            .get("http://192.0.2.1/jwks")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("loopback"), "{error}");
+    }
+
+    /// The default fetcher under the key cache: a good set loads; a body too large, a
+    /// redirect, a slow server and garbage each fail the refresh, without panic.
+    #[tokio::test]
+    async fn key_cache_over_loopback_http() {
+        let addr = server::start().await;
+        let discover = |case: &str| {
+            super::super::DtKeys::discovery(format!(
+                "http://{addr}/{case}/.well-known/openid-configuration"
+            ))
+            .budget(Duration::from_secs(1))
+            .build()
+            .unwrap()
+        };
+        let keys = discover("ok");
+        keys.refresh_for_unknown_kid().unwrap().await;
+        assert!(keys.ready());
+        assert_eq!(keys.kids(), ["k1"]);
+
+        for case in ["big", "chunked", "redirect", "slow", "garbage"] {
+            let keys = discover(case);
+            // The slow server answers after 30 s: this wait ends with the 1 s budget.
+            keys.refresh_for_unknown_kid().unwrap().await;
+            assert!(!keys.ready(), "{case}");
+            assert!(
+                matches!(keys.lookup("k1"), super::super::Lookup::Unavailable),
+                "{case}"
+            );
+        }
+    }
+}
