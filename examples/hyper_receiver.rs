@@ -3,10 +3,20 @@
 //! ```text
 //! DT_SIGNATURE_SECRET=<the connector's signature secret> PORT=8080 \
 //!     cargo run --example hyper_receiver
+//!
+//! # DT-Asymmetric-Signature (DT's keys, bound to your organization), during a migration:
+//! DT_SIGNATURE_SCHEME=either DT_SIGNATURE_SECRET=<secret> DT_ORG_ID=<your DT org id> \
+//!     cargo run --features jwks --example hyper_receiver
 //! ```
 //!
-//! Point the Data Connector at `http://<host>:<PORT>/`. Only requests signed with the
-//! secret reach `receive`; everything else is answered 400 (413 for a body over 1 MiB).
+//! `DT_SIGNATURE_SCHEME` is `hmac` (default), `asymmetric`, `both` or `either`; the
+//! asymmetric ones need `DT_ORG_ID` and take DT's keys from `DT_OIDC_DISCOVERY_URL`
+//! (default DT's production discovery URL) or pinned from `DT_JWKS_FILE` (+ `DT_ISSUER`):
+//! see `examples/common/config.rs`. The receiver refuses to start, naming the variable,
+//! on a missing, unused or malformed one.
+//!
+//! Point the Data Connector at `http://<host>:<PORT>/`. Only requests signed as
+//! configured reach `receive`; everything else is answered 400 (413 for a body over 1 MiB).
 //! `RUST_LOG` sets the log filter (default `info`).
 
 use std::convert::Infallible;
@@ -24,11 +34,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
-use tower_dt_signature::{DtBody, DtClaims, DtSignatureError, DtSignatureLayer};
+use tower_dt_signature::{DtBody, DtClaims, DtSignatureError};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::{info, warn, Level, Span};
 use tracing_subscriber::EnvFilter;
+
+#[path = "common/config.rs"]
+mod config;
 
 #[tokio::main]
 async fn main() {
@@ -36,10 +49,11 @@ async fn main() {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
-    let secret = std::env::var("DT_SIGNATURE_SECRET").unwrap_or_default();
-    let Ok(dt_signature) = DtSignatureLayer::try_new(secret) else {
-        exit("set DT_SIGNATURE_SECRET to the Data Connector's signature secret");
-    };
+    // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
+    // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.
+    let dt_signature = config::read(|name| std::env::var(name).ok())
+        .and_then(|config| config::layer(&config))
+        .unwrap_or_else(|error| exit(&error));
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .parse()
@@ -138,7 +152,7 @@ fn status(status: StatusCode) -> Response<Full<Bytes>> {
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     match response.extensions().get::<DtSignatureError>() {
-        Some(error) => warn!(status, reason = %error, ?latency, "refused"),
+        Some(error) => warn!(status, reason = error.reason(), ?latency, "refused"),
         None => info!(status, ?latency, "answered"),
     }
 }

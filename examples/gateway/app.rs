@@ -27,8 +27,9 @@ pub const X_DT_CONNECTOR: &str = "x-dt-connector";
 
 /// What the gateway serves and where it forwards to.
 pub struct Config {
-    /// `(connector, signature secret)`: events arrive at `POST /dt/{connector}`.
-    pub connectors: Vec<(String, String)>,
+    /// `(connector, its verifier)`: events arrive at `POST /dt/{connector}`, checked with
+    /// the connector's scheme (an HMAC secret, DT's keys and an org, or both).
+    pub connectors: Vec<(String, Verifier)>,
     /// Every verified event is `POST`ed here, with the same bytes.
     pub upstream: Uri,
     /// How long the upstream may take to answer. Keep it well under DT's 10 s.
@@ -48,15 +49,10 @@ struct Upstream {
 /// de-duplicated on `event.eventId`, forwarded upstream; `GET /metrics`; request ids and
 /// a trace span on every request.
 ///
-/// # Panics
-///
-/// If a connector's secret is empty.
 pub fn router(config: Config) -> Router {
     let secrets = config.connectors.iter().fold(
         StaticSecrets::by_path_segment(1),
-        |secrets, (id, secret)| {
-            secrets.tenant(id.as_str(), Verifier::new(secret).require_sha256(true))
-        },
+        |secrets, (id, verifier)| secrets.tenant(id.as_str(), verifier.clone()),
     );
     let upstream = Upstream {
         client: Client::builder(TokioExecutor::new()).build_http(),

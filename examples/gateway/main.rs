@@ -6,13 +6,21 @@
 //! GATEWAY_CONNECTORS='warehouse=secret-1,office=secret-2' \
 //! GATEWAY_UPSTREAM=http://127.0.0.1:9000/events \
 //! RUST_LOG=info,tower_dt_signature=debug \
-//! cargo run --features metrics --example gateway
+//! cargo run --features metrics,dedup --example gateway
 //! ```
+//!
+//! Each connector has a scheme and, for the asymmetric ones, the DT organization its
+//! events must belong to: `name=secret` (HMAC), `name=hmac:secret`,
+//! `name=asymmetric:org-id`, `name=both:secret:org-id`, `name=either:secret:org-id`. The
+//! asymmetric ones share one key set, from `DT_OIDC_DISCOVERY_URL` (default DT's; feature
+//! `jwks`) or `DT_JWKS_FILE` + `DT_ISSUER` (pinned; feature `asymmetric`).
 //!
 //! Optional: `GATEWAY_ADDR` (default `127.0.0.1:8080`), `GATEWAY_UPSTREAM_TIMEOUT_MS`
 //! (default 5000; DT gives up after 10 s). Exits 2 on bad configuration.
 
 mod app;
+#[path = "../common/config.rs"]
+mod config;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,15 +33,11 @@ fn env(name: &str) -> Option<String> {
 
 fn config() -> Result<(app::Config, String), String> {
     let connectors = env("GATEWAY_CONNECTORS").ok_or("set GATEWAY_CONNECTORS=name=secret,...")?;
+    // One key set for every asymmetric connector, made on first need.
+    let mut keys = None;
     let connectors = connectors
         .split(',')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
-                Ok((name.to_owned(), secret.to_owned()))
-            }
-            // Never echo the pair: it holds a secret.
-            _ => Err("GATEWAY_CONNECTORS: each entry must be name=secret".to_owned()),
-        })
+        .map(|entry| connector(entry, &mut keys))
         .collect::<Result<Vec<_>, _>>()?;
     let upstream = env("GATEWAY_UPSTREAM")
         .ok_or("set GATEWAY_UPSTREAM=http://host:port/path")?
@@ -52,6 +56,81 @@ fn config() -> Result<(app::Config, String), String> {
         metrics: None,
     };
     Ok((config, addr))
+}
+
+/// One `GATEWAY_CONNECTORS` entry. Errors never echo the entry: it holds a secret.
+fn connector(
+    entry: &str,
+    keys: &mut Option<KeysHandle>,
+) -> Result<(String, tower_dt_signature::Verifier), String> {
+    use tower_dt_signature::{Policy, Verifier};
+    let malformed = || {
+        "GATEWAY_CONNECTORS: each entry must be name=secret, name=hmac:secret, \
+         name=asymmetric:org-id, name=both:secret:org-id or name=either:secret:org-id"
+            .to_owned()
+    };
+    let (name, spec) = entry.split_once('=').ok_or_else(malformed)?;
+    let fields: Vec<&str> = spec.split(':').collect();
+    let (policy, secret, org) = match fields.as_slice() {
+        [secret] => (Policy::Hmac, Some(*secret), None),
+        [scheme, rest @ ..] => match (scheme.parse::<Policy>(), rest) {
+            (Ok(Policy::Hmac), [secret]) => (Policy::Hmac, Some(*secret), None),
+            (Ok(Policy::Asymmetric), [org]) => (Policy::Asymmetric, None, Some(*org)),
+            (Ok(policy @ (Policy::Both | Policy::Either)), [secret, org]) => {
+                (policy, Some(*secret), Some(*org))
+            }
+            // A secret may hold a ':' itself: then it is a plain HMAC secret.
+            (Err(_), _) => (Policy::Hmac, Some(spec), None),
+            _ => return Err(malformed()),
+        },
+        [] => return Err(malformed()),
+    };
+    if name.is_empty() || secret == Some("") || org == Some("") {
+        return Err(malformed());
+    }
+    let verifier = match (policy, secret) {
+        (Policy::Hmac, Some(secret)) => Verifier::new(secret).require_sha256(true),
+        _ => asymmetric_verifier(policy, secret, org.unwrap_or_default(), keys)?,
+    };
+    Ok((name.to_owned(), verifier))
+}
+
+#[cfg(feature = "asymmetric")]
+type KeysHandle = tower_dt_signature::keys::DtKeys;
+#[cfg(not(feature = "asymmetric"))]
+type KeysHandle = ();
+
+#[cfg(feature = "asymmetric")]
+fn asymmetric_verifier(
+    policy: tower_dt_signature::Policy,
+    secret: Option<&str>,
+    org: &str,
+    keys: &mut Option<KeysHandle>,
+) -> Result<tower_dt_signature::Verifier, String> {
+    use tower_dt_signature::{Policy, Verifier};
+    if keys.is_none() {
+        let source = config::key_source(|name| std::env::var(name).ok())?;
+        *keys = Some(config::keys(&source)?);
+    }
+    let keys = keys.clone().expect("made above");
+    let secret = || secret.expect("both and either have a secret");
+    Ok(match policy {
+        Policy::Asymmetric => Verifier::asymmetric(keys, org),
+        Policy::Both => Verifier::both(secret(), keys, org),
+        _ => Verifier::either(secret(), keys, org),
+    })
+}
+
+#[cfg(not(feature = "asymmetric"))]
+fn asymmetric_verifier(
+    policy: tower_dt_signature::Policy,
+    _secret: Option<&str>,
+    _org: &str,
+    _keys: &mut Option<KeysHandle>,
+) -> Result<tower_dt_signature::Verifier, String> {
+    Err(format!(
+        "GATEWAY_CONNECTORS: the scheme {policy} needs the feature jwks (or asymmetric with DT_JWKS_FILE)"
+    ))
 }
 
 #[tokio::main]

@@ -19,6 +19,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt;
 
 use tower_dt_signature::testing::Signer;
+use tower_dt_signature::Verifier;
 
 use crate::support::{call, Counted};
 
@@ -63,8 +64,8 @@ async fn upstream(status: StatusCode, delay: Duration) -> (Uri, Received) {
 fn gateway(upstream: Uri, timeout: Duration) -> Router {
     app::router(app::Config {
         connectors: vec![
-            ("a".to_owned(), SECRET_A.to_owned()),
-            ("b".to_owned(), SECRET_B.to_owned()),
+            ("a".to_owned(), Verifier::new(SECRET_A).require_sha256(true)),
+            ("b".to_owned(), Verifier::new(SECRET_B).require_sha256(true)),
         ],
         upstream,
         upstream_timeout: timeout,
@@ -190,7 +191,7 @@ async fn metrics_are_served_for_prometheus() {
     let handle = recorder.handle();
     let (uri, _) = upstream(StatusCode::OK, Duration::ZERO).await;
     let app = app::router(app::Config {
-        connectors: vec![("a".to_owned(), SECRET_A.to_owned())],
+        connectors: vec![("a".to_owned(), Verifier::new(SECRET_A).require_sha256(true))],
         upstream: uri,
         upstream_timeout: Duration::from_secs(5),
         metrics: Some(handle),
