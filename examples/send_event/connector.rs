@@ -1,27 +1,162 @@
 //! The engine of the local Data Connector: build, sign, send, retry, count. `main.rs` wraps
-//! it in a command line; `tests/send_event.rs` runs it against an in-process receiver.
+//! it in a command line; `tests/it/send_event.rs` runs it against in-process receivers.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "asymmetric")]
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use http::{Request, StatusCode, Uri};
+use http::{HeaderName, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+#[cfg(feature = "asymmetric")]
+use tower_dt_signature::consts::DT_ASYMMETRIC_SIGNATURE;
 use tower_dt_signature::consts::X_DT_SIGNATURE;
 use tower_dt_signature::events::{EventType, Payload};
+#[cfg(feature = "asymmetric")]
+use tower_dt_signature::testing::{AsymmetricSignOptions, AsymmetricSigner};
 use tower_dt_signature::testing::{SignOptions, Signer};
+
+/// Which signature headers a request carries (`--scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheme {
+    /// `X-Dt-Signature` alone: HS256 under the connector's secret.
+    Hmac,
+    /// `DT-Asymmetric-Signature` alone: ES256 under the connector's key, as DT sends for a
+    /// connector without a secret.
+    Asymmetric,
+    /// Both headers, as DT sends them for a connector with a secret.
+    Both,
+}
+
+impl Scheme {
+    /// The name `--scheme` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Asymmetric => "asymmetric",
+            Self::Both => "both",
+        }
+    }
+
+    /// Whether requests carry `X-Dt-Signature` (so a secret is needed).
+    pub fn uses_hmac(self) -> bool {
+        matches!(self, Self::Hmac | Self::Both)
+    }
+
+    /// Whether requests carry `DT-Asymmetric-Signature` (so a key and keys served).
+    pub fn uses_asymmetric(self) -> bool {
+        matches!(self, Self::Asymmetric | Self::Both)
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the connector signs: with its secret, its ES256 key, or both.
+#[derive(Clone)]
+pub enum Signing {
+    /// `X-Dt-Signature` with this secret.
+    Hmac {
+        /// The connector's signature secret.
+        secret: String,
+    },
+    /// `DT-Asymmetric-Signature` from this signer (its `kid`, `iss` and `sub`).
+    #[cfg(feature = "asymmetric")]
+    Asymmetric {
+        /// The connector's key, issuer and organization.
+        signer: AsymmetricSigner,
+    },
+    /// Both tokens.
+    #[cfg(feature = "asymmetric")]
+    Both {
+        /// The connector's signature secret.
+        secret: String,
+        /// The connector's key, issuer and organization.
+        signer: AsymmetricSigner,
+    },
+}
+
+impl Signing {
+    /// The scheme these signers make.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Self::Hmac { .. } => Scheme::Hmac,
+            #[cfg(feature = "asymmetric")]
+            Self::Asymmetric { .. } => Scheme::Asymmetric,
+            #[cfg(feature = "asymmetric")]
+            Self::Both { .. } => Scheme::Both,
+        }
+    }
+
+    /// The secret, if `X-Dt-Signature` is sent.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Self::Hmac { secret } => Some(secret),
+            #[cfg(feature = "asymmetric")]
+            Self::Both { secret, .. } => Some(secret),
+            #[cfg(feature = "asymmetric")]
+            Self::Asymmetric { .. } => None,
+        }
+    }
+
+    /// The ES256 signer, if `DT-Asymmetric-Signature` is sent.
+    #[cfg(feature = "asymmetric")]
+    pub fn es256(&self) -> Option<&AsymmetricSigner> {
+        match self {
+            Self::Hmac { .. } => None,
+            Self::Asymmetric { signer } | Self::Both { signer, .. } => Some(signer),
+        }
+    }
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct(self.scheme().as_str());
+        if self.secret().is_some() {
+            debug.field("secret", &"<redacted>");
+        }
+        #[cfg(feature = "asymmetric")]
+        if let Some(signer) = self.es256() {
+            // AsymmetricSigner's Debug redacts its private key.
+            debug.field("signer", signer);
+        }
+        debug.finish()
+    }
+}
+
+/// The connector's ES256 key, read from the PKCS#8 file at `path`, or made and saved there
+/// (parent folders too) if there is none: the same `kid` from run to run. It signs for
+/// `issuer` with `sub` = `org_id`. The `bool` says whether the key is new.
+#[cfg(feature = "asymmetric")]
+pub fn load_key(
+    path: &Path,
+    issuer: &str,
+    org_id: &str,
+) -> Result<(AsymmetricSigner, bool), String> {
+    let new = !path.exists();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+    }
+    let signer = AsymmetricSigner::load_or_generate(path).map_err(|error| error.to_string())?;
+    Ok((signer.with_issuer(issuer).with_org_id(org_id), new))
+}
 
 /// What to send, where, and how to retry.
 #[derive(Clone)]
 pub struct Config {
     /// The receiver (`http://` only).
     pub url: Uri,
-    /// The connector's signature secret.
-    pub secret: String,
+    /// The connector's secret, key, or both.
+    pub signing: Signing,
     /// The event types to send, each `count` times.
     pub types: Vec<EventType>,
     /// Events per type.
@@ -43,11 +178,21 @@ pub struct Config {
 
 impl Config {
     /// DT's behaviour, bounded: every type once, 4 at a time, 3 tries 0.5 s / 1 s apart,
-    /// 10 s timeout.
+    /// 10 s timeout; `X-Dt-Signature` with `secret`.
     pub fn new(url: Uri, secret: impl Into<String>) -> Self {
+        Self::signed(
+            url,
+            Signing::Hmac {
+                secret: secret.into(),
+            },
+        )
+    }
+
+    /// Like [`new`](Self::new), signed as `signing` says.
+    pub fn signed(url: Uri, signing: Signing) -> Self {
         Self {
             url,
-            secret: secret.into(),
+            signing,
             types: EventType::ALL.to_vec(),
             count: 1,
             concurrency: 4,
@@ -64,7 +209,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("url", &self.url)
-            .field("secret", &"<redacted>")
+            .field("signing", &self.signing)
             .field("types", &self.types)
             .field("count", &self.count)
             .field("concurrency", &self.concurrency)
@@ -102,26 +247,47 @@ pub fn parse_types(names: &[String]) -> Result<Vec<EventType>, String> {
     Ok(types)
 }
 
-/// The ways `--tamper` breaks a request, used in turn.
+/// The ways `--tamper` breaks a request, one token at a time: [`Tamper::of`] lists those
+/// of a scheme, used in turn. Under `both` every kind but [`BodyByte`](Self::BodyByte)
+/// breaks one token and leaves the other valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tamper {
-    /// One body byte changed after signing.
+    /// One body byte changed after signing (every token then disagrees with the body).
     BodyByte,
-    /// One character of the token's signature changed.
+    /// `X-Dt-Signature`: one character of the signature changed.
     Signature,
-    /// Signed with another secret.
+    /// `X-Dt-Signature`: signed with another secret.
     OtherSecret,
-    /// Signed two hours ago: expired.
+    /// `X-Dt-Signature`: signed two hours ago, expired.
     Expired,
     /// No `X-Dt-Signature` header.
     NoSignature,
-    /// The token of another body.
+    /// `X-Dt-Signature`: the token of another body.
     OtherBody,
+    /// `DT-Asymmetric-Signature`: one character of the signature changed.
+    Es256Signature,
+    /// `DT-Asymmetric-Signature`: signed with a key the identity server does not serve,
+    /// under the connector's `kid`.
+    UnknownKeySameKid,
+    /// `DT-Asymmetric-Signature`: signed with a key the identity server does not serve,
+    /// under that key's own `kid`.
+    UnknownKey,
+    /// `DT-Asymmetric-Signature`: `sub` is another organization (DT's keys sign every
+    /// organization's events: only `sub` says they are yours).
+    OtherOrg,
+    /// `DT-Asymmetric-Signature`: `iss` is another issuer.
+    OtherIssuer,
+    /// `DT-Asymmetric-Signature`: signed two hours ago, expired (it lives 5 minutes).
+    Es256Expired,
+    /// No `DT-Asymmetric-Signature` header.
+    NoEs256Signature,
+    /// `DT-Asymmetric-Signature`: the token of another body.
+    Es256OtherBody,
 }
 
 impl Tamper {
-    /// Every kind, in the order they are used.
-    pub const ALL: [Tamper; 6] = [
+    /// With `--scheme hmac`, in the order they are used (as before the asymmetric scheme).
+    pub const HMAC: [Tamper; 6] = [
         Tamper::BodyByte,
         Tamper::Signature,
         Tamper::OtherSecret,
@@ -129,6 +295,47 @@ impl Tamper {
         Tamper::NoSignature,
         Tamper::OtherBody,
     ];
+
+    /// With `--scheme asymmetric`, in the order they are used.
+    pub const ASYMMETRIC: [Tamper; 9] = [
+        Tamper::BodyByte,
+        Tamper::Es256Signature,
+        Tamper::UnknownKeySameKid,
+        Tamper::UnknownKey,
+        Tamper::OtherOrg,
+        Tamper::OtherIssuer,
+        Tamper::Es256Expired,
+        Tamper::NoEs256Signature,
+        Tamper::Es256OtherBody,
+    ];
+
+    /// With `--scheme both`, in the order they are used: the changed body, then each
+    /// token broken in turn while the other stays valid.
+    pub const BOTH: [Tamper; 14] = [
+        Tamper::BodyByte,
+        Tamper::Signature,
+        Tamper::OtherSecret,
+        Tamper::Expired,
+        Tamper::NoSignature,
+        Tamper::OtherBody,
+        Tamper::Es256Signature,
+        Tamper::UnknownKeySameKid,
+        Tamper::UnknownKey,
+        Tamper::OtherOrg,
+        Tamper::OtherIssuer,
+        Tamper::Es256Expired,
+        Tamper::NoEs256Signature,
+        Tamper::Es256OtherBody,
+    ];
+
+    /// The kinds used with `scheme`.
+    pub fn of(scheme: Scheme) -> &'static [Tamper] {
+        match scheme {
+            Scheme::Hmac => &Self::HMAC,
+            Scheme::Asymmetric => &Self::ASYMMETRIC,
+            Scheme::Both => &Self::BOTH,
+        }
+    }
 }
 
 /// DT Studio's view of a run, and more.
@@ -191,23 +398,139 @@ struct Outcome {
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// Everything a run signs with, made once.
+struct Signers {
+    /// The connector's secret, if `X-Dt-Signature` is sent.
+    hmac: Option<Signer>,
+    /// Another secret, for [`Tamper::OtherSecret`].
+    other_hmac: Option<Signer>,
+    #[cfg(feature = "asymmetric")]
+    es256: Option<Es256Signers>,
+}
+
+/// The connector's key and two keys the identity server does not serve.
+#[cfg(feature = "asymmetric")]
+struct Es256Signers {
+    signer: AsymmetricSigner,
+    /// A stranger's key under the connector's `kid` ([`Tamper::UnknownKeySameKid`]).
+    same_kid: AsymmetricSigner,
+    /// A stranger's key under its own `kid` ([`Tamper::UnknownKey`]).
+    stranger: AsymmetricSigner,
+}
+
+impl Signers {
+    fn new(signing: &Signing) -> Self {
+        let secret = signing.secret();
+        Self {
+            hmac: secret.map(Signer::new),
+            other_hmac: secret.map(|secret| Signer::new(format!("{secret}-not"))),
+            #[cfg(feature = "asymmetric")]
+            es256: signing.es256().map(|signer| {
+                // Fresh keys, never served: right issuer and organization, wrong key.
+                let unknown = || {
+                    AsymmetricSigner::generate()
+                        .with_issuer(signer.issuer())
+                        .with_org_id(signer.org_id())
+                };
+                Es256Signers {
+                    signer: signer.clone(),
+                    same_kid: unknown().with_kid(signer.kid()),
+                    stranger: unknown(),
+                }
+            }),
+        }
+    }
+
+    /// The signature headers for `body`, issued at `iat`, each token valid.
+    fn tokens(&self, body: &[u8], iat: u64) -> Vec<(HeaderName, String)> {
+        let mut tokens = Vec::new();
+        if let Some(hmac) = &self.hmac {
+            let token = hmac.sign_with(body, &SignOptions::new().iat(iat));
+            tokens.push((X_DT_SIGNATURE, token));
+        }
+        #[cfg(feature = "asymmetric")]
+        if let Some(es) = &self.es256 {
+            let token = es
+                .signer
+                .sign_with(body, &AsymmetricSignOptions::new().iat(iat));
+            tokens.push((DT_ASYMMETRIC_SIGNATURE, token));
+        }
+        tokens
+    }
+
+    /// The signature headers for `body` with the token `tamper` names broken (and any
+    /// other valid); `other_body` is another event's body.
+    fn tampered_tokens(
+        &self,
+        tamper: Tamper,
+        body: &[u8],
+        other_body: &[u8],
+        iat: u64,
+    ) -> Vec<(HeaderName, String)> {
+        let mut tokens = Vec::new();
+        if let (Some(hmac), Some(other)) = (&self.hmac, &self.other_hmac) {
+            let options = SignOptions::new().iat(iat);
+            let token = match tamper {
+                Tamper::Signature => Some(flip_signature(hmac.sign_with(body, &options))),
+                Tamper::OtherSecret => Some(other.sign_with(body, &options)),
+                Tamper::Expired => {
+                    let old = SignOptions::new().iat(iat.saturating_sub(2 * 3600));
+                    Some(hmac.sign_with(body, &old))
+                }
+                Tamper::NoSignature => None,
+                Tamper::OtherBody => Some(hmac.sign_with(other_body, &options)),
+                _ => Some(hmac.sign_with(body, &options)),
+            };
+            tokens.extend(token.map(|token| (X_DT_SIGNATURE, token)));
+        }
+        #[cfg(feature = "asymmetric")]
+        if let Some(es) = &self.es256 {
+            let options = AsymmetricSignOptions::new().iat(iat);
+            let signer = &es.signer;
+            let token = match tamper {
+                Tamper::Es256Signature => Some(flip_signature(signer.sign_with(body, &options))),
+                Tamper::UnknownKeySameKid => Some(es.same_kid.sign_with(body, &options)),
+                Tamper::UnknownKey => Some(es.stranger.sign_with(body, &options)),
+                Tamper::OtherOrg => {
+                    let other = options.org_id(format!("{}-not", signer.org_id()));
+                    Some(signer.sign_with(body, &other))
+                }
+                Tamper::OtherIssuer => {
+                    let other = options.issuer(format!("{}-not", signer.issuer()));
+                    Some(signer.sign_with(body, &other))
+                }
+                Tamper::Es256Expired => {
+                    let old = AsymmetricSignOptions::new().iat(iat.saturating_sub(2 * 3600));
+                    Some(signer.sign_with(body, &old))
+                }
+                Tamper::NoEs256Signature => None,
+                Tamper::Es256OtherBody => Some(signer.sign_with(other_body, &options)),
+                _ => Some(signer.sign_with(body, &options)),
+            };
+            tokens.extend(token.map(|token| (DT_ASYMMETRIC_SIGNATURE, token)));
+        }
+        tokens
+    }
+}
+
 /// Sends everything `config` asks for and counts the answers.
 pub async fn run(config: &Config) -> Report {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let signer = Signer::new(&config.secret);
+    let signers = Signers::new(&config.signing);
+    let kinds = Tamper::of(config.signing.scheme());
     let jobs: Vec<(usize, EventType)> = (0..config.count)
         .flat_map(|_| config.types.iter().cloned())
         .enumerate()
         .collect();
     let outcomes: Vec<Outcome> = stream::iter(jobs)
         .map(|(n, event_type)| {
-            let (client, signer) = (client.clone(), signer.clone());
+            let (client, signers) = (client.clone(), &signers);
             async move {
                 if config.tamper {
-                    let tamper = Tamper::ALL[n % Tamper::ALL.len()];
-                    send_tampered(config, &client, &signer, event_type, tamper).await
+                    let tamper = kinds[n % kinds.len()];
+                    send_tampered(config, &client, signers, event_type, tamper).await
                 } else {
-                    send_event(config, &client, &signer, event_type).await
+                    send_event(config, &client, signers, event_type).await
                 }
             }
         })
@@ -244,16 +567,15 @@ pub async fn run(config: &Config) -> Report {
 async fn send_event(
     config: &Config,
     client: &HttpClient,
-    signer: &Signer,
+    signers: &Signers,
     event_type: EventType,
 ) -> Outcome {
     let payload = Payload::sample(&event_type, SystemTime::now()).expect("a known type");
-    let body = Bytes::from(serde_json::to_vec(&payload).expect("payloads serialize"));
+    let body = serde_json::to_vec(&payload).expect("payloads serialize");
     // DT: iat is the event's timestamp, in whole seconds.
     let iat = payload.event.timestamp.timestamp().max(0) as u64;
-    let request = signer
-        .request_with::<Full<Bytes>>(&config.url.to_string(), body, &SignOptions::new().iat(iat))
-        .expect("a valid URL");
+    let tokens = signers.tokens(&body, iat);
+    let request = post(config, tokens, body);
 
     let mut outcome = Outcome::new(None);
     let mut backoff = config.backoff;
@@ -276,63 +598,51 @@ async fn send_event(
 async fn send_tampered(
     config: &Config,
     client: &HttpClient,
-    signer: &Signer,
+    signers: &Signers,
     event_type: EventType,
     tamper: Tamper,
 ) -> Outcome {
     let now = SystemTime::now();
     let payload = Payload::sample(&event_type, now).expect("a known type");
-    let body = serde_json::to_vec(&payload).expect("payloads serialize");
+    let mut body = serde_json::to_vec(&payload).expect("payloads serialize");
+    let other = Payload::sample(&event_type, now).expect("a known type");
+    let other = serde_json::to_vec(&other).expect("payloads serialize");
     let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let options = SignOptions::new().iat(iat);
-    let uri = config.url.to_string();
 
-    let (token, body) = match tamper {
-        Tamper::BodyByte => {
-            let token = signer.sign_with(&body, &options);
-            let mut body = body;
-            // A digit of the event id: still valid JSON, another event.
-            let at = find(&body, b"\"eventId\":\"") + 11;
-            body[at] = if body[at] == b'0' { b'1' } else { b'0' };
-            (Some(token), body)
-        }
-        Tamper::Signature => {
-            let mut token = signer.sign_with(&body, &options).into_bytes();
-            let last = token.len() - 2; // not the last char: it carries padding bits
-            token[last] = if token[last] == b'A' { b'B' } else { b'A' };
-            (Some(String::from_utf8(token).expect("ASCII")), body)
-        }
-        Tamper::OtherSecret => {
-            let other = Signer::new(format!("{}-not", config.secret));
-            (Some(other.sign_with(&body, &options)), body)
-        }
-        Tamper::Expired => {
-            let old = SignOptions::new().iat(iat.saturating_sub(2 * 3600));
-            (Some(signer.sign_with(&body, &old)), body)
-        }
-        Tamper::NoSignature => (None, body),
-        Tamper::OtherBody => {
-            let other = Payload::sample(&event_type, now).expect("a known type");
-            let other = serde_json::to_vec(&other).expect("payloads serialize");
-            (Some(signer.sign_with(&other, &options)), body)
-        }
-    };
-    let mut request = Request::post(uri)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CONTENT_LENGTH, body.len())
-        .body(Full::new(Bytes::from(body)))
-        .expect("a valid URL");
-    if let Some(token) = token {
-        request.headers_mut().insert(
-            X_DT_SIGNATURE,
-            token.parse().expect("tokens are header-safe"),
-        );
+    let tokens = signers.tampered_tokens(tamper, &body, &other, iat);
+    if tamper == Tamper::BodyByte {
+        // A digit of the event id: still valid JSON, another event.
+        let at = find(&body, b"\"eventId\":\"") + 11;
+        body[at] = if body[at] == b'0' { b'1' } else { b'0' };
     }
+    let request = post(config, tokens, body);
     let mut outcome = Outcome::new(Some((tamper, event_type)));
     if let Some(status) = outcome.send(config, client, request).await {
         outcome.delivered = status.is_success();
     }
     outcome
+}
+
+/// A `POST` of `body` (JSON) to the receiver with these signature headers.
+fn post(config: &Config, tokens: Vec<(HeaderName, String)>, body: Vec<u8>) -> Request<Full<Bytes>> {
+    let mut request = Request::post(config.url.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid URL");
+    for (name, token) in tokens {
+        let value = token.parse().expect("tokens are header-safe");
+        request.headers_mut().insert(name, value);
+    }
+    request
+}
+
+/// `token` with one character of its signature changed.
+fn flip_signature(token: String) -> String {
+    let mut token = token.into_bytes();
+    let last = token.len() - 2; // not the last char: it carries padding bits
+    token[last] = if token[last] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(token).expect("ASCII")
 }
 
 impl Outcome {

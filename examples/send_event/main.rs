@@ -6,23 +6,37 @@
 //! # terminal 1: a verifying receiver
 //! DT_SIGNATURE_SECRET=change-me cargo run --example axum_receiver
 //! # terminal 2: every event type, then the same with broken signatures
-//! cargo run --features signer --example send_event -- --url http://127.0.0.1:8080/ --secret change-me
-//! cargo run --features signer --example send_event -- --url http://127.0.0.1:8080/ --secret change-me --tamper
+//! cargo run --features test-util,asymmetric --example send_event -- --secret change-me
+//! cargo run --features test-util,asymmetric --example send_event -- --secret change-me --tamper
+//! ```
+//!
+//! `--scheme asymmetric` (or `both`) signs `DT-Asymmetric-Signature` (ES256) as DT's
+//! identity service does, with a P-256 key kept in `--key-file` (made on the first run, so
+//! its `kid` stays the same), and serves the public key through OpenID Connect discovery
+//! on `--identity-addr`: give the receiver the `DT_OIDC_DISCOVERY_URL` and `DT_ORG_ID`
+//! printed at start. `--serve-identity` keeps that server up after sending, until Ctrl-C.
+//!
+//! ```text
+//! cargo run --features test-util,asymmetric --example send_event -- --scheme asymmetric --serve-identity
+//! cargo run --features test-util,asymmetric --example send_event -- --scheme both --secret change-me --tamper
 //! ```
 //!
 //! Exits 0 when every event was delivered (with `--tamper`: every tampered request was
-//! refused), 1 otherwise, 2 on bad arguments. Plain `http://` only: point it at a local
-//! receiver, not at a public host.
+//! refused), 1 otherwise, 2 on bad arguments (or an identity address that cannot be
+//! bound). Plain `http://` only: point it at a local receiver, not at a public host.
 
 mod connector;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use connector::{Config, Report};
+use connector::{Config, Report, Scheme, Signing};
 use http::Uri;
 use tower_dt_signature::events::EventType;
+use tower_dt_signature::testing::IdentityServer;
 
 /// A local DT Data Connector: sends signed events of any of DT's 19 event types to a
 /// receiver, as DT does, and reports what DT Studio would show.
@@ -33,9 +47,34 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     url: Uri,
 
-    /// The connector's signature secret: the one the receiver verifies with.
+    /// Which signature headers to send: `hmac` (X-Dt-Signature), `asymmetric`
+    /// (DT-Asymmetric-Signature, ES256) or `both`, as DT does for a connector with a
+    /// secret.
+    #[arg(long, value_enum, default_value_t = Scheme::Hmac)]
+    scheme: Scheme,
+
+    /// The connector's signature secret, the one the receiver verifies with. Required by
+    /// `--scheme hmac` and `both`; ignored, with a warning, by `asymmetric`.
     #[arg(long)]
-    secret: String,
+    secret: Option<String>,
+
+    /// The DT organization the asymmetric token names in `sub`.
+    #[arg(long, default_value = "local-org")]
+    org_id: String,
+
+    /// Where the local identity server listens (`asymmetric`, `both`): an IPv4 address.
+    /// Its discovery URL is where the receiver gets the connector's public key.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    identity_addr: SocketAddr,
+
+    /// The connector's P-256 key (PKCS#8 DER, a test key), made on the first run and read
+    /// on the next ones, so that its `kid` stays the same (`asymmetric`, `both`).
+    #[arg(long, default_value = "target/send_event/es256-key.p8")]
+    key_file: PathBuf,
+
+    /// Keep the identity server up after sending, until Ctrl-C (`asymmetric`, `both`).
+    #[arg(long)]
+    serve_identity: bool,
 
     /// Event types to send (repeat, or separate with commas): touch, temperature, ... or
     /// `all`.
@@ -69,9 +108,13 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
 
-    /// Send tampered requests instead (a changed body byte, a changed signature, another
-    /// secret, an expired token, no signature, another body's token), once each. A
-    /// verifying receiver must refuse every one; any accepted is reported as a failure.
+    /// Send tampered requests instead, once each: a changed body byte; for X-Dt-Signature
+    /// a changed signature, another secret, an expired token, no token, another body's
+    /// token; for DT-Asymmetric-Signature a changed signature, a key not served (under the
+    /// connector's kid or its own), another organization, another issuer, an expired
+    /// token, no token, another body's token. Under `both`, one token is broken at a time
+    /// and the other is valid. A verifying receiver must refuse every one; any accepted is
+    /// reported as a failure.
     #[arg(long)]
     tamper: bool,
 }
@@ -83,9 +126,28 @@ async fn main() -> ExitCode {
         eprintln!("send_event: --url must start with http://");
         return ExitCode::from(2);
     }
-    if args.secret.is_empty() {
-        eprintln!("send_event: --secret must not be empty");
-        return ExitCode::from(2);
+    let secret = match (args.scheme, args.secret) {
+        (_, Some(secret)) if secret.is_empty() => {
+            eprintln!("send_event: --secret must not be empty");
+            return ExitCode::from(2);
+        }
+        (scheme, None) if scheme.uses_hmac() => {
+            eprintln!(
+                "send_event: --secret is required with --scheme {scheme} (or use --scheme asymmetric)"
+            );
+            return ExitCode::from(2);
+        }
+        (Scheme::Asymmetric, Some(_)) => {
+            eprintln!(
+                "send_event: warning: --secret is ignored with --scheme asymmetric: no \
+                 X-Dt-Signature is sent (--scheme both sends both tokens)"
+            );
+            None
+        }
+        (_, secret) => secret,
+    };
+    if args.serve_identity && !args.scheme.uses_asymmetric() {
+        eprintln!("send_event: warning: --serve-identity does nothing with --scheme hmac");
     }
     let types = match connector::parse_types(&args.types) {
         Ok(types) => types,
@@ -99,7 +161,51 @@ async fn main() -> ExitCode {
         }
     };
 
-    let mut config = Config::new(args.url.clone(), args.secret);
+    // The asymmetric schemes: the connector's key, served by a local identity service.
+    let mut identity = None;
+    let mut config = match (args.scheme, secret) {
+        (Scheme::Hmac, Some(secret)) => Config::new(args.url.clone(), secret),
+        (scheme, secret) => {
+            let server = match IdentityServer::try_start_on(args.identity_addr).await {
+                Ok(server) => server,
+                Err(error) => {
+                    eprintln!(
+                        "send_event: cannot start the identity server on {} ({error}): \
+                         choose another --identity-addr",
+                        args.identity_addr
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let (signer, new) =
+                match connector::load_key(&args.key_file, server.issuer(), &args.org_id) {
+                    Ok(loaded) => loaded,
+                    Err(error) => {
+                        eprintln!("send_event: --key-file: {error}");
+                        return ExitCode::from(2);
+                    }
+                };
+            server.add_signer(&signer);
+            println!(
+                "send_event: identity server on http://{}, key {} ({} {})",
+                server.addr(),
+                signer.kid(),
+                if new { "new, saved to" } else { "read from" },
+                args.key_file.display()
+            );
+            println!(
+                "  give the receiver: DT_OIDC_DISCOVERY_URL={} DT_ORG_ID={}",
+                server.discovery_url(),
+                signer.org_id()
+            );
+            identity = Some(server);
+            let signing = match (scheme, secret) {
+                (Scheme::Both, Some(secret)) => Signing::Both { secret, signer },
+                _ => Signing::Asymmetric { signer },
+            };
+            Config::signed(args.url.clone(), signing)
+        }
+    };
     config.types = types;
     config.count = args.count as usize;
     config.concurrency = args.concurrency as usize;
@@ -121,8 +227,26 @@ async fn main() -> ExitCode {
         args.url,
         config.concurrency
     );
+    match args.scheme {
+        Scheme::Hmac => {}
+        Scheme::Asymmetric => println!("  signed: DT-Asymmetric-Signature (ES256)"),
+        Scheme::Both => println!("  signed: X-Dt-Signature and DT-Asymmetric-Signature (ES256)"),
+    }
     let report = connector::run(&config).await;
     print_report(&report, args.tamper);
+
+    if let Some(server) = identity {
+        if args.serve_identity {
+            println!(
+                "send_event: serving {} until Ctrl-C",
+                server.discovery_url()
+            );
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                eprintln!("send_event: cannot wait for Ctrl-C: {error}");
+            }
+        }
+        server.shutdown().await;
+    }
     if report.ok(args.tamper) {
         ExitCode::SUCCESS
     } else {

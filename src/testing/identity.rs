@@ -178,7 +178,29 @@ impl IdentityServer {
 
     /// Like [`start`](Self::start), but returns the error if no port can be bound.
     pub async fn try_start() -> io::Result<Self> {
-        let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        Self::try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Like [`try_start`](Self::try_start), on the IPv4 address `addr` (such as
+    /// `127.0.0.1:8090`) instead of a free port: a server whose issuer and discovery URL stay the same from one run
+    /// to the next, so that a receiver configured with them keeps working (a local Data
+    /// Connector). The issuer is `http://ADDR/data-connector`, `ADDR` as bound (port `0`
+    /// picks a free one). Fails if `addr` cannot be bound (taken, or IPv6).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tower_dt_signature::testing::IdentityServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// let server = IdentityServer::try_start_on(addr).await?;
+    /// assert_eq!(server.issuer(), format!("http://{}/data-connector", server.addr()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn try_start_on(addr: SocketAddr) -> io::Result<Self> {
+        let listener = bind(addr)?;
         let addr = listener.local_addr()?;
         let issuer = format!("http://{addr}{ISSUER_PATH}");
         let (counts, _) = watch::channel(HashMap::new());

@@ -1,7 +1,9 @@
 //! The local Data Connector of `examples/send_event/` (its engine, compiled in here)
 //! against in-process axum receivers on 127.0.0.1:0: delivery of every event type,
 //! DT-like retries, and `--tamper` mode, which must report a receiver that accepts
-//! tampered requests.
+//! tampered requests. With `asymmetric`: the same for `--scheme asymmetric` and `both`,
+//! against receivers that pin the keys of the connector's identity server, and a `kid`
+//! that stays the same across runs with one key file.
 
 #[path = "../../examples/send_event/connector.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -30,7 +32,20 @@ async fn serve(app: Router) -> http::Uri {
 }
 
 /// A verifying receiver that records every typed payload it gets.
-async fn verifying_receiver() -> (http::Uri, Arc<Mutex<Vec<Payload>>>) {
+async fn verifying_receiver() -> (http::Uri, Seen) {
+    recording_receiver(
+        DtSignatureLayer::new(SECRET)
+            .require_sha256(true)
+            .leeway(Duration::ZERO),
+    )
+    .await
+}
+
+/// The payloads a receiver decoded, in arrival order.
+type Seen = Arc<Mutex<Vec<Payload>>>;
+
+/// A receiver behind `layer` that records every typed payload it gets.
+async fn recording_receiver(layer: DtSignatureLayer) -> (http::Uri, Seen) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let app = Router::new()
@@ -44,11 +59,7 @@ async fn verifying_receiver() -> (http::Uri, Arc<Mutex<Vec<Payload>>>) {
                 }
             }),
         )
-        .layer(
-            DtSignatureLayer::new(SECRET)
-                .require_sha256(true)
-                .leeway(Duration::ZERO),
-        );
+        .layer(layer);
     (serve(app).await, seen)
 }
 
@@ -94,7 +105,7 @@ async fn tampered_requests_are_refused_and_never_reach_the_handler() {
     let mut config = fast(url);
     config.tamper = true;
     config.types = vec![EventType::Temperature, EventType::Contact];
-    config.count = Tamper::ALL.len(); // every kind of tampering, on both types
+    config.count = Tamper::HMAC.len(); // every kind of tampering, on both types
     let report = connector::run(&config).await;
     assert_eq!(report.events, 12);
     assert_eq!(report.tamper_refused, 12, "{:?}", report.tamper_accepted);
@@ -112,12 +123,12 @@ async fn tamper_mode_reports_a_receiver_that_accepts_everything() {
     let mut config = fast(serve(app).await);
     config.tamper = true;
     config.types = vec![EventType::Touch];
-    config.count = Tamper::ALL.len();
+    config.count = Tamper::HMAC.len();
     let report = connector::run(&config).await;
     assert_eq!(report.tamper_accepted.len(), 6);
     assert_eq!(report.tamper_refused, 0);
     assert!(!report.ok(true));
-    for tamper in Tamper::ALL {
+    for tamper in Tamper::HMAC {
         let name = format!("{tamper:?} (touch)");
         assert!(report.tamper_accepted.contains(&name), "{name}");
     }
@@ -228,4 +239,326 @@ fn config_debug_hides_the_secret() {
     let shown = format!("{config:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("redacted"));
+}
+
+/// `--scheme asymmetric` and `both`: the connector signs with its key, served by the
+/// identity server; receivers pin the keys from that server's JWK Set.
+#[cfg(feature = "asymmetric")]
+mod asymmetric {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use axum::body::Bytes;
+    use axum::routing::post;
+    use axum::Router;
+    use tower_dt_signature::events::EventType;
+    use tower_dt_signature::keys::DtKeys;
+    use tower_dt_signature::testing::{AsymmetricSigner, IdentityServer};
+    use tower_dt_signature::{DtSignatureLayer, Verifier};
+
+    use super::connector::{self, Config, Scheme, Signing, Tamper};
+    use super::{recording_receiver, serve, SECRET};
+
+    const ORG: &str = "local-org";
+
+    /// A fresh folder for key files, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir = std::env::temp_dir()
+                .join(format!("send_event-{name}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn key_file(&self) -> PathBuf {
+            // A folder that does not exist yet: load_key makes it.
+            self.0.join("keys/es256-key.p8")
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// What `main.rs` does for the asymmetric schemes: the key from `key_file`, for the
+    /// server's issuer and [`ORG`], served by the server.
+    fn connector_key(server: &IdentityServer, key_file: &Path) -> (AsymmetricSigner, bool) {
+        let (signer, new) = connector::load_key(key_file, server.issuer(), ORG).unwrap();
+        server.add_signer(&signer);
+        (signer, new)
+    }
+
+    /// Pinned keys: the identity server's JWK Set as it stands, for its issuer.
+    fn pinned(server: &IdentityServer) -> DtKeys {
+        DtKeys::from_jwks(server.issuer(), &server.jwks()).unwrap()
+    }
+
+    fn fast(url: http::Uri, signing: Signing) -> Config {
+        let mut config = Config::signed(url, signing);
+        config.backoff = Duration::from_millis(1);
+        config.max_backoff = Duration::from_millis(4);
+        config.timeout = Duration::from_secs(5);
+        config
+    }
+
+    /// The connector, its identity server and its key (in `dir`), and a receiver verifying
+    /// `scheme` with the server's keys pinned.
+    async fn setup(scheme: Scheme, dir: &TempDir) -> (Config, super::Seen, IdentityServer) {
+        let server = IdentityServer::start().await;
+        let (signer, _) = connector_key(&server, &dir.key_file());
+        let (verifier, signing) = match scheme {
+            Scheme::Asymmetric => (
+                Verifier::asymmetric(pinned(&server), ORG),
+                Signing::Asymmetric { signer },
+            ),
+            Scheme::Both => (
+                Verifier::both(SECRET, pinned(&server), ORG).require_sha256(true),
+                Signing::Both {
+                    secret: SECRET.to_owned(),
+                    signer,
+                },
+            ),
+            Scheme::Hmac => unreachable!("the HMAC tests are above"),
+        };
+        let verifier = verifier.leeway(Duration::ZERO);
+        let (url, seen) = recording_receiver(DtSignatureLayer::from(verifier)).await;
+        (fast(url, signing), seen, server)
+    }
+
+    async fn delivers_every_event_type(scheme: Scheme) {
+        let dir = TempDir::new("deliver");
+        let (mut config, seen, server) = setup(scheme, &dir).await;
+        config.count = 2;
+        let report = connector::run(&config).await;
+        assert_eq!(report.events, 38);
+        assert_eq!((report.delivered, report.failed), (38, 0), "{scheme}");
+        assert_eq!(report.requests, 38);
+        assert_eq!(report.statuses, BTreeMap::from([(200, 38)]));
+        assert!(report.ok(false));
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 38);
+        for event_type in EventType::ALL {
+            let n = seen
+                .iter()
+                .filter(|p| p.event.event_type == event_type)
+                .count();
+            assert_eq!(n, 2, "{event_type}");
+        }
+        // Pinned keys: the receiver never asked the identity server.
+        assert_eq!((server.discovery_count(), server.fetch_count()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn asymmetric_delivers_every_event_type_to_a_pinned_key_receiver() {
+        delivers_every_event_type(Scheme::Asymmetric).await;
+    }
+
+    #[tokio::test]
+    async fn both_delivers_every_event_type_to_a_receiver_requiring_both() {
+        delivers_every_event_type(Scheme::Both).await;
+    }
+
+    async fn tampered_requests_are_refused(scheme: Scheme) {
+        let dir = TempDir::new("tamper");
+        let (mut config, seen, _server) = setup(scheme, &dir).await;
+        let kinds = Tamper::of(scheme);
+        config.tamper = true;
+        config.types = vec![EventType::Temperature, EventType::Contact];
+        config.count = kinds.len(); // every kind of tampering, on both types
+        let report = connector::run(&config).await;
+        let n = 2 * kinds.len();
+        assert_eq!(report.events, n);
+        assert_eq!(report.tamper_refused, n, "{:?}", report.tamper_accepted);
+        assert!(report.tamper_accepted.is_empty());
+        assert_eq!(report.requests, n, "tampered requests are not retried");
+        assert_eq!(report.transport_errors, 0);
+        assert!(
+            report
+                .statuses
+                .keys()
+                .all(|status| (400..500).contains(status)),
+            "{:?}",
+            report.statuses
+        );
+        assert!(report.ok(true));
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn asymmetric_tampered_requests_are_refused() {
+        tampered_requests_are_refused(Scheme::Asymmetric).await;
+    }
+
+    #[tokio::test]
+    async fn both_tampered_requests_are_refused_one_token_at_a_time() {
+        tampered_requests_are_refused(Scheme::Both).await;
+    }
+
+    #[test]
+    fn tamper_kinds_per_scheme() {
+        assert_eq!(Tamper::of(Scheme::Hmac), Tamper::HMAC);
+        assert_eq!(Tamper::of(Scheme::Asymmetric).len(), 9);
+        // Under both: the changed body, then every HMAC kind and every ES256 kind.
+        let both = Tamper::of(Scheme::Both);
+        assert_eq!(both.len(), 14);
+        for kind in Tamper::HMAC.iter().chain(&Tamper::ASYMMETRIC) {
+            assert!(both.contains(kind), "{kind:?}");
+        }
+    }
+
+    /// Under `both`, every kind but the changed body breaks one token and leaves the other
+    /// valid: a receiver that checks only `X-Dt-Signature` lets exactly the broken
+    /// asymmetric tokens through, and tamper mode says which.
+    #[tokio::test]
+    async fn both_tamper_mode_reports_a_receiver_that_checks_only_hmac() {
+        let dir = TempDir::new("hmac-only");
+        let server = IdentityServer::start().await;
+        let (signer, _) = connector_key(&server, &dir.key_file());
+        let (url, seen) = recording_receiver(DtSignatureLayer::new(SECRET)).await;
+        let signing = Signing::Both {
+            secret: SECRET.to_owned(),
+            signer,
+        };
+        let mut config = fast(url, signing);
+        config.tamper = true;
+        config.types = vec![EventType::Touch];
+        config.count = Tamper::BOTH.len();
+        let report = connector::run(&config).await;
+        let mut accepted = report.tamper_accepted.clone();
+        accepted.sort();
+        let mut expected: Vec<String> = Tamper::ASYMMETRIC[1..]
+            .iter()
+            .map(|kind| format!("{kind:?} (touch)"))
+            .collect();
+        expected.sort();
+        assert_eq!(accepted, expected);
+        assert_eq!(report.tamper_refused, 6); // the changed body and the 5 HMAC kinds
+        assert!(!report.ok(true));
+        assert_eq!(seen.lock().unwrap().len(), 8);
+    }
+
+    /// `Verifier::either` (the migration policy) accepts a request with one valid token and
+    /// no other: under `both`, tamper mode reports exactly the two "no token" kinds.
+    #[tokio::test]
+    async fn both_tamper_mode_against_either_reports_only_a_missing_token() {
+        let dir = TempDir::new("either");
+        let server = IdentityServer::start().await;
+        let (signer, _) = connector_key(&server, &dir.key_file());
+        let verifier = Verifier::either(SECRET, pinned(&server), ORG);
+        let (url, _seen) = recording_receiver(DtSignatureLayer::from(verifier)).await;
+        let signing = Signing::Both {
+            secret: SECRET.to_owned(),
+            signer,
+        };
+        let mut config = fast(url, signing);
+        config.tamper = true;
+        config.types = vec![EventType::Touch];
+        config.count = Tamper::BOTH.len();
+        let report = connector::run(&config).await;
+        let mut accepted = report.tamper_accepted.clone();
+        accepted.sort();
+        assert_eq!(
+            accepted,
+            ["NoEs256Signature (touch)", "NoSignature (touch)"]
+        );
+        assert_eq!(report.tamper_refused, 12);
+    }
+
+    #[tokio::test]
+    async fn asymmetric_tamper_mode_reports_a_receiver_that_accepts_everything() {
+        let dir = TempDir::new("open");
+        let server = IdentityServer::start().await;
+        let (signer, _) = connector_key(&server, &dir.key_file());
+        let app = Router::new().route("/", post(|_: Bytes| async { "ok" }));
+        let mut config = fast(serve(app).await, Signing::Asymmetric { signer });
+        config.tamper = true;
+        config.types = vec![EventType::Touch];
+        config.count = Tamper::ASYMMETRIC.len();
+        let report = connector::run(&config).await;
+        assert_eq!(report.tamper_accepted.len(), 9);
+        assert!(!report.ok(true));
+        for tamper in Tamper::ASYMMETRIC {
+            let name = format!("{tamper:?} (touch)");
+            assert!(report.tamper_accepted.contains(&name), "{name}");
+        }
+    }
+
+    /// Two runs of the connector with one key file and one `--identity-addr`: the second
+    /// reads the key the first made, so a receiver that pinned the first run's keys (same
+    /// issuer, same `kid`) accepts the second run's requests. Another key file is another
+    /// key, which that receiver refuses.
+    #[tokio::test]
+    async fn kid_is_stable_across_runs_with_the_same_key_file() {
+        let dir = TempDir::new("stable");
+        let key_file = dir.key_file();
+        assert!(!key_file.exists());
+
+        // A free port, then the identity server on it, as `--identity-addr` does.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr: SocketAddr = probe.local_addr().unwrap();
+        drop(probe);
+
+        // Run 1: a new key, saved; the receiver pins what the server serves.
+        let server = IdentityServer::try_start_on(addr).await.unwrap();
+        assert_eq!(server.addr(), addr);
+        let (first, new) = connector_key(&server, &key_file);
+        assert!(new);
+        assert!(key_file.exists());
+        let keys = pinned(&server);
+        assert_eq!(keys.kids(), [first.kid()]);
+        let issuer = server.issuer().to_owned();
+        server.shutdown().await;
+
+        // Run 2, same address and key file: the same issuer and key.
+        let server = IdentityServer::try_start_on(addr).await.unwrap();
+        let (second, new) = connector_key(&server, &key_file);
+        assert!(!new);
+        assert_eq!(second.kid(), first.kid());
+        assert_eq!(second.public_key(), first.public_key());
+        assert_eq!(server.issuer(), issuer);
+        assert_eq!(server.kids(), [first.kid()]);
+
+        let verifier = Verifier::asymmetric(keys.clone(), ORG);
+        let (url, seen) = recording_receiver(DtSignatureLayer::from(verifier)).await;
+        let mut config = fast(url.clone(), Signing::Asymmetric { signer: second });
+        config.types = vec![EventType::Touch, EventType::Temperature];
+        let report = connector::run(&config).await;
+        assert_eq!((report.delivered, report.failed), (2, 0));
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        // Another key file: another key and kid, refused by the pinned receiver.
+        let (other, new) = connector_key(&server, &dir.0.join("other.p8"));
+        assert!(new);
+        assert_ne!(other.kid(), first.kid());
+        let mut config = fast(url, Signing::Asymmetric { signer: other });
+        config.types = vec![EventType::Touch];
+        config.max_attempts = 1;
+        let report = connector::run(&config).await;
+        assert_eq!((report.delivered, report.failed), (0, 1));
+    }
+
+    #[test]
+    fn config_debug_hides_the_secret_and_the_key() {
+        let signer = AsymmetricSigner::generate();
+        let signing = Signing::Both {
+            secret: "hunter2-secret".to_owned(),
+            signer: signer.clone(),
+        };
+        let config = Config::signed("http://127.0.0.1:1/".parse().unwrap(), signing);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains(signer.kid()), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }
