@@ -119,8 +119,20 @@
 //! | `redis` | `dedup::RedisStore`: the guard's store in Redis, shared by several replicas (implies `dedup`; brings `redis` and `tokio`) |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes (implies `events`) |
 //! | `metrics` | Through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): the counter `dt_signature_requests_total` with labels `outcome` (`accepted`, `rejected`, `reported`) and `kind` ([`ErrorKind::code`], `none` when accepted), the histograms `dt_signature_body_bytes` (bodies read to their end) and `dt_signature_verification_seconds` (time spent checking the token and hashing, not waiting for bytes). Without the feature nothing is measured |
+//! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`]). No HTTP client, no runtime |
+//! | `jwks` | `keys::DtKeys::discover`: DT's keys through OpenID Connect discovery, refreshed by a tokio task (rustls with no provider feature of its own; implies `asymmetric`) |
 //! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector; implies `events`) |
 //! | `full` | every feature above but `test-util` |
+//!
+//! # DT-Asymmetric-Signature
+//!
+//! DT is retiring the shared secret in favour of `DT-Asymmetric-Signature`: a JWT signed
+//! with DT's private key (ES256), checked against the keys DT publishes. With the feature
+//! `asymmetric`, [`Verifier::asymmetric`], [`Verifier::both`] and [`Verifier::either`] check
+//! it (with [`DtSignatureLayer::from`]); the org id they take is required, because DT signs
+//! every customer's events with the same keys. To migrate, use one `either` layer and watch
+//! which schemes verify ([`DtClaims::schemes`], the `scheme` metric label), then switch to
+//! `asymmetric`.
 //!
 //! No feature pulls in a JWT library or a crypto backend switch: HMAC-SHA256 comes from
 //! the RustCrypto `hmac` crate, so no feature unification can make a user's
