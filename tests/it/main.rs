@@ -26,6 +26,8 @@ mod gateway;
 #[cfg(feature = "dedup")]
 mod hostile_reader;
 mod hyper_server;
+#[cfg(all(feature = "jwks", feature = "asymmetric"))]
+mod jwks;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
