@@ -19,12 +19,15 @@ use crate::support::*;
 const ORG: &str = "org-jwks";
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"}}"#;
 
-/// What the layer answers, with the precise kind and scheme, and how often the inner
-/// service was called.
+/// The precise kind and scheme of a refusal.
+type Outcome = Option<(ErrorKind, Option<Scheme>)>;
+
+/// What the layer answers, with the precise kind and scheme, and what the inner service
+/// got.
 async fn send(
     verifier: Verifier,
     request: Request<Full<Bytes>>,
-) -> (StatusCode, Option<(ErrorKind, Option<Scheme>)>, Vec<Seen>) {
+) -> (StatusCode, Outcome, Vec<Seen>) {
     let recorder = Recorder::default();
     let service = DtSignatureLayer::from(verifier).layer(recorder.clone());
     // Every request is decided well within the 5 s budget of a refresh; this only keeps a
@@ -119,13 +122,7 @@ async fn the_uncheckable_cells_of_the_policy_table() {
             .insert("x-dt-signature", token.parse().unwrap());
         request
     };
-    let cases: Vec<(
-        &str,
-        Verifier,
-        Request<Full<Bytes>>,
-        StatusCode,
-        Option<(ErrorKind, Option<Scheme>)>,
-    )> = vec![
+    let cases: Vec<(&str, Verifier, Request<Full<Bytes>>, StatusCode, Outcome)> = vec![
         (
             "asymmetric U",
             Verifier::asymmetric(keys.clone(), ORG),
