@@ -22,6 +22,15 @@ const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"
 /// The precise kind and scheme of a refusal.
 type Outcome = Option<(ErrorKind, Option<Scheme>)>;
 
+/// A row: name, verifier, request, the status and outcome it must get.
+type Case = (
+    &'static str,
+    Verifier,
+    Request<Full<Bytes>>,
+    StatusCode,
+    Outcome,
+);
+
 /// What the layer answers, with the precise kind and scheme, and what the inner service
 /// got.
 async fn send(
@@ -122,7 +131,7 @@ async fn the_uncheckable_cells_of_the_policy_table() {
             .insert("x-dt-signature", token.parse().unwrap());
         request
     };
-    let cases: Vec<(&str, Verifier, Request<Full<Bytes>>, StatusCode, Outcome)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "asymmetric U",
             Verifier::asymmetric(keys.clone(), ORG),
