@@ -1,4 +1,4 @@
-//! The gateway's router, kept apart from `main` so that `tests/gateway.rs` runs the very
+//! The gateway's router, kept apart from `main` so that `tests/it/gateway.rs` runs the very
 //! same stack against a real upstream.
 
 use std::time::Duration;
