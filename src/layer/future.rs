@@ -64,6 +64,12 @@ pin_project! {
             pending: Option<Pending<S, R>>,
             max_body_size: usize,
         },
+        // The body is in and verified: wait for the inner service's readiness, then call
+        // the same service.
+        Acquiring {
+            service: S,
+            request: Option<Request<DtBody>>,
+        },
         Calling {
             #[pin]
             future: S::Future,
@@ -88,6 +94,7 @@ where
             State::Resolving { .. } => "resolving",
             State::WaitingForKeys { .. } => "waiting_for_keys",
             State::Buffering { .. } => "buffering",
+            State::Acquiring { .. } => "acquiring",
             State::Calling { .. } => "calling",
         };
         f.debug_struct("ResponseFuture")
@@ -284,6 +291,13 @@ where
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Acquiring { service, request } => {
+                    ready!(service.poll_ready(cx))?;
+                    let request = request.take().expect("polled after completion");
+                    let future = service.call(request);
+                    this.state.set(State::Calling { future });
+                    continue;
+                }
                 StateProj::Resolving { future, waiting } => {
                     let resolved = ready!(future.poll(cx));
                     let waiting = waiting.take().expect("polled after completion");
@@ -387,9 +401,10 @@ where
                     (service, Request::from_parts(parts, DtBody::new(bytes)))
                 }
             };
-            let mut service = service;
-            let future = service.call(request);
-            this.state.set(State::Calling { future });
+            this.state.set(State::Acquiring {
+                service,
+                request: Some(request),
+            });
         }
     }
 }

@@ -97,8 +97,12 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody, Res, R>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    /// Always ready: the inner service's readiness is acquired by the response future once
+    /// the body is in and verified, so a client that trickles its body (or a request that
+    /// is refused) never holds an inner permit, such as a concurrency limit's. The service
+    /// the future polls ready is the one it calls.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
@@ -118,9 +122,8 @@ where
         let unsigned = !config.resolver.is_fixed() && !has_signature_header(request.headers());
         let (parts, body) = request.into_parts();
         let resolving = (!unsigned).then(|| config.resolver.resolve(&parts));
-        // The service that was polled ready goes into the future; a fresh clone stays.
-        let clone = self.inner.clone();
-        let service = std::mem::replace(&mut self.inner, clone);
+        // A clone goes into the future, which polls it ready once the body is verified.
+        let service = self.inner.clone();
         ResponseFuture::resolving(
             resolving,
             Waiting {

@@ -1,9 +1,6 @@
 //! `poll_ready` and `call` follow tower's contract: the service that was polled ready is
 //! the one that is called, proven with a `tower-test` mock that allows exactly one call.
 
-use std::future::poll_fn;
-use std::task::Poll;
-
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -94,13 +91,65 @@ async fn the_service_polled_ready_is_the_one_called() {
         // The inner service's answer, unmarked.
         assert_eq!(answer(future.await.unwrap().unwrap()).await, ok(), "{name}");
 
-        // The single permit is spent: the next poll_ready is not ready.
-        let pending = poll_fn(|cx| Poll::Ready(service.poll_ready(cx).is_pending())).await;
-        assert!(
-            pending,
-            "{name}: poll_ready must forward to the inner service"
-        );
+        // The single permit is spent: a second request is verified but waits for the
+        // inner service's readiness, and goes through once a permit is given.
+        service.ready().await.unwrap();
+        let mut second = tokio::spawn(service.call(signed_request(uri, body("evt-2"))));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(100), &mut second).await;
+        assert!(waited.is_err(), "{name}: called without a permit");
+        assert!(handle.poll_request().is_pending(), "{name}");
+        handle.allow(1);
+        let (forwarded, respond) = next(&mut handle).await;
+        let bytes = forwarded.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, body("evt-2"), "{name}");
+        respond.send_response(Response::new(Full::new(Bytes::from_static(b"inner"))));
+        assert_eq!(answer(second.await.unwrap().unwrap()).await, ok(), "{name}");
     }
+}
+
+/// A client that trickles its body holds no permit of the inner service: readiness is
+/// acquired once the body is in and verified. With a one-permit inner service, a stalled
+/// upload does not keep a complete request from getting through. (Before: the permit was
+/// taken in `poll_ready`/`call` and held while the body trickled.)
+#[tokio::test]
+async fn a_stalled_body_holds_no_inner_permit() {
+    use futures_util::StreamExt;
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    handle.allow(1);
+    let mut service = DtSignatureLayer::new(SECRET).clock(at(NOW)).layer(mock);
+
+    // A signed request whose body sends 5 bytes, then never ends.
+    let first = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from_static(
+        &BODY[..5],
+    )))]);
+    let stalled = Request::post("/")
+        .header("x-dt-signature", sign(BODY, SECRET))
+        .body(StreamBody::new(
+            first.chain(futures_util::stream::pending()),
+        ))
+        .unwrap();
+    let stalled = tokio::spawn(Service::call(&mut service, stalled));
+
+    // Another client's complete request gets the one permit meanwhile.
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap();
+    let complete = tokio::spawn(service.call(request(&sign(BODY, SECRET))));
+    let (forwarded, respond) = next(&mut handle).await;
+    assert_eq!(
+        forwarded.into_body().collect().await.unwrap().to_bytes(),
+        BODY
+    );
+    respond.send_response(Response::new(Full::new(Bytes::from_static(b"inner"))));
+    assert_eq!(complete.await.unwrap().unwrap().status(), StatusCode::OK);
+
+    // The stalled one is still waiting for its body, and never reached the mock.
+    assert!(!stalled.is_finished());
+    assert!(handle.poll_request().is_pending());
+    stalled.abort();
 }
 
 #[tokio::test]
