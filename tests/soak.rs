@@ -117,8 +117,12 @@ enum Kind {
     OverLimit,
 }
 
+/// The tests of this binary measure the one process-wide heap count: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 #[test]
 fn soak_mixed_traffic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -370,4 +374,52 @@ async fn soak() {
         after - baseline
     );
     server.abort();
+}
+
+/// A client that declares a 1 MiB body and trickles two bytes reserves at most 64 KiB, not
+/// the megabyte its unverified `Content-Length` asks for. (Before: the buffer for a second
+/// chunk was sized from the declared length.)
+#[test]
+fn a_slow_client_reserves_at_most_64_kib_whatever_it_declares() {
+    use futures_util::StreamExt;
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+    use tower::{Layer, ServiceExt};
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let service = DtSignatureLayer::new(SECRET)
+            .clock(at(NOW))
+            .layer(tower::service_fn(
+                |_: Request<tower_dt_signature::DtBody>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+                },
+            ));
+        let declared = 1024 * 1024;
+        let chunks = futures_util::stream::iter([
+            Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"{"))),
+            Ok(Frame::data(Bytes::from_static(b"}"))),
+        ]);
+        let request = Request::post("/")
+            .header("x-dt-signature", sign(b"{}", SECRET))
+            .header("content-length", declared)
+            .body(StreamBody::new(
+                chunks.chain(futures_util::stream::pending()),
+            ))
+            .unwrap();
+        let before = LIVE.load(Ordering::SeqCst);
+        let mut future = std::pin::pin!(service.oneshot(request));
+        // Both bytes are read, then the body stalls: the future is waiting for more.
+        let waited = tokio::time::timeout(Duration::from_millis(50), &mut future).await;
+        assert!(waited.is_err(), "the body never ends");
+        let held = LIVE.load(Ordering::SeqCst) - before;
+        assert!(
+            held < 128 * 1024,
+            "{held} bytes held for a 2-byte upload that declared {declared}"
+        );
+    });
 }
