@@ -4,9 +4,6 @@
 //! `.ci/run` does. Compiled with feature `redis` only.
 
 use std::future::{poll_fn, Future};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -18,99 +15,8 @@ use tower_dt_signature::dedup::{
 };
 
 use crate::support::dedup::*;
+use crate::support::redis_server::{free_port, RedisServer};
 use crate::support::{send_owned, Recorder};
-
-/// A `redis-server` of our own, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let mut last = String::new();
-        // A free port can be taken between our probe and redis' bind: try a few.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let spawned = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn();
-            let child = match spawned {
-                Ok(child) => child,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-                    "redis-server is not installed, and the Redis store tests need it: \
-                     apt-get install redis-server (.ci/run installs it)"
-                ),
-                Err(error) => panic!("could not start redis-server: {error}"),
-            };
-            let mut server = Self { child, port };
-            match server.wait_until_up() {
-                Ok(()) => return server,
-                Err(why) => last = why,
-            }
-        }
-        panic!("redis-server did not start: {last}");
-    }
-
-    /// PING until PONG; Err with redis' own output if it exited.
-    fn wait_until_up(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut output = String::new();
-                if let Some(mut stdout) = self.child.stdout.take() {
-                    let _ = stdout.read_to_string(&mut output);
-                }
-                return Err(format!("exited with {status}: {output}"));
-            }
-            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut reader = BufReader::new(&stream);
-                let mut line = String::new();
-                if (&stream).write_all(b"PING\r\n").is_ok()
-                    && reader.read_line(&mut line).is_ok()
-                    && line == "+PONG\r\n"
-                {
-                    return Ok(());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Err("no PONG within 10 s".into())
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Kill it and wait until it is gone.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// A plain connection, to look at the keys.
-    async fn inspect(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// One replica: its own connection to the shared Redis, its own handler.
 struct Replica {
@@ -120,7 +26,12 @@ struct Replica {
 }
 
 async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
-    let store = RedisStore::connect(&server.url())
+    replica_at(&server.url(), fail_closed).await
+}
+
+/// A replica on the Redis at `url`, which need not be running yet.
+async fn replica_at(url: &str, fail_closed: bool) -> Replica {
+    let store = RedisStore::connect(url)
         .await
         .expect("connect to redis-server")
         .prefix("test:dt:")
@@ -390,4 +301,166 @@ async fn killed_redis_fails_open_or_closed_as_configured() {
     }
     assert_eq!(closed.handler.calls(), 0);
     assert_eq!(closed.guard.stats().store_errors(), 2);
+}
+
+/// What a fail-closed guard answers while its store is down.
+fn unavailable() -> Answer {
+    Answer::Refused(
+        DedupRefusal::StoreUnavailable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "dedup store unavailable".into(),
+    )
+}
+
+/// How many Lua scripts Redis has cached (`INFO memory`).
+async fn cached_scripts(connection: &mut redis::aio::MultiplexedConnection) -> usize {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(connection)
+        .await
+        .unwrap();
+    let line = info
+        .lines()
+        .find_map(|line| line.strip_prefix("number_of_cached_scripts:"))
+        .expect("INFO memory has number_of_cached_scripts (Redis 7)");
+    line.trim().parse().unwrap()
+}
+
+/// Send fresh events to `replica` until one is guarded again (its store answered),
+/// boundedly; returns how many were sent. A guarded event is answered by the handler
+/// with no new store error, fail open or closed.
+async fn until_guarded(replica: &Replica, name: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for probe in 0.. {
+        let errors = replica.guard.stats().store_errors();
+        let answer = answer_to(&replica.service, &format!("{name}-probe-{probe}")).await;
+        if replica.guard.stats().store_errors() == errors {
+            assert_eq!(answer, ok());
+            return probe + 1;
+        }
+        let failed = if replica.guard.stats().store_errors() > errors {
+            answer == ok() || answer == unavailable()
+        } else {
+            false
+        };
+        assert!(failed, "{name}: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the guard did not recover within 10 s of Redis' restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_is_used_again_with_its_scripts_reloaded() {
+    let mut server = RedisServer::start();
+    let open = replica(&server, false).await;
+    let closed = replica(&server, true).await;
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
+    assert_eq!(cached_scripts(&mut server.inspect().await).await, 2);
+
+    // SIGKILL: no shutdown, nothing saved (this one has no persistence).
+    server.kill();
+    for id in ["evt-2", "evt-3"] {
+        assert_eq!(answer_to(&open.service, id).await, ok(), "fail open");
+        assert_eq!(answer_to(&closed.service, id).await, unavailable());
+    }
+    assert_eq!((open.handler.calls(), closed.handler.calls()), (3, 0));
+    assert_eq!(closed.guard.stats().store_errors(), 2);
+
+    // Same port, an empty script cache: the scripts' SHAs are unknown (NOSCRIPT).
+    server.restart();
+    let mut redis = server.inspect().await;
+    assert_eq!(cached_scripts(&mut redis).await, 0);
+
+    // Both replicas recover on the stores they have: no new store, no restart.
+    let probes = until_guarded(&closed, "closed").await;
+    until_guarded(&open, "open").await;
+    assert_eq!(closed.handler.calls(), 1);
+    assert!(probes <= 3, "{probes} events to recover");
+
+    // Reserve, commit and release all run after the restart, on either replica.
+    assert_eq!(answer_to(&open.service, "evt-10").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-10").await, done());
+    assert_eq!(
+        get(&mut redis, "test:dt:evt-10").await.as_deref(),
+        Some("done")
+    );
+    closed.handler.answer(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        answer_to(&closed.service, "evt-11").await,
+        Answer::Inner(StatusCode::INTERNAL_SERVER_ERROR)
+    );
+    assert_eq!(get(&mut redis, "test:dt:evt-11").await, None, "released");
+    closed.handler.answer(StatusCode::OK);
+    assert_eq!(answer_to(&open.service, "evt-11").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-11").await, done());
+    open.handler.hold();
+    let first = tokio::spawn(send_owned(open.service.clone(), signed("evt-12")));
+    open.handler.entered().await;
+    assert_eq!(answer_to(&closed.service, "evt-12").await, in_flight());
+    open.handler.open(1);
+    assert_eq!(answer(first.await.unwrap()).await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-12").await, done());
+    assert_eq!(cached_scripts(&mut redis).await, 3, "reloaded on NOSCRIPT");
+
+    // What fail open and a Redis without persistence cost: evt-2 was handled unguarded
+    // during the outage, and the restarted Redis forgot that evt-1 was done: both are
+    // handled again.
+    for id in ["evt-1", "evt-2"] {
+        assert_eq!(answer_to(&closed.service, id).await, ok(), "{id} again");
+    }
+}
+
+#[tokio::test]
+async fn a_store_made_while_redis_is_down_connects_by_itself_once_it_is_up() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    // Not an error: a replica that starts during an outage must start.
+    let open = replica_at(&url, false).await;
+    let closed = replica_at(&url, true).await;
+    assert!(!open.guard.store().is_connected());
+    assert!(!closed.guard.store().is_connected());
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok(), "fail open");
+    assert_eq!(answer_to(&closed.service, "evt-1").await, unavailable());
+    assert_eq!((open.handler.calls(), closed.handler.calls()), (1, 0));
+    assert_eq!(
+        (
+            open.guard.stats().store_errors(),
+            closed.guard.stats().store_errors()
+        ),
+        (1, 1)
+    );
+
+    let server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(open.guard.store().is_connected() && closed.guard.store().is_connected()) {
+        assert!(
+            Instant::now() < deadline,
+            "the stores did not connect within 10 s of Redis' start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Guarding, across both replicas, with no error since.
+    assert_eq!(answer_to(&closed.service, "evt-2").await, ok());
+    assert_eq!(answer_to(&open.service, "evt-2").await, done());
+    assert_eq!(answer_to(&open.service, "evt-3").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-3").await, done());
+    assert_eq!((open.handler.calls(), closed.handler.calls()), (2, 1));
+    assert_eq!(
+        (
+            open.guard.stats().store_errors(),
+            closed.guard.stats().store_errors()
+        ),
+        (1, 1)
+    );
+    let mut redis = server.inspect().await;
+    assert_eq!(
+        get(&mut redis, "test:dt:evt-2").await.as_deref(),
+        Some("done")
+    );
 }

@@ -7,6 +7,8 @@
 mod recorder;
 
 pub mod dedup;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 
 pub use recorder::{Recorder, Seen};
 
