@@ -253,11 +253,7 @@ impl AsymmetricSigner {
     /// assert_eq!(error.kind(), ErrorKind::UnsupportedAlgorithm);
     /// ```
     pub fn sign_parts(&self, header: &[u8], claims: &[u8]) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
+        let message = super::signing_input(header, claims);
         let signature = self
             .key
             .sign(&SystemRandom::new(), message.as_bytes())
@@ -265,33 +261,14 @@ impl AsymmetricSigner {
         format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
     }
 
-    /// A `POST` to `uri` with `body`, signed now: `DT-Asymmetric-Signature`,
-    /// `Content-Type: application/json` and `Content-Length`, as a Data Connector without
-    /// a signature secret sends it. `B` is any body type made from [`Bytes`].
-    ///
-    /// Fails only if `uri` is not a valid URI.
-    pub fn request<B: From<Bytes>>(
-        &self,
-        uri: &str,
-        body: impl Into<Bytes>,
-    ) -> Result<Request<B>, http::Error> {
-        self.request_with(uri, body, &AsymmetricSignOptions::new())
-    }
-
-    /// Like [`request`](Self::request), signed with `options`.
-    pub fn request_with<B: From<Bytes>>(
-        &self,
-        uri: &str,
-        body: impl Into<Bytes>,
-        options: &AsymmetricSignOptions,
-    ) -> Result<Request<B>, http::Error> {
-        let body = body.into();
-        super::dt_post(
-            uri,
-            DT_ASYMMETRIC_SIGNATURE,
-            self.sign_with(&body, options),
-            body,
-        )
+    dt_requests! {
+        /// A `POST` to `uri` with `body`, signed now: `DT-Asymmetric-Signature`,
+        /// `Content-Type: application/json` and `Content-Length`, as a Data Connector without
+        /// a signature secret sends it. `B` is any body type made from [`Bytes`].
+        ///
+        /// Fails only if `uri` is not a valid URI.
+        DT_ASYMMETRIC_SIGNATURE,
+        AsymmetricSignOptions
     }
 
     /// A `POST` carrying both tokens, as a Data Connector with a signature secret sends
@@ -352,35 +329,18 @@ impl AsymmetricSignOptions {
         Self::default()
     }
 
-    /// `iat`, seconds since the Unix epoch. Default: now.
-    pub fn iat(mut self, iat: u64) -> Self {
-        self.iat = Some(iat);
-        self
-    }
-
-    /// `exp`, seconds since the Unix epoch. Default: `iat` + 300
-    /// ([`ASYMMETRIC_TOKEN_LIFETIME_SECS`]).
-    pub fn exp(mut self, exp: u64) -> Self {
-        self.exp = Some(exp);
-        self
-    }
-
-    /// The JOSE header's `kid`, signed with this key all the same. Default: the signer's.
-    pub fn kid(mut self, kid: impl Into<String>) -> Self {
-        self.kid = Some(kid.into());
-        self
-    }
-
-    /// `iss`. Default: the signer's issuer.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
-        self
-    }
-
-    /// `sub`, the DT organization. Default: the signer's organization.
-    pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
-        self.org_id = Some(org_id.into());
-        self
+    option_setters! {
+        /// `iat`, seconds since the Unix epoch. Default: now.
+        iat: u64;
+        /// `exp`, seconds since the Unix epoch. Default: `iat` + 300
+        /// ([`ASYMMETRIC_TOKEN_LIFETIME_SECS`]).
+        exp: u64;
+        /// The JOSE header's `kid`, signed with this key all the same. Default: the signer's.
+        kid: impl Into<String>;
+        /// `iss`. Default: the signer's issuer.
+        issuer: impl Into<String>;
+        /// `sub`, the DT organization. Default: the signer's organization.
+        org_id: impl Into<String>;
     }
 }
 

@@ -376,22 +376,24 @@ impl IdentityServer {
 
     /// Whether the server accepts connections now.
     pub fn is_up(&self) -> bool {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.lock_running().is_some()
+    }
+
+    /// The running accept loop, if up (a poisoned lock is taken as it is).
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take the running accept loop out: from here on the server is down.
+    fn take_running(&self) -> Option<Running> {
+        self.lock_running().take()
     }
 
     /// Go down: stop accepting connections (they are refused) and close every open one,
     /// stalled requests and idle keep-alive connections included. Returns once they are
     /// closed. Does nothing if the server is down.
     pub async fn go_down(&self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(running) = running {
+        if let Some(running) = self.take_running() {
             running.stop().await;
         }
     }
@@ -399,7 +401,7 @@ impl IdentityServer {
     /// Come back up on the same port, with the same keys, behaviors and counts. Does
     /// nothing if the server is up. Fails if the port was taken meanwhile.
     pub async fn come_up(&self) -> io::Result<()> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.lock_running();
         if running.is_none() {
             let listener = bind(self.addr)?;
             *running = Some(Running::spawn(listener, Arc::clone(&self.shared)));
@@ -415,12 +417,7 @@ impl IdentityServer {
 
 impl Drop for IdentityServer {
     fn drop(&mut self) {
-        let running = self
-            .running
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(running) = running {
+        if let Some(running) = self.take_running() {
             // Dropping the accept loop drops its connections: every socket is closed.
             let _ = running.stop.send(true);
             running.abort.abort();

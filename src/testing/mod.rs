@@ -10,6 +10,56 @@
 //!   serves its public keys through OpenID Connect discovery on 127.0.0.1, with rotations,
 //!   request counts and failures on demand.
 
+/// Builder setters of an options struct whose fields are `Option`s: each `name: Type;` is
+/// a `pub fn name(mut self, name: Type) -> Self` that sets the field to `Some(name)`, and
+/// `name: impl Into<Type>;` one that sets it to `Some(name.into())`.
+macro_rules! option_setters {
+    () => {};
+    ($(#[$doc:meta])* $name:ident: impl Into<$ty:ty>; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $name: impl Into<$ty>) -> Self {
+            self.$name = Some($name.into());
+            self
+        }
+        option_setters!($($rest)*);
+    };
+    ($(#[$doc:meta])* $name:ident: $ty:ty; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $name: $ty) -> Self {
+            self.$name = Some($name);
+            self
+        }
+        option_setters!($($rest)*);
+    };
+}
+
+/// A signer's `request` and `request_with`: a `POST` whose `$header` is the signer's
+/// `sign_with` token; `request` signs with the default options. The doc attributes are
+/// `request`'s.
+macro_rules! dt_requests {
+    ($(#[$doc:meta])* $header:path, $options:ty) => {
+        $(#[$doc])*
+        pub fn request<B: From<Bytes>>(
+            &self,
+            uri: &str,
+            body: impl Into<Bytes>,
+        ) -> Result<Request<B>, http::Error> {
+            self.request_with(uri, body, &<$options>::new())
+        }
+
+        /// Like [`request`](Self::request), signed with `options`.
+        pub fn request_with<B: From<Bytes>>(
+            &self,
+            uri: &str,
+            body: impl Into<Bytes>,
+            options: &$options,
+        ) -> Result<Request<B>, http::Error> {
+            let body = body.into();
+            super::dt_post(uri, $header, self.sign_with(&body, options), body)
+        }
+    };
+}
+
 #[cfg(feature = "asymmetric")]
 mod asymmetric;
 #[cfg(feature = "asymmetric")]
@@ -39,4 +89,12 @@ fn dt_post<B: From<bytes::Bytes>>(
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::CONTENT_LENGTH, body.len())
         .body(B::from(body))
+}
+
+/// The JWS signing input: the base64url of the JOSE header and of the claims, joined by a
+/// dot.
+fn signing_input(header: &[u8], claims: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("{}.{}", b64.encode(header), b64.encode(claims))
 }

@@ -62,10 +62,7 @@ impl Signer {
     ///
     /// If the secret is empty. Use [`try_new`](Self::try_new) to get an error instead.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        match Self::try_new(secret) {
-            Ok(signer) => signer,
-            Err(error) => panic!("{error}"),
-        }
+        Self::try_new(secret).unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Like [`new`](Self::new), but returns [`ConfigError::EmptySecret`] for an empty
@@ -117,37 +114,19 @@ impl Signer {
     /// assert_eq!(error.kind(), ErrorKind::UnsupportedAlgorithm);
     /// ```
     pub fn sign_parts(&self, header: &[u8], claims: &[u8]) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
+        let message = super::signing_input(header, claims);
         let signature = URL_SAFE_NO_PAD.encode(hs256(&self.key, message.as_bytes()));
         format!("{message}.{signature}")
     }
 
-    /// A `POST` to `uri` with `body`, signed now: `X-Dt-Signature`,
-    /// `Content-Type: application/json` and `Content-Length`, as a Data Connector sends
-    /// it. `B` is any body type made from [`Bytes`] (axum's `Body`, `Full<Bytes>`, ...).
-    ///
-    /// Fails only if `uri` is not a valid URI.
-    pub fn request<B: From<Bytes>>(
-        &self,
-        uri: &str,
-        body: impl Into<Bytes>,
-    ) -> Result<Request<B>, http::Error> {
-        self.request_with(uri, body, &SignOptions::new())
-    }
-
-    /// Like [`request`](Self::request), signed with `options`.
-    pub fn request_with<B: From<Bytes>>(
-        &self,
-        uri: &str,
-        body: impl Into<Bytes>,
-        options: &SignOptions,
-    ) -> Result<Request<B>, http::Error> {
-        let body = body.into();
-        super::dt_post(uri, X_DT_SIGNATURE, self.sign_with(&body, options), body)
+    dt_requests! {
+        /// A `POST` to `uri` with `body`, signed now: `X-Dt-Signature`,
+        /// `Content-Type: application/json` and `Content-Length`, as a Data Connector sends
+        /// it. `B` is any body type made from [`Bytes`] (axum's `Body`, `Full<Bytes>`, ...).
+        ///
+        /// Fails only if `uri` is not a valid URI.
+        X_DT_SIGNATURE,
+        SignOptions
     }
 }
 
@@ -182,22 +161,13 @@ impl SignOptions {
         Self::default()
     }
 
-    /// `iat`, seconds since the Unix epoch. DT uses the event's timestamp. Default: now.
-    pub fn iat(mut self, iat: u64) -> Self {
-        self.iat = Some(iat);
-        self
-    }
-
-    /// `exp`, seconds since the Unix epoch. Default: `iat` + 3600.
-    pub fn exp(mut self, exp: u64) -> Self {
-        self.exp = Some(exp);
-        self
-    }
-
-    /// `jti`. Default: a fresh 20-character id like DT's (`c82gg99hga35jc2afkeg`).
-    pub fn jti(mut self, jti: impl Into<String>) -> Self {
-        self.jti = Some(jti.into());
-        self
+    option_setters! {
+        /// `iat`, seconds since the Unix epoch. DT uses the event's timestamp. Default: now.
+        iat: u64;
+        /// `exp`, seconds since the Unix epoch. Default: `iat` + 3600.
+        exp: u64;
+        /// `jti`. Default: a fresh 20-character id like DT's (`c82gg99hga35jc2afkeg`).
+        jti: impl Into<String>;
     }
 
     /// Leave out `checksum_sha256`, as DT did before 2022-02-10. Default: `false`.
