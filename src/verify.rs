@@ -913,269 +913,65 @@ mod tests {
     /// One mutation per row, each against an otherwise valid DT token and body.
     #[test]
     fn one_mutation_per_row() {
+        use serde_json::Value;
         let other = b"another body";
+        // DT's claims for BODY under this JOSE header, signed with SECRET.
+        let header = |header: &str| mint(header, &dt_claims(BODY).to_string(), SECRET);
+        // DT's claims with one claim set to this value.
+        let set = |claim: &str, value: serde_json::Value| {
+            with(|c| {
+                c.insert(claim.into(), value);
+            })
+        };
+        // DT's claims without these claims.
+        let without = |claims: &[&str]| {
+            with(|c| {
+                for claim in claims {
+                    c.remove(*claim);
+                }
+            })
+        };
+        let (h, c) = (b64(DT_HEADER), b64(dt_claims(BODY).to_string()));
+        #[rustfmt::skip]
         let rows: Vec<(&str, String, ErrorKind)> = vec![
-            (
-                "wrong secret",
-                mint(DT_HEADER, &dt_claims(BODY).to_string(), "other"),
-                ErrorKind::InvalidSignature,
-            ),
-            (
-                "alg none",
-                mint(
-                    r#"{"alg":"none","typ":"JWT"}"#,
-                    &dt_claims(BODY).to_string(),
-                    SECRET,
-                ),
-                ErrorKind::UnsupportedAlgorithm,
-            ),
-            (
-                "alg HS384",
-                mint(
-                    r#"{"alg":"HS384","typ":"JWT"}"#,
-                    &dt_claims(BODY).to_string(),
-                    SECRET,
-                ),
-                ErrorKind::UnsupportedAlgorithm,
-            ),
-            (
-                "alg lowercase",
-                mint(
-                    r#"{"alg":"hs256","typ":"JWT"}"#,
-                    &dt_claims(BODY).to_string(),
-                    SECRET,
-                ),
-                ErrorKind::UnsupportedAlgorithm,
-            ),
-            (
-                "alg missing",
-                mint(r#"{"typ":"JWT"}"#, &dt_claims(BODY).to_string(), SECRET),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "alg not a string",
-                mint(r#"{"alg":256}"#, &dt_claims(BODY).to_string(), SECRET),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "crit extension",
-                mint(
-                    r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
-                    &dt_claims(BODY).to_string(),
-                    SECRET,
-                ),
-                ErrorKind::UnsupportedAlgorithm,
-            ),
-            (
-                "header is an array",
-                mint(r#"["HS256"]"#, &dt_claims(BODY).to_string(), SECRET),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "alg given twice",
-                mint(
-                    r#"{"alg":"none","alg":"HS256"}"#,
-                    &dt_claims(BODY).to_string(),
-                    SECRET,
-                ),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "claims not json",
-                mint(DT_HEADER, "not json", SECRET),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "claims an array",
-                mint(DT_HEADER, "[1,2]", SECRET),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "exp as string",
-                with(|c| {
-                    c.insert("exp".into(), format!("{}", NOW + 3600).into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "exp null",
-                with(|c| {
-                    c.insert("exp".into(), serde_json::Value::Null);
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "exp negative",
-                with(|c| {
-                    c.insert("exp".into(), (-1).into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "exp float",
-                with(|c| {
-                    c.insert("exp".into(), 1.5e9.into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "no exp",
-                with(|c| {
-                    c.remove("exp");
-                }),
-                ErrorKind::MissingExpiry,
-            ),
-            (
-                "expired",
-                with(|c| {
-                    c.insert("exp".into(), (NOW - 60).into());
-                }),
-                ErrorKind::Expired,
-            ),
-            (
-                "iat far in future",
-                with(|c| {
-                    c.insert("iat".into(), (NOW + 61).into());
-                }),
-                ErrorKind::IssuedInFuture,
-            ),
-            (
-                "nbf far in future",
-                with(|c| {
-                    c.insert("nbf".into(), (NOW + 61).into());
-                }),
-                ErrorKind::NotYetValid,
-            ),
-            (
-                "iat as string",
-                with(|c| {
-                    c.insert("iat".into(), "now".into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "jti as number",
-                with(|c| {
-                    c.insert("jti".into(), 7.into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "no checksums",
-                with(|c| {
-                    c.remove("checksum");
-                    c.remove("checksum_sha256");
-                }),
-                ErrorKind::MissingChecksum,
-            ),
-            (
-                "checksum null",
-                with(|c| {
-                    c.insert("checksum".into(), serde_json::Value::Null);
-                }),
-                ErrorKind::MalformedClaims,
-            ),
-            (
-                "sha1 of another body",
-                with(|c| {
-                    c.insert("checksum".into(), sha1_hex(other).into());
-                }),
-                ErrorKind::ChecksumMismatch,
-            ),
-            (
-                "sha256 of another body",
-                with(|c| {
-                    c.insert("checksum_sha256".into(), sha256_hex(other).into());
-                }),
-                ErrorKind::ChecksumMismatch,
-            ),
-            (
-                "sha1 only, of another body",
-                with(|c| {
-                    c.remove("checksum_sha256");
-                    c.insert("checksum".into(), sha1_hex(other).into());
-                }),
-                ErrorKind::ChecksumMismatch,
-            ),
-            (
-                "sha256 where sha1 goes",
-                with(|c| {
-                    c.insert("checksum".into(), sha256_hex(BODY).into());
-                }),
-                ErrorKind::MalformedChecksum,
-            ),
-            (
-                "sha1 where sha256 goes",
-                with(|c| {
-                    c.insert("checksum_sha256".into(), sha1_hex(BODY).into());
-                }),
-                ErrorKind::MalformedChecksum,
-            ),
-            (
-                "checksum not hex",
-                with(|c| {
-                    c.insert("checksum".into(), "z".repeat(40).into());
-                }),
-                ErrorKind::MalformedChecksum,
-            ),
-            (
-                "checksum empty",
-                with(|c| {
-                    c.insert("checksum".into(), "".into());
-                }),
-                ErrorKind::MalformedChecksum,
-            ),
-            (
-                "checksum truncated",
-                with(|c| {
-                    c.insert("checksum".into(), sha1_hex(BODY)[..39].into());
-                }),
-                ErrorKind::MalformedChecksum,
-            ),
-            (
-                "checksum as number",
-                with(|c| {
-                    c.insert("checksum".into(), 1.into());
-                }),
-                ErrorKind::MalformedClaims,
-            ),
+            ("wrong secret", mint(DT_HEADER, &dt_claims(BODY).to_string(), "other"), ErrorKind::InvalidSignature),
+            ("alg none", header(r#"{"alg":"none","typ":"JWT"}"#), ErrorKind::UnsupportedAlgorithm),
+            ("alg HS384", header(r#"{"alg":"HS384","typ":"JWT"}"#), ErrorKind::UnsupportedAlgorithm),
+            ("alg lowercase", header(r#"{"alg":"hs256","typ":"JWT"}"#), ErrorKind::UnsupportedAlgorithm),
+            ("alg missing", header(r#"{"typ":"JWT"}"#), ErrorKind::MalformedToken),
+            ("alg not a string", header(r#"{"alg":256}"#), ErrorKind::MalformedToken),
+            ("crit extension", header(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#), ErrorKind::UnsupportedAlgorithm),
+            ("header is an array", header(r#"["HS256"]"#), ErrorKind::MalformedToken),
+            ("alg given twice", header(r#"{"alg":"none","alg":"HS256"}"#), ErrorKind::MalformedToken),
+            ("claims not json", mint(DT_HEADER, "not json", SECRET), ErrorKind::MalformedClaims),
+            ("claims an array", mint(DT_HEADER, "[1,2]", SECRET), ErrorKind::MalformedClaims),
+            ("exp as string", set("exp", format!("{}", NOW + 3600).into()), ErrorKind::MalformedClaims),
+            ("exp null", set("exp", Value::Null), ErrorKind::MalformedClaims),
+            ("exp negative", set("exp", (-1).into()), ErrorKind::MalformedClaims),
+            ("exp float", set("exp", 1.5e9.into()), ErrorKind::MalformedClaims),
+            ("no exp", without(&["exp"]), ErrorKind::MissingExpiry),
+            ("expired", set("exp", (NOW - 60).into()), ErrorKind::Expired),
+            ("iat far in future", set("iat", (NOW + 61).into()), ErrorKind::IssuedInFuture),
+            ("nbf far in future", set("nbf", (NOW + 61).into()), ErrorKind::NotYetValid),
+            ("iat as string", set("iat", "now".into()), ErrorKind::MalformedClaims),
+            ("jti as number", set("jti", 7.into()), ErrorKind::MalformedClaims),
+            ("no checksums", without(&["checksum", "checksum_sha256"]), ErrorKind::MissingChecksum),
+            ("checksum null", set("checksum", Value::Null), ErrorKind::MalformedClaims),
+            ("sha1 of another body", set("checksum", sha1_hex(other).into()), ErrorKind::ChecksumMismatch),
+            ("sha256 of another body", set("checksum_sha256", sha256_hex(other).into()), ErrorKind::ChecksumMismatch),
+            ("sha1 only, of another body", with(|c| { c.remove("checksum_sha256"); c.insert("checksum".into(), sha1_hex(other).into()); }), ErrorKind::ChecksumMismatch),
+            ("sha256 where sha1 goes", set("checksum", sha256_hex(BODY).into()), ErrorKind::MalformedChecksum),
+            ("sha1 where sha256 goes", set("checksum_sha256", sha1_hex(BODY).into()), ErrorKind::MalformedChecksum),
+            ("checksum not hex", set("checksum", "z".repeat(40).into()), ErrorKind::MalformedChecksum),
+            ("checksum empty", set("checksum", "".into()), ErrorKind::MalformedChecksum),
+            ("checksum truncated", set("checksum", sha1_hex(BODY)[..39].into()), ErrorKind::MalformedChecksum),
+            ("checksum as number", set("checksum", 1.into()), ErrorKind::MalformedClaims),
             ("two parts", "a.b".to_owned(), ErrorKind::MalformedToken),
-            (
-                "four parts",
-                format!(
-                    "{}.x",
-                    mint(DT_HEADER, &dt_claims(BODY).to_string(), SECRET)
-                ),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "empty signature",
-                format!("{}.{}.", b64(DT_HEADER), b64(dt_claims(BODY).to_string())),
-                ErrorKind::InvalidSignature,
-            ),
-            (
-                "signature not base64",
-                format!(
-                    "{}.{}.***",
-                    b64(DT_HEADER),
-                    b64(dt_claims(BODY).to_string())
-                ),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "header not base64",
-                format!("{{}}.{}.sig", b64(dt_claims(BODY).to_string())),
-                ErrorKind::MalformedToken,
-            ),
-            (
-                "padded header",
-                format!(
-                    "{}=.{}.sig",
-                    b64(DT_HEADER),
-                    b64(dt_claims(BODY).to_string())
-                ),
-                ErrorKind::MalformedToken,
-            ),
+            ("four parts", format!("{}.x", header(DT_HEADER)), ErrorKind::MalformedToken),
+            ("empty signature", format!("{h}.{c}."), ErrorKind::InvalidSignature),
+            ("signature not base64", format!("{h}.{c}.***"), ErrorKind::MalformedToken),
+            ("header not base64", format!("{{}}.{c}.sig"), ErrorKind::MalformedToken),
+            ("padded header", format!("{h}=.{c}.sig"), ErrorKind::MalformedToken),
         ];
         assert!(rows.len() >= 30);
         let verifier = verifier_at(NOW);
@@ -1248,6 +1044,26 @@ mod tests {
         assert!(check_jose_header(&b64(r#"{"alg":"HS256"}"#)).is_ok());
     }
 
+    /// The clock rules both schemes share, for a token issued at `iat` that expires at
+    /// `exp`: `at(now, leeway)` verifies it at `now` with that leeway.
+    pub(super) fn assert_time_boundaries(
+        iat: u64,
+        exp: u64,
+        at: impl Fn(u64, u64) -> Result<(), ErrorKind>,
+    ) {
+        // Leeway 0: DT's own rule, a token at exactly exp is expired.
+        assert_eq!(at(exp - 1, 0), Ok(()));
+        assert_eq!(at(exp, 0), Err(ErrorKind::Expired));
+        // Leeway 60 (the default): expired when now >= exp + 60.
+        assert_eq!(at(exp + 59, 60), Ok(()));
+        assert_eq!(at(exp + 60, 60), Err(ErrorKind::Expired));
+        // iat in the future: allowed up to the leeway, not one second more.
+        assert_eq!(at(iat, 0), Ok(()));
+        assert_eq!(at(iat - 1, 0), Err(ErrorKind::IssuedInFuture));
+        assert_eq!(at(iat - 60, 60), Ok(()));
+        assert_eq!(at(iat - 61, 60), Err(ErrorKind::IssuedInFuture));
+    }
+
     #[test]
     fn time_boundaries() {
         let exp = NOW + 3600;
@@ -1259,17 +1075,7 @@ mod tests {
                 .map(|_| ())
                 .map_err(|e| e.kind())
         };
-        // Leeway 0: DT's own rule, a token at exactly exp is expired.
-        assert_eq!(at(exp - 1, 0), Ok(()));
-        assert_eq!(at(exp, 0), Err(ErrorKind::Expired));
-        // Leeway 60: expired when now >= exp + 60.
-        assert_eq!(at(exp + 59, 60), Ok(()));
-        assert_eq!(at(exp + 60, 60), Err(ErrorKind::Expired));
-        // iat in the future: allowed up to the leeway, not one second more.
-        assert_eq!(at(NOW, 0), Ok(()));
-        assert_eq!(at(NOW - 1, 0), Err(ErrorKind::IssuedInFuture));
-        assert_eq!(at(NOW - 60, 60), Ok(()));
-        assert_eq!(at(NOW - 61, 60), Err(ErrorKind::IssuedInFuture));
+        assert_time_boundaries(NOW, exp, at);
         // A clock before the epoch reads as zero: the token is from the future.
         let before_epoch = Verifier::new(SECRET)
             .clock(|| UNIX_EPOCH - Duration::from_secs(5))

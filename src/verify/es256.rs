@@ -208,24 +208,23 @@ mod tests {
     const NOW: u64 = 1_730_382_284;
     const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"},"labels":{},"metadata":{}}"#;
 
+    /// A fresh key, with DT's issuer and the test organization.
+    fn generated() -> AsymmetricSigner {
+        AsymmetricSigner::generate()
+            .with_issuer(ISSUER)
+            .with_org_id(ORG)
+    }
+
     /// The key DT signs with, in these tests.
     fn dt() -> &'static AsymmetricSigner {
         static SIGNER: OnceLock<AsymmetricSigner> = OnceLock::new();
-        SIGNER.get_or_init(|| {
-            AsymmetricSigner::generate()
-                .with_issuer(ISSUER)
-                .with_org_id(ORG)
-        })
+        SIGNER.get_or_init(generated)
     }
 
     /// A key DT does not publish.
     fn attacker() -> &'static AsymmetricSigner {
         static SIGNER: OnceLock<AsymmetricSigner> = OnceLock::new();
-        SIGNER.get_or_init(|| {
-            AsymmetricSigner::generate()
-                .with_issuer(ISSUER)
-                .with_org_id(ORG)
-        })
+        SIGNER.get_or_init(generated)
     }
 
     fn at(secs: u64) -> impl Fn() -> SystemTime + Send + Sync + 'static {
@@ -567,17 +566,7 @@ mod tests {
             )
             .map(|_| ())
         };
-        // Leeway 0: DT's own rule, a token at exactly exp is expired.
-        assert_eq!(at_time(exp - 1, 0), Ok(()));
-        assert_eq!(at_time(exp, 0), Err(ErrorKind::Expired));
-        // The default leeway, 60 s: expired when now >= exp + 60.
-        assert_eq!(at_time(exp + 59, 60), Ok(()));
-        assert_eq!(at_time(exp + 60, 60), Err(ErrorKind::Expired));
-        // iat in the future: up to the leeway, not one second more.
-        assert_eq!(at_time(NOW, 0), Ok(()));
-        assert_eq!(at_time(NOW - 1, 0), Err(ErrorKind::IssuedInFuture));
-        assert_eq!(at_time(NOW - 60, 60), Ok(()));
-        assert_eq!(at_time(NOW - 61, 60), Err(ErrorKind::IssuedInFuture));
+        crate::verify::tests::assert_time_boundaries(NOW, exp, at_time);
         // The default verifier (leeway 60 s) at the default clock of these tests.
         let default = Verifier::asymmetric(dt().clone().with_issuer(ISSUER).dt_keys(), ORG)
             .clock(at(exp + 60));
