@@ -28,6 +28,31 @@ macro_rules! data_struct {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
     };
+    // A sampled measurement: its fields, then `updateTime`, `samples` and `isBackfilled`.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+        sampled by $sample:ty
+    ) => {
+        data_struct! {
+            $(#[$meta])*
+            pub struct $name {
+                $( $(#[$fmeta])* pub $field: $ty, )*
+                /// When it was measured (the last sample's time).
+                #[serde(with = "micros")]
+                pub update_time: Timestamp,
+                /// The samples this event carries; `None` in bodies that have no `samples`.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub samples: Option<Vec<$sample>>,
+                /// Whether the event was sent late, after the device lost its connection;
+                /// `None` in older bodies.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub is_backfilled: Option<bool>,
+            }
+        }
+    };
 }
 
 data_struct! {
@@ -45,17 +70,8 @@ data_struct! {
         /// Degrees Celsius.
         #[serde(with = "number")]
         pub value: f64,
-        /// When it was measured (the last sample's time).
-        #[serde(with = "micros")]
-        pub update_time: Timestamp,
-        /// The samples this event carries; `None` in bodies that have no `samples`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub samples: Option<Vec<TemperatureSample>>,
-        /// Whether the event was sent late, after the device lost its connection; `None` in
-        /// older bodies.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub is_backfilled: Option<bool>,
     }
+    sampled by TemperatureSample
 }
 
 data_struct! {
@@ -90,16 +106,8 @@ data_struct! {
         /// Percent relative humidity.
         #[serde(with = "number")]
         pub relative_humidity: f64,
-        /// When it was measured.
-        #[serde(with = "micros")]
-        pub update_time: Timestamp,
-        /// The samples this event carries; `None` in bodies that have no `samples`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub samples: Option<Vec<HumiditySample>>,
-        /// Whether the event was sent late; `None` in older bodies.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub is_backfilled: Option<bool>,
     }
+    sampled by HumiditySample
 }
 
 data_struct! {
