@@ -56,11 +56,20 @@ impl Scheme {
     }
 }
 
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
+/// `impl Display for $type`: the text of its `&'static str` method `$method`.
+macro_rules! display_as_str {
+    ($type:ty, $method:ident) => {
+        impl ::std::fmt::Display for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.$method())
+            }
+        }
+    };
 }
+#[cfg_attr(not(feature = "dedup"), allow(unused_imports))]
+pub(crate) use display_as_str;
+
+display_as_str!(Scheme, code);
 
 /// The one table of refusal reasons: every [`ErrorKind`], its metric code, its precise
 /// text and its status. Adding a kind is one line here; the enum, its methods, the

@@ -352,6 +352,25 @@ mod tests {
     const TTL: Duration = Duration::from_secs(30);
     const DONE: Duration = Duration::from_secs(13 * 3600);
 
+    /// `reserve(key)` for the TTL, now.
+    fn reserve(store: &MemoryStore, key: &str) -> Reserve {
+        now_now(store.reserve(key, TTL))
+    }
+
+    /// The token of a reservation of `key`, which must be free (else a panic with `why`).
+    #[track_caller]
+    fn reserved(store: &MemoryStore, key: &str, why: &str) -> ReservationToken {
+        match reserve(store, key) {
+            Reserve::Reserved(token) => token,
+            other => panic!("{key}: {other:?}: {why}"),
+        }
+    }
+
+    /// A duration as the manual clock's milliseconds.
+    fn ms(duration: Duration) -> u64 {
+        duration.as_millis() as u64
+    }
+
     #[test]
     fn shard_counts_and_capacity() {
         for (capacity, shards, total) in [
@@ -371,95 +390,71 @@ mod tests {
     #[test]
     fn reserve_commit_release_follow_the_table() {
         let (store, _) = manual(10);
-        let Reserve::Reserved(a) = now_now(store.reserve("e", TTL)) else {
-            panic!("a free key is reserved")
-        };
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+        let a = reserved(&store, "e", "a free key is reserved");
+        assert_eq!(reserve(&store, "e"), Reserve::InFlight);
 
         // Another token does not release it.
         let other = ReservationToken::random();
         now_now(store.release("e", other));
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+        assert_eq!(reserve(&store, "e"), Reserve::InFlight);
 
         now_now(store.release("e", a));
-        let Reserve::Reserved(b) = now_now(store.reserve("e", TTL)) else {
-            panic!("a released key is free")
-        };
+        let b = reserved(&store, "e", "a released key is free");
         now_now(store.commit("e", b, DONE));
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+        assert_eq!(reserve(&store, "e"), Reserve::Done);
         now_now(store.release("e", b));
-        assert_eq!(
-            now_now(store.reserve("e", TTL)),
-            Reserve::Done,
-            "done stays done"
-        );
+        assert_eq!(reserve(&store, "e"), Reserve::Done, "done stays done");
 
         // A commit always wins, whoever holds the key: the event was handled.
-        let Reserve::Reserved(_held) = now_now(store.reserve("f", TTL)) else {
-            panic!()
-        };
+        let _held = reserved(&store, "f", "a free key is reserved");
         now_now(store.commit("f", other, DONE));
-        assert_eq!(now_now(store.reserve("f", TTL)), Reserve::Done);
+        assert_eq!(reserve(&store, "f"), Reserve::Done);
     }
 
     #[test]
     fn reservations_and_done_keys_expire() {
         let (store, clock) = manual(10);
-        let Reserve::Reserved(first) = now_now(store.reserve("e", TTL)) else {
-            panic!()
-        };
-        clock.store(TTL.as_millis() as u64 - 1, Ordering::SeqCst);
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
-        clock.store(TTL.as_millis() as u64, Ordering::SeqCst);
-        let Reserve::Reserved(second) = now_now(store.reserve("e", TTL)) else {
-            panic!("an expired reservation frees the key")
-        };
+        let first = reserved(&store, "e", "a free key is reserved");
+        clock.store(ms(TTL) - 1, Ordering::SeqCst);
+        assert_eq!(reserve(&store, "e"), Reserve::InFlight);
+        clock.store(ms(TTL), Ordering::SeqCst);
+        let second = reserved(&store, "e", "an expired reservation frees the key");
         // The first holder's late release does not free the second reservation.
         now_now(store.release("e", first));
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::InFlight);
+        assert_eq!(reserve(&store, "e"), Reserve::InFlight);
 
         now_now(store.commit("e", second, DONE));
-        let done_at = TTL.as_millis() as u64;
-        clock.store(done_at + DONE.as_millis() as u64 - 1, Ordering::SeqCst);
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
-        clock.store(done_at + DONE.as_millis() as u64, Ordering::SeqCst);
-        assert!(matches!(
-            now_now(store.reserve("e", TTL)),
-            Reserve::Reserved(_)
-        ));
+        let done_at = ms(TTL);
+        clock.store(done_at + ms(DONE) - 1, Ordering::SeqCst);
+        assert_eq!(reserve(&store, "e"), Reserve::Done);
+        clock.store(done_at + ms(DONE), Ordering::SeqCst);
+        assert!(matches!(reserve(&store, "e"), Reserve::Reserved(_)));
     }
 
     #[test]
     fn a_late_commit_marks_an_expired_free_key_done() {
         let (store, clock) = manual(10);
-        let Reserve::Reserved(token) = now_now(store.reserve("e", TTL)) else {
-            panic!()
-        };
-        clock.store(TTL.as_millis() as u64 + 1, Ordering::SeqCst);
+        let token = reserved(&store, "e", "a free key is reserved");
+        clock.store(ms(TTL) + 1, Ordering::SeqCst);
         now_now(store.commit("e", token, DONE));
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+        assert_eq!(reserve(&store, "e"), Reserve::Done);
     }
 
     #[test]
     fn the_oldest_key_is_evicted_first() {
         let (store, _) = manual(3);
         for key in ["a", "b", "c"] {
-            let Reserve::Reserved(token) = now_now(store.reserve(key, TTL)) else {
-                panic!()
-            };
+            let token = reserved(&store, key, "a free key is reserved");
             now_now(store.commit(key, token, DONE));
         }
         assert_eq!(store.len(), 3);
-        assert!(matches!(
-            now_now(store.reserve("d", TTL)),
-            Reserve::Reserved(_)
-        ));
+        assert!(matches!(reserve(&store, "d"), Reserve::Reserved(_)));
         assert_eq!(store.len(), 3);
-        assert_eq!(now_now(store.reserve("b", TTL)), Reserve::Done);
-        assert_eq!(now_now(store.reserve("c", TTL)), Reserve::Done);
-        assert_eq!(now_now(store.reserve("d", TTL)), Reserve::InFlight);
+        assert_eq!(reserve(&store, "b"), Reserve::Done);
+        assert_eq!(reserve(&store, "c"), Reserve::Done);
+        assert_eq!(reserve(&store, "d"), Reserve::InFlight);
         assert!(
-            matches!(now_now(store.reserve("a", TTL)), Reserve::Reserved(_)),
+            matches!(reserve(&store, "a"), Reserve::Reserved(_)),
             "a, the oldest, was evicted"
         );
         assert_eq!(store.len(), 3);
@@ -471,33 +466,24 @@ mod tests {
     #[test]
     fn reservations_in_flight_are_never_evicted() {
         let (store, _) = manual(3);
-        let Reserve::Reserved(_) = now_now(store.reserve("a", TTL)) else {
-            panic!()
-        };
-        let Reserve::Reserved(token) = now_now(store.reserve("b", TTL)) else {
-            panic!()
-        };
+        let _ = reserved(&store, "a", "a free key is reserved");
+        let token = reserved(&store, "b", "a free key is reserved");
         now_now(store.commit("b", token, DONE));
-        let Reserve::Reserved(_) = now_now(store.reserve("c", TTL)) else {
-            panic!()
-        };
+        let _ = reserved(&store, "c", "a free key is reserved");
         assert_eq!(store.evictions(), 0);
         // Full: "b" (done) is evicted, "a" (older, in flight) is kept.
-        assert!(matches!(
-            now_now(store.reserve("d", TTL)),
-            Reserve::Reserved(_)
-        ));
+        assert!(matches!(reserve(&store, "d"), Reserve::Reserved(_)));
         assert_eq!(store.evictions(), 1);
-        assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
-        assert!(matches!(now_now(store.reserve("b", TTL)), Reserve::Full));
+        assert_eq!(reserve(&store, "a"), Reserve::InFlight);
+        assert!(matches!(reserve(&store, "b"), Reserve::Full));
         // Nothing but reservations: every new key is refused, none is evicted.
         for key in ["e", "f", "g"] {
-            assert_eq!(now_now(store.reserve(key, TTL)), Reserve::Full, "{key}");
+            assert_eq!(reserve(&store, key), Reserve::Full, "{key}");
         }
         assert_eq!(store.evictions(), 1);
-        assert_eq!(now_now(store.reserve("a", TTL)), Reserve::InFlight);
-        assert_eq!(now_now(store.reserve("c", TTL)), Reserve::InFlight);
-        assert_eq!(now_now(store.reserve("d", TTL)), Reserve::InFlight);
+        assert_eq!(reserve(&store, "a"), Reserve::InFlight);
+        assert_eq!(reserve(&store, "c"), Reserve::InFlight);
+        assert_eq!(reserve(&store, "d"), Reserve::InFlight);
     }
 
     /// A late commit wins over a newer reservation: the event was handled, so the newer
@@ -506,25 +492,19 @@ mod tests {
     #[test]
     fn a_late_commit_wins_over_a_newer_reservation() {
         let (store, clock) = manual(10);
-        let Reserve::Reserved(slow) = now_now(store.reserve("e", TTL)) else {
-            panic!()
-        };
-        clock.fetch_add(TTL.as_millis() as u64 + 1, Ordering::SeqCst);
-        let Reserve::Reserved(newer) = now_now(store.reserve("e", TTL)) else {
-            panic!("the slow holder's reservation expired")
-        };
+        let slow = reserved(&store, "e", "a free key is reserved");
+        clock.fetch_add(ms(TTL) + 1, Ordering::SeqCst);
+        let newer = reserved(&store, "e", "the slow holder's reservation expired");
         now_now(store.commit("e", slow, DONE));
         now_now(store.release("e", newer));
-        assert_eq!(now_now(store.reserve("e", TTL)), Reserve::Done);
+        assert_eq!(reserve(&store, "e"), Reserve::Done);
     }
 
     #[test]
     fn released_keys_do_not_grow_the_queue_without_bound() {
         let (store, _) = manual(4);
         for _ in 0..1000 {
-            let Reserve::Reserved(token) = now_now(store.reserve("k", TTL)) else {
-                panic!()
-            };
+            let token = reserved(&store, "k", "a free key is reserved");
             now_now(store.release("k", token));
         }
         assert!(store.is_empty());

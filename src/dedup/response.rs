@@ -1,7 +1,5 @@
 //! What the guard answers by itself: duplicates and refusals.
 
-use std::fmt;
-
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
@@ -40,11 +38,7 @@ impl Duplicate {
     }
 }
 
-impl fmt::Display for Duplicate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::error::display_as_str!(Duplicate, as_str);
 
 /// Why the guard refused a request without forwarding it; put in the refusal's
 /// extensions. New reasons may be added, so matches need a wildcard arm.
@@ -92,11 +86,7 @@ impl DedupRefusal {
     }
 }
 
-impl fmt::Display for DedupRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::error::display_as_str!(DedupRefusal, as_str);
 
 fn text<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
     let mut response = Response::new(B::from(body));
