@@ -36,500 +36,163 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Checks the parts every body has.
-/// The envelope every DT event has, checked against the values read from the file by
-/// hand. Each per-file test below calls it with its file's values: a row of data in a test
-/// of its own, so that a file that fails is named. The `duplicates` tool pairs these calls
-/// (same shape, other values), which is this idiom, not a repetition.
-#[allow(clippy::too_many_arguments)]
-fn check_event(
-    payload: &Payload,
-    event_id: &str,
-    project: &str,
-    device: &str,
+/// The envelope every DT event has, as read from its file by hand.
+struct Envelope {
+    event_id: &'static str,
+    project: &'static str,
+    device: &'static str,
     event_type: EventType,
     timestamp: DateTime<Utc>,
-    name: &str,
-    device_type: &str,
-    product_number: &str,
-) {
+    name: &'static str,
+    device_type: &'static str,
+    product_number: &'static str,
+}
+
+/// Checks the envelope of `payload` against the values read from the file by hand.
+fn check_event(payload: &Payload, want: &Envelope) {
     let event = &payload.event;
-    assert_eq!(event.event_id, event_id);
+    assert_eq!(event.event_id, want.event_id);
     assert_eq!(
         event.target_name,
-        format!("projects/{project}/devices/{device}")
+        format!("projects/{}/devices/{}", want.project, want.device)
     );
-    assert_eq!(event.project_id(), Some(project));
-    assert_eq!(event.device_id(), Some(device));
-    assert_eq!(event.event_type, event_type);
-    assert_eq!(event.timestamp, timestamp);
-    assert_eq!(event.update_time(), timestamp);
-    assert_eq!(payload.labels.get("name").map(String::as_str), Some(name));
+    assert_eq!(event.project_id(), Some(want.project));
+    assert_eq!(event.device_id(), Some(want.device));
+    assert_eq!(event.event_type, want.event_type);
+    assert_eq!(event.timestamp, want.timestamp);
+    assert_eq!(event.update_time(), want.timestamp);
+    assert_eq!(
+        payload.labels.get("name").map(String::as_str),
+        Some(want.name)
+    );
     let metadata = payload.metadata.as_ref().expect("metadata");
-    assert_eq!(metadata.device_id.as_deref(), Some(device));
-    assert_eq!(metadata.project_id.as_deref(), Some(project));
-    assert_eq!(metadata.device_type.as_deref(), Some(device_type));
-    assert_eq!(metadata.product_number.as_deref(), Some(product_number));
+    assert_eq!(metadata.device_id.as_deref(), Some(want.device));
+    assert_eq!(metadata.project_id.as_deref(), Some(want.project));
+    assert_eq!(metadata.device_type.as_deref(), Some(want.device_type));
+    assert_eq!(
+        metadata.product_number.as_deref(),
+        Some(want.product_number)
+    );
+}
+
+/// The data of a payload, which must be this variant's.
+macro_rules! data {
+    ($payload:expr, $variant:ident) => {
+        match &$payload.event.data {
+            EventData::$variant(data) => data,
+            other => panic!("{other:?}"),
+        }
+    };
+}
+
+/// One test per file of `tests/data/dt-events/`, a row of data each, so that a file that
+/// fails is named: the test's name, then the file, its envelope (eventId, project, device,
+/// eventType, timestamp, label `name`, deviceType, productNumber: read from the file by
+/// hand, checked by `check_event`), and the assertions on its data, where `p` is the
+/// payload, `d` its data (of the variant named by the eventType) and `t` the timestamp.
+macro_rules! event_tests {
+    (
+        |$p:ident, $d:ident, $t:ident|
+        $(
+            $test:ident(
+                $file:literal, $id:literal, $project:expr, $device:literal, $variant:ident,
+                $time:expr, $name:literal, $device_type:literal, $product:literal $(,)?
+            ) $body:block
+        )*
+    ) => {
+        $(
+            #[test]
+            fn $test() {
+                let $p = decode($file);
+                let $t = $time;
+                let envelope = Envelope {
+                    event_id: $id,
+                    project: $project,
+                    device: $device,
+                    event_type: EventType::$variant,
+                    timestamp: $t,
+                    name: $name,
+                    device_type: $device_type,
+                    product_number: $product,
+                };
+                check_event(&$p, &envelope);
+                let $d = data!($p, $variant);
+                $body
+            }
+        )*
+    };
 }
 
 const P: &str = "c0md3mm0c7pet3vico8g";
 
-#[test]
-fn touch() {
-    let p = decode("touch");
-    let t = utc(2022, 2, 10, 12, 42, 13, 313_949);
-    check_event(
-        &p,
-        "c82gg9catj3vmh4248og",
-        "c14u9p094l47cdv1o3pg",
-        "emuc17m6d7lq0bgk44smcqg",
-        EventType::Touch,
-        t,
-        "touch",
-        "touch",
-        "",
-    );
-    let EventData::Touch(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn temperature() {
-    let p = decode("temperature");
-    let t = utc(2024, 5, 29, 10, 34, 3, 970_415);
-    check_event(
-        &p,
-        "cpbg96qngr7ai7ldarrg",
-        "ccol8iuk9smqiha4e8l0",
-        "emucdd6ef2eu277bo8f52vg",
-        EventType::Temperature,
-        t,
-        "test temp",
-        "temperature",
-        "",
-    );
-    let EventData::Temperature(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.value, 27.0);
-    assert_eq!(d.update_time, t);
-    let samples = d.samples.as_ref().unwrap();
-    assert_eq!(samples.len(), 1);
-    assert_eq!(samples[0].value, 27.0);
-    assert_eq!(samples[0].sample_time, t);
-    assert_eq!(d.is_backfilled, Some(false));
-}
-
-#[test]
-fn object_present() {
-    let p = decode("objectPresent");
-    let t = utc(2024, 11, 5, 9, 13, 7, 618_444);
-    check_event(
-        &p,
-        "csku38sq7g8h4pqv7pvg",
-        P,
-        "ckd8j8sq7g8h4pqv3u80",
-        EventType::ObjectPresent,
-        t,
-        "Meeting room 3 door",
-        "proximity",
-        "102064",
-    );
-    let EventData::ObjectPresent(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, PresenceState::NotPresent);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn humidity() {
-    let p = decode("humidity");
-    let t = utc(2024, 11, 5, 9, 16, 7, 755_655);
-    check_event(
-        &p,
-        "csku4lsq7g8h4pqvfheg",
-        P,
-        "ckd8klsq7g8h4pqvbln0",
-        EventType::Humidity,
-        t,
-        "Server room",
-        "humidity",
-        "102081",
-    );
-    assert_eq!(
-        p.labels,
-        labels(&[("name", "Server room"), ("room-number", "99")])
-    );
-    let EventData::Humidity(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!((d.temperature, d.relative_humidity), (22.45, 41.5));
-    assert_eq!(d.update_time, t);
-    let samples = d.samples.as_ref().unwrap();
-    assert_eq!(samples.len(), 1);
-    assert_eq!(
-        (samples[0].temperature, samples[0].relative_humidity),
-        (22.45, 41.5)
-    );
-    assert_eq!(samples[0].sample_time, t);
-    assert_eq!(d.is_backfilled, Some(false));
-}
-
-#[test]
-fn object_present_count() {
-    let p = decode("objectPresentCount");
-    let t = utc(2024, 11, 5, 9, 18, 7, 892_866);
-    check_event(
-        &p,
-        "csku5jsq7g8h4pqvn8tg",
-        P,
-        "ckd8ljsq7g8h4pqvjd60",
-        EventType::ObjectPresentCount,
-        t,
-        "Entrance door counter",
-        "proximityCounter",
-        "101730",
-    );
-    let EventData::ObjectPresentCount(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.total, 4176);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn touch_count() {
-    let p = decode("touchCount");
-    let t = utc(2024, 11, 5, 9, 20, 8, 30_077);
-    check_event(
-        &p,
-        "csku6i4q7g8h4pqvv0cg",
-        P,
-        "ckd8mi4q7g8h4pqvr4l0",
-        EventType::TouchCount,
-        t,
-        "Feedback button",
-        "touchCounter",
-        "101675",
-    );
-    let EventData::TouchCount(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.total, 469);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn water_present() {
-    let p = decode("waterPresent");
-    let t = utc(2024, 11, 5, 9, 22, 8, 167_288);
-    check_event(
-        &p,
-        "csku7g4q7g8h4pr06nrg",
-        P,
-        "ckd8ng4q7g8h4pr02s40",
-        EventType::WaterPresent,
-        t,
-        "Basement floor",
-        "waterDetector",
-        "101714",
-    );
-    let EventData::WaterPresent(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, PresenceState::Present);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn network_status() {
-    let p = decode("networkStatus");
-    let t = utc(2024, 11, 5, 9, 24, 8, 304_499);
-    check_event(
-        &p,
-        "csku8e4q7g8h4pr0efag",
-        P,
-        "ckd8oe4q7g8h4pr0ajj0",
-        EventType::NetworkStatus,
-        t,
-        "Fridge 2",
-        "temperature",
-        "102067",
-    );
-    let EventData::NetworkStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!((d.signal_strength, d.rssi), (45, -83));
-    assert_eq!(d.update_time, t);
-    assert_eq!(d.cloud_connectors.len(), 1);
-    assert_eq!(d.cloud_connectors[0].id, "bdkjbo2v0000uk377c4g");
-    assert_eq!(
-        (
-            d.cloud_connectors[0].signal_strength,
-            d.cloud_connectors[0].rssi
-        ),
-        (45, -83)
-    );
-    assert_eq!(
-        d.transmission_mode,
-        Some(TransmissionMode::LowPowerStandardMode)
-    );
-}
-
-#[test]
-fn battery_status() {
-    let p = decode("batteryStatus");
-    let t = utc(2024, 11, 5, 9, 26, 8, 441_710);
-    check_event(
-        &p,
-        "csku9c4q7g8h4pr0m6pg",
-        P,
-        "ckd8pc4q7g8h4pr0ib20",
-        EventType::BatteryStatus,
-        t,
-        "Fridge 2",
-        "temperature",
-        "102067",
-    );
-    let EventData::BatteryStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.percentage, 87);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn labels_changed_is_not_keyed_and_takes_the_event_time() {
-    let p = decode("labelsChanged");
-    let t = utc(2024, 11, 5, 9, 28, 8, 578_921);
-    check_event(
-        &p,
-        "cskuaa4q7g8h4pr0tu8g",
-        P,
-        "ckd8qa4q7g8h4pr0q2h0",
-        EventType::LabelsChanged,
-        t,
-        "Fridge 2 (kitchen)",
-        "temperature",
-        "102067",
-    );
-    let EventData::LabelsChanged(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.added, labels(&[("floor", "2")]));
-    assert_eq!(d.modified, labels(&[("name", "Fridge 2 (kitchen)")]));
-    assert_eq!(d.removed, vec!["old-location".to_owned()]);
-    assert_eq!(p.event.data.update_time(), None);
-    assert_eq!(p.event.update_time(), t);
-}
-
-#[test]
-fn connection_status() {
-    let p = decode("connectionStatus");
-    let t = utc(2024, 11, 5, 9, 30, 8, 716_132);
-    check_event(
-        &p,
-        "cskub84q7g8h4pr11q00",
-        P,
-        "bdkjbo2v0000uk377c4g",
-        EventType::ConnectionStatus,
-        t,
-        "Cloud Connector 2nd floor",
-        "ccon",
-        "100011",
-    );
-    let EventData::ConnectionStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.connection, Connection::Ethernet);
-    assert_eq!(
-        d.available,
-        vec![Connection::Cellular, Connection::Ethernet]
-    );
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn ethernet_status() {
-    let p = decode("ethernetStatus");
-    let t = utc(2024, 11, 5, 9, 32, 8, 853_343);
-    check_event(
-        &p,
-        "cskuc64q7g8h4pr15lng",
-        P,
-        "bdkjbo2v0000uk377c4g",
-        EventType::EthernetStatus,
-        t,
-        "Cloud Connector 2nd floor",
-        "ccon",
-        "100011",
-    );
-    let EventData::EthernetStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.mac_address, "f0:b5:b7:00:0a:08");
-    assert_eq!(d.ip_address, "10.0.0.1");
-    assert!(d.errors.is_empty());
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn cellular_status() {
-    let p = decode("cellularStatus");
-    let t = utc(2024, 11, 5, 9, 34, 8, 990_554);
-    check_event(
-        &p,
-        "cskud44q7g8h4pr19hf0",
-        P,
-        "bdkjbo2v0000uk377c4g",
-        EventType::CellularStatus,
-        t,
-        "Cloud Connector 2nd floor",
-        "ccon",
-        "100011",
-    );
-    let EventData::CellularStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.signal_strength, 80);
-    assert!(d.errors.is_empty());
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn co2() {
-    let p = decode("co2");
-    let t = utc(2024, 11, 5, 9, 36, 9, 264_976);
-    check_event(
-        &p,
-        "cskue2cq7g8h4pr1h8u0",
-        P,
-        "ckd8t4cq7g8h4pr1dd6g",
-        EventType::Co2,
-        t,
-        "Open office CO2",
-        "co2",
-        "",
-    );
-    let EventData::Co2(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.ppm, 526);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn pressure() {
-    let p = decode("pressure");
-    let t = utc(2024, 11, 5, 9, 36, 9, 402_187);
-    check_event(
-        &p,
-        "cskue2cq7g8h4pr1l4lg",
-        P,
-        "ckd8t4cq7g8h4pr1dd6g",
-        EventType::Pressure,
-        t,
-        "Open office CO2",
-        "co2",
-        "",
-    );
-    let EventData::Pressure(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.pascal, 99301.0);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn motion() {
-    let p = decode("motion");
-    let t = utc(2024, 11, 5, 9, 38, 9, 539_398);
-    check_event(
-        &p,
-        "cskuf0cq7g8h4pr1ss4g",
-        P,
-        "ckd8v0cq7g8h4pr1p0d0",
-        EventType::Motion,
-        t,
-        "Corridor B",
-        "motion",
-        "",
-    );
-    let EventData::Motion(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, MotionState::MotionDetected);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn desk_occupancy() {
-    let p = decode("deskOccupancy");
-    let t = utc(2024, 11, 5, 9, 40, 9, 676_609);
-    check_event(
-        &p,
-        "cskufucq7g8h4pr24jjg",
-        P,
-        "ckd8vucq7g8h4pr20ns0",
-        EventType::DeskOccupancy,
-        t,
-        "Desk 4.12",
-        "deskOccupancy",
-        "",
-    );
-    let EventData::DeskOccupancy(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, DeskOccupancyState::Occupied);
-    assert_eq!(d.remarks, Some(vec![]));
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn contact() {
-    let p = decode("contact");
-    let t = utc(2024, 11, 5, 9, 42, 9, 813_820);
-    check_event(
-        &p,
-        "cskugscq7g8h4pr2cb2g",
-        P,
-        "ckd90scq7g8h4pr28fb0",
-        EventType::Contact,
-        t,
-        "Back door",
-        "contact",
-        "",
-    );
-    let EventData::Contact(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, ContactState::Closed);
-    assert_eq!(d.update_time, t);
-}
-
-#[test]
-fn probe_wire_status() {
-    let p = decode("probeWireStatus");
-    let t = utc(2024, 11, 5, 9, 44, 9, 951_031);
-    check_event(
-        &p,
-        "cskuhqcq7g8h4pr2k2hg",
-        P,
-        "ckd91qcq7g8h4pr2g6q0",
-        EventType::ProbeWireStatus,
-        t,
-        "Freezer probe",
-        "temperature",
-        "",
-    );
-    let EventData::ProbeWireStatus(d) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
-    assert_eq!(d.state, ProbeWireState::ThreeWire);
-    assert_eq!(d.update_time, t);
+event_tests! {
+    |p, d, t|
+    touch("touch", "c82gg9catj3vmh4248og", "c14u9p094l47cdv1o3pg", "emuc17m6d7lq0bgk44smcqg", Touch, utc(2022, 2, 10, 12, 42, 13, 313_949), "touch", "touch", "") { assert_eq!(d.update_time, t); }
+    temperature("temperature", "cpbg96qngr7ai7ldarrg", "ccol8iuk9smqiha4e8l0", "emucdd6ef2eu277bo8f52vg", Temperature, utc(2024, 5, 29, 10, 34, 3, 970_415), "test temp", "temperature", "") {
+        assert_eq!(d.value, 27.0);
+        assert_eq!(d.update_time, t);
+        let samples = d.samples.as_ref().unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].value, 27.0);
+        assert_eq!(samples[0].sample_time, t);
+        assert_eq!(d.is_backfilled, Some(false));
+    }
+    object_present("objectPresent", "csku38sq7g8h4pqv7pvg", P, "ckd8j8sq7g8h4pqv3u80", ObjectPresent, utc(2024, 11, 5, 9, 13, 7, 618_444), "Meeting room 3 door", "proximity", "102064") { assert_eq!(d.state, PresenceState::NotPresent); assert_eq!(d.update_time, t); }
+    humidity("humidity", "csku4lsq7g8h4pqvfheg", P, "ckd8klsq7g8h4pqvbln0", Humidity, utc(2024, 11, 5, 9, 16, 7, 755_655), "Server room", "humidity", "102081") {
+        assert_eq!(p.labels, labels(&[("name", "Server room"), ("room-number", "99")]));
+        assert_eq!((d.temperature, d.relative_humidity), (22.45, 41.5));
+        assert_eq!(d.update_time, t);
+        let samples = d.samples.as_ref().unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!((samples[0].temperature, samples[0].relative_humidity), (22.45, 41.5));
+        assert_eq!(samples[0].sample_time, t);
+        assert_eq!(d.is_backfilled, Some(false));
+    }
+    object_present_count("objectPresentCount", "csku5jsq7g8h4pqvn8tg", P, "ckd8ljsq7g8h4pqvjd60", ObjectPresentCount, utc(2024, 11, 5, 9, 18, 7, 892_866), "Entrance door counter", "proximityCounter", "101730") { assert_eq!(d.total, 4176); assert_eq!(d.update_time, t); }
+    touch_count("touchCount", "csku6i4q7g8h4pqvv0cg", P, "ckd8mi4q7g8h4pqvr4l0", TouchCount, utc(2024, 11, 5, 9, 20, 8, 30_077), "Feedback button", "touchCounter", "101675") { assert_eq!(d.total, 469); assert_eq!(d.update_time, t); }
+    water_present("waterPresent", "csku7g4q7g8h4pr06nrg", P, "ckd8ng4q7g8h4pr02s40", WaterPresent, utc(2024, 11, 5, 9, 22, 8, 167_288), "Basement floor", "waterDetector", "101714") { assert_eq!(d.state, PresenceState::Present); assert_eq!(d.update_time, t); }
+    network_status("networkStatus", "csku8e4q7g8h4pr0efag", P, "ckd8oe4q7g8h4pr0ajj0", NetworkStatus, utc(2024, 11, 5, 9, 24, 8, 304_499), "Fridge 2", "temperature", "102067") {
+        assert_eq!((d.signal_strength, d.rssi), (45, -83));
+        assert_eq!(d.update_time, t);
+        assert_eq!(d.cloud_connectors.len(), 1);
+        assert_eq!(d.cloud_connectors[0].id, "bdkjbo2v0000uk377c4g");
+        assert_eq!((d.cloud_connectors[0].signal_strength, d.cloud_connectors[0].rssi), (45, -83));
+        assert_eq!(d.transmission_mode, Some(TransmissionMode::LowPowerStandardMode));
+    }
+    battery_status("batteryStatus", "csku9c4q7g8h4pr0m6pg", P, "ckd8pc4q7g8h4pr0ib20", BatteryStatus, utc(2024, 11, 5, 9, 26, 8, 441_710), "Fridge 2", "temperature", "102067") { assert_eq!(d.percentage, 87); assert_eq!(d.update_time, t); }
+    labels_changed_is_not_keyed_and_takes_the_event_time("labelsChanged", "cskuaa4q7g8h4pr0tu8g", P, "ckd8qa4q7g8h4pr0q2h0", LabelsChanged, utc(2024, 11, 5, 9, 28, 8, 578_921), "Fridge 2 (kitchen)", "temperature", "102067") {
+        assert_eq!(d.added, labels(&[("floor", "2")]));
+        assert_eq!(d.modified, labels(&[("name", "Fridge 2 (kitchen)")]));
+        assert_eq!(d.removed, vec!["old-location".to_owned()]);
+        assert_eq!(p.event.data.update_time(), None);
+        assert_eq!(p.event.update_time(), t);
+    }
+    connection_status("connectionStatus", "cskub84q7g8h4pr11q00", P, "bdkjbo2v0000uk377c4g", ConnectionStatus, utc(2024, 11, 5, 9, 30, 8, 716_132), "Cloud Connector 2nd floor", "ccon", "100011") {
+        assert_eq!(d.connection, Connection::Ethernet);
+        assert_eq!(d.available, vec![Connection::Cellular, Connection::Ethernet]);
+        assert_eq!(d.update_time, t);
+    }
+    ethernet_status("ethernetStatus", "cskuc64q7g8h4pr15lng", P, "bdkjbo2v0000uk377c4g", EthernetStatus, utc(2024, 11, 5, 9, 32, 8, 853_343), "Cloud Connector 2nd floor", "ccon", "100011") {
+        assert_eq!(d.mac_address, "f0:b5:b7:00:0a:08");
+        assert_eq!(d.ip_address, "10.0.0.1");
+        assert!(d.errors.is_empty());
+        assert_eq!(d.update_time, t);
+    }
+    cellular_status("cellularStatus", "cskud44q7g8h4pr19hf0", P, "bdkjbo2v0000uk377c4g", CellularStatus, utc(2024, 11, 5, 9, 34, 8, 990_554), "Cloud Connector 2nd floor", "ccon", "100011") {
+        assert_eq!(d.signal_strength, 80);
+        assert!(d.errors.is_empty());
+        assert_eq!(d.update_time, t);
+    }
+    co2("co2", "cskue2cq7g8h4pr1h8u0", P, "ckd8t4cq7g8h4pr1dd6g", Co2, utc(2024, 11, 5, 9, 36, 9, 264_976), "Open office CO2", "co2", "") { assert_eq!(d.ppm, 526); assert_eq!(d.update_time, t); }
+    pressure("pressure", "cskue2cq7g8h4pr1l4lg", P, "ckd8t4cq7g8h4pr1dd6g", Pressure, utc(2024, 11, 5, 9, 36, 9, 402_187), "Open office CO2", "co2", "") { assert_eq!(d.pascal, 99301.0); assert_eq!(d.update_time, t); }
+    motion("motion", "cskuf0cq7g8h4pr1ss4g", P, "ckd8v0cq7g8h4pr1p0d0", Motion, utc(2024, 11, 5, 9, 38, 9, 539_398), "Corridor B", "motion", "") { assert_eq!(d.state, MotionState::MotionDetected); assert_eq!(d.update_time, t); }
+    desk_occupancy("deskOccupancy", "cskufucq7g8h4pr24jjg", P, "ckd8vucq7g8h4pr20ns0", DeskOccupancy, utc(2024, 11, 5, 9, 40, 9, 676_609), "Desk 4.12", "deskOccupancy", "") {
+        assert_eq!(d.state, DeskOccupancyState::Occupied);
+        assert_eq!(d.remarks, Some(vec![]));
+        assert_eq!(d.update_time, t);
+    }
+    contact("contact", "cskugscq7g8h4pr2cb2g", P, "ckd90scq7g8h4pr28fb0", Contact, utc(2024, 11, 5, 9, 42, 9, 813_820), "Back door", "contact", "") { assert_eq!(d.state, ContactState::Closed); assert_eq!(d.update_time, t); }
+    probe_wire_status("probeWireStatus", "cskuhqcq7g8h4pr2k2hg", P, "ckd91qcq7g8h4pr2g6q0", ProbeWireStatus, utc(2024, 11, 5, 9, 44, 9, 951_031), "Freezer probe", "temperature", "") { assert_eq!(d.state, ProbeWireState::ThreeWire); assert_eq!(d.update_time, t); }
 }
 
 #[test]
@@ -548,17 +211,17 @@ fn both_dt_vector_bodies() {
     ];
     for (file, event_id, t) in cases {
         let p = Payload::from_slice(&Vector::load(file).body).unwrap();
-        check_event(
-            &p,
+        let envelope = Envelope {
             event_id,
-            "c14u9p094l47cdv1o3pg",
-            "emuc17m6d7lq0bgk44smcqg",
-            EventType::Touch,
-            t,
-            "touch",
-            "touch",
-            "",
-        );
+            project: "c14u9p094l47cdv1o3pg",
+            device: "emuc17m6d7lq0bgk44smcqg",
+            event_type: EventType::Touch,
+            timestamp: t,
+            name: "touch",
+            device_type: "touch",
+            product_number: "",
+        };
+        check_event(&p, &envelope);
         assert_eq!(p.event.data, EventData::Touch(touch_at(t)), "{file}");
     }
 }
@@ -619,9 +282,7 @@ fn unknown_event_type_keeps_the_raw_data() {
     let p = Payload::from_slice(text.as_bytes()).unwrap();
     assert_eq!(p.event.event_type, EventType::Unknown("doorLock".into()));
     assert_eq!(p.event.event_type.as_str(), "doorLock");
-    let EventData::Unknown(raw) = &p.event.data else {
-        panic!("{:?}", p.event.data)
-    };
+    let raw = data!(p, Unknown);
     assert_eq!(raw["doorLock"]["locked"], true);
     // The update time is read from the keyed data when it is there.
     assert_eq!(p.event.update_time(), utc(2022, 2, 10, 12, 42, 14, 1));
@@ -669,9 +330,7 @@ fn unknown_states_are_kept() {
     let text = body("connectionStatus")
         .replace(r#""connection":"ETHERNET""#, r#""connection":"SATELLITE""#);
     let p = Payload::from_slice(text.as_bytes()).unwrap();
-    let EventData::ConnectionStatus(d) = &p.event.data else {
-        panic!()
-    };
+    let d = data!(p, ConnectionStatus);
     assert_eq!(d.connection, Connection::Unknown("SATELLITE".into()));
     assert_eq!(d.connection.to_string(), "SATELLITE");
 }
@@ -721,9 +380,7 @@ fn optional_fields_may_be_missing() {
         "",
     );
     let p = Payload::from_slice(text.as_bytes()).unwrap();
-    let EventData::Temperature(d) = &p.event.data else {
-        panic!()
-    };
+    let d = data!(p, Temperature);
     assert_eq!(
         (d.value, d.samples.is_none(), d.is_backfilled),
         (27.0, true, None)
@@ -733,16 +390,12 @@ fn optional_fields_may_be_missing() {
     // Desk occupancy before remarks; network status before transmissionMode.
     let text = body("deskOccupancy").replace(r#""remarks":[],"#, "");
     let p = Payload::from_slice(text.as_bytes()).unwrap();
-    let EventData::DeskOccupancy(d) = &p.event.data else {
-        panic!()
-    };
+    let d = data!(p, DeskOccupancy);
     assert_eq!(d.remarks, None);
     let text =
         body("networkStatus").replace(r#","transmissionMode":"LOW_POWER_STANDARD_MODE""#, "");
     let p = Payload::from_slice(text.as_bytes()).unwrap();
-    let EventData::NetworkStatus(d) = &p.event.data else {
-        panic!()
-    };
+    let d = data!(p, NetworkStatus);
     assert_eq!(d.transmission_mode, None);
 
     // Metadata with fields missing (DT: its shape may change for non-device events).
@@ -793,198 +446,37 @@ fn malformed_shapes_name_the_field() {
     let temperature = body("temperature");
     let touch = body("touch");
     let labels = body("labelsChanged");
+    #[rustfmt::skip]
     let cases: Vec<(&str, String, &str, &str)> = vec![
         ("not json", "{".into(), "", "EOF"),
         ("not an object", r#""event""#.into(), "", "invalid type"),
-        (
-            "trailing bytes",
-            format!("{touch} x"),
-            "",
-            "trailing characters",
-        ),
-        (
-            "no event",
-            r#"{"labels":{}}"#.into(),
-            "",
-            "missing field `event`",
-        ),
-        (
-            "event not an object",
-            r#"{"event":1}"#.into(),
-            "event",
-            "invalid type",
-        ),
-        (
-            "no eventId",
-            touch.replace(r#""eventId":"c82gg9catj3vmh4248og","#, ""),
-            "event",
-            "missing field `eventId`",
-        ),
-        (
-            "eventId a number",
-            touch.replace(r#""c82gg9catj3vmh4248og""#, "7"),
-            "event.eventId",
-            "invalid type",
-        ),
-        (
-            "no targetName",
-            touch.replace(
-                r#""targetName":"projects/c14u9p094l47cdv1o3pg/devices/emuc17m6d7lq0bgk44smcqg","#,
-                "",
-            ),
-            "event",
-            "missing field `targetName`",
-        ),
-        (
-            "no eventType",
-            touch.replace(r#""eventType":"touch","#, ""),
-            "event",
-            "missing field `eventType`",
-        ),
-        (
-            "eventType null",
-            touch.replace(r#""eventType":"touch""#, r#""eventType":null"#),
-            "event.eventType",
-            "invalid type",
-        ),
-        (
-            "no data",
-            touch.replace(
-                r#""data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}},"#,
-                "",
-            ),
-            "event",
-            "missing field `data`",
-        ),
-        (
-            "no timestamp",
-            touch.replace(r#","timestamp":"2022-02-10T12:42:13.313949Z""#, ""),
-            "event",
-            "missing field `timestamp`",
-        ),
-        (
-            "timestamp not RFC 3339",
-            touch.replace(
-                r#""timestamp":"2022-02-10T12:42:13.313949Z""#,
-                r#""timestamp":"yesterday""#,
-            ),
-            "event.timestamp",
-            "input",
-        ),
-        (
-            "duplicate eventId",
-            touch.replace(
-                r#""eventId":"c82gg9catj3vmh4248og","#,
-                r#""eventId":"a","eventId":"b","#,
-            ),
-            "event",
-            "duplicate field `eventId`",
-        ),
-        (
-            "data keyed by another type",
-            touch.replace(r#""data":{"touch":"#, r#""data":{"motion":"#),
-            "event.data",
-            "missing field `touch`",
-        ),
-        (
-            "data not an object",
-            touch.replace(
-                r#""data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}}"#,
-                r#""data":"touch""#,
-            ),
-            "event.data",
-            "invalid type",
-        ),
-        (
-            "no updateTime",
-            touch.replace(r#"{"updateTime":"2022-02-10T12:42:13.313949Z"}"#, "{}"),
-            "event.data.touch",
-            "missing field `updateTime`",
-        ),
-        (
-            "updateTime not a time",
-            touch.replace(
-                r#""updateTime":"2022-02-10T12:42:13.313949Z""#,
-                r#""updateTime":"2022-02-30T00:00:00Z""#,
-            ),
-            "event.data.touch.updateTime",
-            "out of range",
-        ),
-        (
-            "value a string",
-            temperature.replace(r#""value":27,"#, r#""value":"27","#),
-            "event.data.temperature.value",
-            "invalid type",
-        ),
-        (
-            "sample without time",
-            temperature.replace(
-                r#""sampleTime":"2024-05-29T10:34:03.970415Z""#,
-                r#""sampleTime":null"#,
-            ),
-            "event.data.temperature.samples[0].sampleTime",
-            "invalid type",
-        ),
-        (
-            "isBackfilled a string",
-            temperature.replace(r#""isBackfilled":false"#, r#""isBackfilled":"no""#),
-            "event.data.temperature.isBackfilled",
-            "invalid type",
-        ),
-        (
-            "state a number",
-            body("contact").replace(r#""state":"CLOSED""#, r#""state":1"#),
-            "event.data.contact.state",
-            "invalid type",
-        ),
-        (
-            "count negative",
-            body("touchCount").replace(r#""total":469"#, r#""total":-1"#),
-            "event.data.touchCount.total",
-            "invalid value",
-        ),
-        (
-            "signal strength > 255",
-            body("networkStatus").replace(
-                r#""signalStrength":45,"rssi""#,
-                r#""signalStrength":300,"rssi""#,
-            ),
-            "event.data.networkStatus.signalStrength",
-            "invalid value",
-        ),
-        (
-            "cloud connector without id",
-            body("networkStatus").replace(r#""id":"bdkjbo2v0000uk377c4g","#, ""),
-            "event.data.networkStatus.cloudConnectors[0]",
-            "missing field `id`",
-        ),
-        (
-            "removed not a list",
-            labels.replace(
-                r#""removed":["old-location"]"#,
-                r#""removed":"old-location""#,
-            ),
-            "event.data.removed",
-            "invalid type",
-        ),
-        (
-            "label value a number",
-            touch.replace(r#""labels":{"name":"touch"}"#, r#""labels":{"name":1}"#),
-            "labels.name",
-            "invalid type",
-        ),
-        (
-            "metadata a string",
-            touch.replace(r#""metadata":{"#, r#""metadata":"x","old":{"#),
-            "metadata",
-            "invalid type",
-        ),
-        (
-            "metadata deviceId a number",
-            touch.replace(r#""deviceId":"emuc17m6d7lq0bgk44smcqg""#, r#""deviceId":5"#),
-            "metadata.deviceId",
-            "invalid type",
-        ),
+        ("trailing bytes", format!("{touch} x"), "", "trailing characters"),
+        ("no event", r#"{"labels":{}}"#.into(), "", "missing field `event`"),
+        ("event not an object", r#"{"event":1}"#.into(), "event", "invalid type"),
+        ("no eventId", touch.replace(r#""eventId":"c82gg9catj3vmh4248og","#, ""), "event", "missing field `eventId`"),
+        ("eventId a number", touch.replace(r#""c82gg9catj3vmh4248og""#, "7"), "event.eventId", "invalid type"),
+        ("no targetName", touch.replace(r#""targetName":"projects/c14u9p094l47cdv1o3pg/devices/emuc17m6d7lq0bgk44smcqg","#, ""), "event", "missing field `targetName`"),
+        ("no eventType", touch.replace(r#""eventType":"touch","#, ""), "event", "missing field `eventType`"),
+        ("eventType null", touch.replace(r#""eventType":"touch""#, r#""eventType":null"#), "event.eventType", "invalid type"),
+        ("no data", touch.replace(r#""data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}},"#, ""), "event", "missing field `data`"),
+        ("no timestamp", touch.replace(r#","timestamp":"2022-02-10T12:42:13.313949Z""#, ""), "event", "missing field `timestamp`"),
+        ("timestamp not RFC 3339", touch.replace(r#""timestamp":"2022-02-10T12:42:13.313949Z""#, r#""timestamp":"yesterday""#), "event.timestamp", "input"),
+        ("duplicate eventId", touch.replace(r#""eventId":"c82gg9catj3vmh4248og","#, r#""eventId":"a","eventId":"b","#), "event", "duplicate field `eventId`"),
+        ("data keyed by another type", touch.replace(r#""data":{"touch":"#, r#""data":{"motion":"#), "event.data", "missing field `touch`"),
+        ("data not an object", touch.replace(r#""data":{"touch":{"updateTime":"2022-02-10T12:42:13.313949Z"}}"#, r#""data":"touch""#), "event.data", "invalid type"),
+        ("no updateTime", touch.replace(r#"{"updateTime":"2022-02-10T12:42:13.313949Z"}"#, "{}"), "event.data.touch", "missing field `updateTime`"),
+        ("updateTime not a time", touch.replace(r#""updateTime":"2022-02-10T12:42:13.313949Z""#, r#""updateTime":"2022-02-30T00:00:00Z""#), "event.data.touch.updateTime", "out of range"),
+        ("value a string", temperature.replace(r#""value":27,"#, r#""value":"27","#), "event.data.temperature.value", "invalid type"),
+        ("sample without time", temperature.replace(r#""sampleTime":"2024-05-29T10:34:03.970415Z""#, r#""sampleTime":null"#), "event.data.temperature.samples[0].sampleTime", "invalid type"),
+        ("isBackfilled a string", temperature.replace(r#""isBackfilled":false"#, r#""isBackfilled":"no""#), "event.data.temperature.isBackfilled", "invalid type"),
+        ("state a number", body("contact").replace(r#""state":"CLOSED""#, r#""state":1"#), "event.data.contact.state", "invalid type"),
+        ("count negative", body("touchCount").replace(r#""total":469"#, r#""total":-1"#), "event.data.touchCount.total", "invalid value"),
+        ("signal strength > 255", body("networkStatus").replace(r#""signalStrength":45,"rssi""#, r#""signalStrength":300,"rssi""#), "event.data.networkStatus.signalStrength", "invalid value"),
+        ("cloud connector without id", body("networkStatus").replace(r#""id":"bdkjbo2v0000uk377c4g","#, ""), "event.data.networkStatus.cloudConnectors[0]", "missing field `id`"),
+        ("removed not a list", labels.replace(r#""removed":["old-location"]"#, r#""removed":"old-location""#), "event.data.removed", "invalid type"),
+        ("label value a number", touch.replace(r#""labels":{"name":"touch"}"#, r#""labels":{"name":1}"#), "labels.name", "invalid type"),
+        ("metadata a string", touch.replace(r#""metadata":{"#, r#""metadata":"x","old":{"#), "metadata", "invalid type"),
+        ("metadata deviceId a number", touch.replace(r#""deviceId":"emuc17m6d7lq0bgk44smcqg""#, r#""deviceId":5"#), "metadata.deviceId", "invalid type"),
     ];
     for (what, text, path, message) in cases {
         let error = Payload::from_slice(text.as_bytes())
