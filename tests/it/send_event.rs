@@ -63,6 +63,50 @@ async fn recording_receiver(layer: DtSignatureLayer) -> (http::Uri, Seen) {
     (serve(app).await, seen)
 }
 
+/// `config` in tamper mode: every one of `kinds` once, on a touch event.
+fn tamper_touch(config: &mut Config, kinds: &[Tamper]) {
+    config.tamper = true;
+    config.types = vec![EventType::Touch];
+    config.count = kinds.len();
+}
+
+/// Tamper mode (every one of `kinds` once, on a touch event) with `config` against a
+/// receiver without DtSignatureLayer, where every tampered request gets a 200: it reports
+/// every kind accepted and none refused. Returns the report.
+async fn reports_every_kind_accepted(
+    config: impl FnOnce(http::Uri) -> Config,
+    kinds: &[Tamper],
+) -> connector::Report {
+    let app = Router::new().route("/", post(|_: Bytes| async { "ok" }));
+    let mut config = config(serve(app).await);
+    tamper_touch(&mut config, kinds);
+    let report = connector::run(&config).await;
+    assert_eq!(report.tamper_accepted.len(), kinds.len());
+    assert_eq!(report.tamper_refused, 0);
+    assert!(!report.ok(true));
+    for tamper in kinds {
+        let name = format!("{tamper:?} (touch)");
+        assert!(report.tamper_accepted.contains(&name), "{name}");
+    }
+    report
+}
+
+/// Tamper mode with every one of `kinds` on a temperature and a contact event: each
+/// tampered request is refused at its first try. Returns the report.
+async fn refuses_every_kind(mut config: Config, kinds: &[Tamper]) -> connector::Report {
+    config.tamper = true;
+    config.types = vec![EventType::Temperature, EventType::Contact];
+    config.count = kinds.len(); // every kind of tampering, on both types
+    let report = connector::run(&config).await;
+    let n = 2 * kinds.len();
+    assert_eq!(report.events, n);
+    assert_eq!(report.tamper_refused, n, "{:?}", report.tamper_accepted);
+    assert!(report.tamper_accepted.is_empty());
+    assert_eq!(report.requests, n, "tampered requests are not retried");
+    assert!(report.ok(true));
+    report
+}
+
 fn fast(url: http::Uri) -> Config {
     let mut config = Config::new(url, SECRET);
     config.backoff = Duration::from_millis(1);
@@ -71,21 +115,21 @@ fn fast(url: http::Uri) -> Config {
     config
 }
 
-#[tokio::test]
-async fn delivers_every_event_type_to_a_verifying_receiver() {
-    let (url, seen) = verifying_receiver().await;
-    let mut config = fast(url);
+/// Two events of every type under `config`, each delivered at its first try; the
+/// receiver that records into `seen` decoded each one (`DtPayload`) and got every type
+/// twice. Returns the report.
+async fn delivers_every_type_twice(
+    mut config: Config,
+    seen: &Seen,
+    label: &str,
+) -> connector::Report {
     config.count = 2;
     let report = connector::run(&config).await;
     assert_eq!(report.events, 38);
-    assert_eq!((report.delivered, report.failed), (38, 0));
+    assert_eq!((report.delivered, report.failed), (38, 0), "{label}");
     assert_eq!(report.requests, 38);
     assert_eq!(report.statuses, BTreeMap::from([(200, 38)]));
-    assert_eq!(report.latencies.len(), 38);
-    assert!(report.percentile(50.0) <= report.percentile(99.0));
     assert!(report.ok(false));
-
-    // The receiver decoded each one (DtPayload) and got every type twice, unique ids.
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 38);
     for event_type in EventType::ALL {
@@ -93,8 +137,19 @@ async fn delivers_every_event_type_to_a_verifying_receiver() {
             .iter()
             .filter(|p| p.event.event_type == event_type)
             .count();
-        assert_eq!(n, 2, "{event_type}");
+        assert_eq!(n, 2, "{label} {event_type}");
     }
+    report
+}
+
+#[tokio::test]
+async fn delivers_every_event_type_to_a_verifying_receiver() {
+    let (url, seen) = verifying_receiver().await;
+    let report = delivers_every_type_twice(fast(url), &seen, "hmac").await;
+    assert_eq!(report.latencies.len(), 38);
+    assert!(report.percentile(50.0) <= report.percentile(99.0));
+    // Unique ids.
+    let seen = seen.lock().unwrap();
     let ids: BTreeSet<_> = seen.iter().map(|p| p.event.event_id.clone()).collect();
     assert_eq!(ids.len(), 38);
 }
@@ -102,36 +157,16 @@ async fn delivers_every_event_type_to_a_verifying_receiver() {
 #[tokio::test]
 async fn tampered_requests_are_refused_and_never_reach_the_handler() {
     let (url, seen) = verifying_receiver().await;
-    let mut config = fast(url);
-    config.tamper = true;
-    config.types = vec![EventType::Temperature, EventType::Contact];
-    config.count = Tamper::HMAC.len(); // every kind of tampering, on both types
-    let report = connector::run(&config).await;
+    let report = refuses_every_kind(fast(url), &Tamper::HMAC).await;
     assert_eq!(report.events, 12);
-    assert_eq!(report.tamper_refused, 12, "{:?}", report.tamper_accepted);
-    assert!(report.tamper_accepted.is_empty());
-    assert_eq!(report.requests, 12, "tampered requests are not retried");
     assert_eq!(report.statuses, BTreeMap::from([(400, 12)]));
-    assert!(report.ok(true));
     assert!(seen.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn tamper_mode_reports_a_receiver_that_accepts_everything() {
-    // No DtSignatureLayer: every tampered request gets a 200.
-    let app = Router::new().route("/", post(|_: Bytes| async { "ok" }));
-    let mut config = fast(serve(app).await);
-    config.tamper = true;
-    config.types = vec![EventType::Touch];
-    config.count = Tamper::HMAC.len();
-    let report = connector::run(&config).await;
+    let report = reports_every_kind_accepted(fast, &Tamper::HMAC).await;
     assert_eq!(report.tamper_accepted.len(), 6);
-    assert_eq!(report.tamper_refused, 0);
-    assert!(!report.ok(true));
-    for tamper in Tamper::HMAC {
-        let name = format!("{tamper:?} (touch)");
-        assert!(report.tamper_accepted.contains(&name), "{name}");
-    }
 }
 
 #[tokio::test]
@@ -245,21 +280,20 @@ fn config_debug_hides_the_secret() {
 /// identity server; receivers pin the keys from that server's JWK Set.
 #[cfg(feature = "asymmetric")]
 mod asymmetric {
-    use std::collections::BTreeMap;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use axum::body::Bytes;
-    use axum::routing::post;
-    use axum::Router;
     use tower_dt_signature::events::EventType;
     use tower_dt_signature::keys::DtKeys;
     use tower_dt_signature::testing::{AsymmetricSigner, IdentityServer};
     use tower_dt_signature::{DtSignatureLayer, Verifier};
 
     use super::connector::{self, Config, Scheme, Signing, Tamper};
-    use super::{recording_receiver, serve, SECRET};
+    use super::{
+        delivers_every_type_twice, recording_receiver, refuses_every_kind,
+        reports_every_kind_accepted, tamper_touch, SECRET,
+    };
 
     const ORG: &str = "local-org";
 
@@ -311,11 +345,39 @@ mod asymmetric {
         config
     }
 
-    /// The connector, its identity server and its key (in `dir`), and a receiver verifying
-    /// `scheme` with the server's keys pinned.
-    async fn setup(scheme: Scheme, dir: &TempDir) -> (Config, super::Seen, IdentityServer) {
+    /// A new identity server serving the connector's key, made in a fresh folder `name`.
+    async fn keyed(name: &str) -> (TempDir, IdentityServer, AsymmetricSigner) {
+        let dir = TempDir::new(name);
         let server = IdentityServer::start().await;
         let (signer, _) = connector_key(&server, &dir.key_file());
+        (dir, server, signer)
+    }
+
+    /// Tamper mode under `both` (every kind once, on a touch event) against a receiver
+    /// behind the layer `receiver` makes for the connector's identity server: the kinds
+    /// accepted (sorted), the report, and what the receiver decoded.
+    async fn both_tamper_mode(
+        name: &str,
+        receiver: impl FnOnce(&IdentityServer) -> DtSignatureLayer,
+    ) -> (Vec<String>, connector::Report, super::Seen) {
+        let (_dir, server, signer) = keyed(name).await;
+        let (url, seen) = recording_receiver(receiver(&server)).await;
+        let signing = Signing::Both {
+            secret: SECRET.to_owned(),
+            signer,
+        };
+        let mut config = fast(url, signing);
+        tamper_touch(&mut config, &Tamper::BOTH);
+        let report = connector::run(&config).await;
+        let mut accepted = report.tamper_accepted.clone();
+        accepted.sort();
+        (accepted, report, seen)
+    }
+
+    /// The connector, its identity server and its key (in a fresh folder `name`), and a
+    /// receiver verifying `scheme` with the server's keys pinned.
+    async fn setup(scheme: Scheme, name: &str) -> (Config, super::Seen, IdentityServer) {
+        let (_dir, server, signer) = keyed(name).await;
         let (verifier, signing) = match scheme {
             Scheme::Asymmetric => (
                 Verifier::asymmetric(pinned(&server), ORG),
@@ -336,52 +398,32 @@ mod asymmetric {
     }
 
     async fn delivers_every_event_type(scheme: Scheme) {
-        let dir = TempDir::new("deliver");
-        let (mut config, seen, server) = setup(scheme, &dir).await;
-        config.count = 2;
-        let report = connector::run(&config).await;
-        assert_eq!(report.events, 38);
-        assert_eq!((report.delivered, report.failed), (38, 0), "{scheme}");
-        assert_eq!(report.requests, 38);
-        assert_eq!(report.statuses, BTreeMap::from([(200, 38)]));
-        assert!(report.ok(false));
-
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 38);
-        for event_type in EventType::ALL {
-            let n = seen
-                .iter()
-                .filter(|p| p.event.event_type == event_type)
-                .count();
-            assert_eq!(n, 2, "{event_type}");
-        }
+        let (config, seen, server) = setup(scheme, "deliver").await;
+        delivers_every_type_twice(config, &seen, &scheme.to_string()).await;
         // Pinned keys: the receiver never asked the identity server.
         assert_eq!((server.discovery_count(), server.fetch_count()), (0, 0));
     }
 
-    #[tokio::test]
-    async fn asymmetric_delivers_every_event_type_to_a_pinned_key_receiver() {
-        delivers_every_event_type(Scheme::Asymmetric).await;
+    /// A test per scheme, each `$check(scheme)`.
+    macro_rules! per_scheme {
+        ($check:ident: $($test:ident => $scheme:expr),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    $check($scheme).await;
+                }
+            )+
+        };
     }
 
-    #[tokio::test]
-    async fn both_delivers_every_event_type_to_a_receiver_requiring_both() {
-        delivers_every_event_type(Scheme::Both).await;
+    per_scheme! { delivers_every_event_type:
+        asymmetric_delivers_every_event_type_to_a_pinned_key_receiver => Scheme::Asymmetric,
+        both_delivers_every_event_type_to_a_receiver_requiring_both => Scheme::Both,
     }
 
     async fn tampered_requests_are_refused(scheme: Scheme) {
-        let dir = TempDir::new("tamper");
-        let (mut config, seen, _server) = setup(scheme, &dir).await;
-        let kinds = Tamper::of(scheme);
-        config.tamper = true;
-        config.types = vec![EventType::Temperature, EventType::Contact];
-        config.count = kinds.len(); // every kind of tampering, on both types
-        let report = connector::run(&config).await;
-        let n = 2 * kinds.len();
-        assert_eq!(report.events, n);
-        assert_eq!(report.tamper_refused, n, "{:?}", report.tamper_accepted);
-        assert!(report.tamper_accepted.is_empty());
-        assert_eq!(report.requests, n, "tampered requests are not retried");
+        let (config, seen, _server) = setup(scheme, "tamper").await;
+        let report = refuses_every_kind(config, Tamper::of(scheme)).await;
         assert_eq!(report.transport_errors, 0);
         assert!(
             report
@@ -391,18 +433,12 @@ mod asymmetric {
             "{:?}",
             report.statuses
         );
-        assert!(report.ok(true));
         assert!(seen.lock().unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn asymmetric_tampered_requests_are_refused() {
-        tampered_requests_are_refused(Scheme::Asymmetric).await;
-    }
-
-    #[tokio::test]
-    async fn both_tampered_requests_are_refused_one_token_at_a_time() {
-        tampered_requests_are_refused(Scheme::Both).await;
+    per_scheme! { tampered_requests_are_refused:
+        asymmetric_tampered_requests_are_refused => Scheme::Asymmetric,
+        both_tampered_requests_are_refused_one_token_at_a_time => Scheme::Both,
     }
 
     #[test]
@@ -422,21 +458,8 @@ mod asymmetric {
     /// asymmetric tokens through, and tamper mode says which.
     #[tokio::test]
     async fn both_tamper_mode_reports_a_receiver_that_checks_only_hmac() {
-        let dir = TempDir::new("hmac-only");
-        let server = IdentityServer::start().await;
-        let (signer, _) = connector_key(&server, &dir.key_file());
-        let (url, seen) = recording_receiver(DtSignatureLayer::new(SECRET)).await;
-        let signing = Signing::Both {
-            secret: SECRET.to_owned(),
-            signer,
-        };
-        let mut config = fast(url, signing);
-        config.tamper = true;
-        config.types = vec![EventType::Touch];
-        config.count = Tamper::BOTH.len();
-        let report = connector::run(&config).await;
-        let mut accepted = report.tamper_accepted.clone();
-        accepted.sort();
+        let (accepted, report, seen) =
+            both_tamper_mode("hmac-only", |_| DtSignatureLayer::new(SECRET)).await;
         let mut expected: Vec<String> = Tamper::ASYMMETRIC[1..]
             .iter()
             .map(|kind| format!("{kind:?} (touch)"))
@@ -452,22 +475,10 @@ mod asymmetric {
     /// no other: under `both`, tamper mode reports exactly the two "no token" kinds.
     #[tokio::test]
     async fn both_tamper_mode_against_either_reports_only_a_missing_token() {
-        let dir = TempDir::new("either");
-        let server = IdentityServer::start().await;
-        let (signer, _) = connector_key(&server, &dir.key_file());
-        let verifier = Verifier::either(SECRET, pinned(&server), ORG);
-        let (url, _seen) = recording_receiver(DtSignatureLayer::from(verifier)).await;
-        let signing = Signing::Both {
-            secret: SECRET.to_owned(),
-            signer,
-        };
-        let mut config = fast(url, signing);
-        config.tamper = true;
-        config.types = vec![EventType::Touch];
-        config.count = Tamper::BOTH.len();
-        let report = connector::run(&config).await;
-        let mut accepted = report.tamper_accepted.clone();
-        accepted.sort();
+        let (accepted, report, _seen) = both_tamper_mode("either", |server| {
+            DtSignatureLayer::from(Verifier::either(SECRET, pinned(server), ORG))
+        })
+        .await;
         assert_eq!(
             accepted,
             ["NoEs256Signature (touch)", "NoSignature (touch)"]
@@ -477,21 +488,11 @@ mod asymmetric {
 
     #[tokio::test]
     async fn asymmetric_tamper_mode_reports_a_receiver_that_accepts_everything() {
-        let dir = TempDir::new("open");
-        let server = IdentityServer::start().await;
-        let (signer, _) = connector_key(&server, &dir.key_file());
-        let app = Router::new().route("/", post(|_: Bytes| async { "ok" }));
-        let mut config = fast(serve(app).await, Signing::Asymmetric { signer });
-        config.tamper = true;
-        config.types = vec![EventType::Touch];
-        config.count = Tamper::ASYMMETRIC.len();
-        let report = connector::run(&config).await;
+        let (_dir, _server, signer) = keyed("open").await;
+        let signing = Signing::Asymmetric { signer };
+        let report =
+            reports_every_kind_accepted(|url| fast(url, signing), &Tamper::ASYMMETRIC).await;
         assert_eq!(report.tamper_accepted.len(), 9);
-        assert!(!report.ok(true));
-        for tamper in Tamper::ASYMMETRIC {
-            let name = format!("{tamper:?} (touch)");
-            assert!(report.tamper_accepted.contains(&name), "{name}");
-        }
     }
 
     /// Two runs of the connector with one key file and one `--identity-addr`: the second
