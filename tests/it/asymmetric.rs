@@ -29,6 +29,8 @@ use tower_dt_signature::{
     DtBody, DtClaims, DtSignatureError, DtSignatureLayer, ErrorKind, Policy, Scheme, Verifier,
 };
 
+use crate::support::call;
+
 const SECRET: &str = "connector secret";
 const ORG: &str = "c0rg1d0000000000000a";
 const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","targetName":"projects/p/devices/d","eventType":"touch","data":{"touch":{"updateTime":"2024-10-31T13:44:44.000000Z"}},"timestamp":"2024-10-31T13:44:44.000000Z"},"labels":{},"metadata":{}}"#;
@@ -393,12 +395,7 @@ async fn every_cell_of_the_policy_table_through_a_gateway() {
     for (hmac, es) in [(Tok::V, Tok::V), (Tok::A, Tok::V), (Tok::A, Tok::A)] {
         let recorder = Recorder::default();
         let (request, polls) = keys.request("/dt/nobody", hmac, es);
-        let response = layer
-            .clone()
-            .layer(recorder.service())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.service()), request).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let error = response.extensions().get::<DtSignatureError>().unwrap();
         let expected = match (hmac, es) {
@@ -479,11 +476,7 @@ async fn asymmetric_refusals_before_the_body() {
                 polls: polls.clone(),
             })
             .unwrap();
-        let response = layer
-            .layer(recorder.service())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.service()), request).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
         let error = response.extensions().get::<DtSignatureError>().unwrap();
         assert_eq!(error.kind(), kind, "{name}");
@@ -523,11 +516,8 @@ async fn signer_requests_pass_their_policies() {
     ];
     for (policy, request, schemes) in cases {
         let recorder = Recorder::default();
-        let response = DtSignatureLayer::from(keys.verifier(policy))
-            .layer(recorder.service())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let layer = DtSignatureLayer::from(keys.verifier(policy));
+        let response = call(&layer.layer(recorder.service()), request).await;
         assert_eq!(response.status(), StatusCode::OK, "{policy}");
         let seen = recorder.take();
         assert_eq!(&seen[0].body[..], BODY);
@@ -574,6 +564,14 @@ type Client = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     http_body_util::Empty<Bytes>,
 >;
+
+/// An identity server with one key of [`ORG`], a client, and the server's JWK Set URL.
+async fn serving_a_key() -> (IdentityServer, Client, String) {
+    let server = IdentityServer::start().await;
+    server.new_signer(ORG);
+    let url = server.jwks_url().to_owned();
+    (server, client(), url)
+}
 
 fn client() -> Client {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
@@ -684,10 +682,7 @@ async fn identity_server_rotates_keys() {
 
 #[tokio::test]
 async fn identity_server_fails_on_demand() {
-    let server = IdentityServer::start().await;
-    server.new_signer(ORG);
-    let client = client();
-    let url = server.jwks_url().to_owned();
+    let (server, client, url) = serving_a_key().await;
 
     server.set_behavior(
         Endpoint::Jwks,
@@ -768,10 +763,7 @@ async fn identity_server_fails_on_demand() {
 
 #[tokio::test]
 async fn identity_server_goes_down_and_comes_back_on_the_same_port() {
-    let server = IdentityServer::start().await;
-    server.new_signer(ORG);
-    let client = client();
-    let url = server.jwks_url().to_owned();
+    let (server, client, url) = serving_a_key().await;
     // A pooled keep-alive connection, and a request stalled on another one.
     assert_eq!(get(&client, &url).await.0, StatusCode::OK);
     server.set_behavior(Endpoint::Jwks, Behavior::Stall);
@@ -874,11 +866,7 @@ async fn key_urls_in_a_token_are_never_fetched() {
             .header(DT_ASYMMETRIC_SIGNATURE, token)
             .body(Full::new(Bytes::from_static(BODY)))
             .unwrap();
-        let response = layer
-            .layer(recorder.service())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.service()), request).await;
         let got = response
             .extensions()
             .get::<DtSignatureError>()
@@ -921,11 +909,7 @@ async fn dt_dev_token_is_an_unknown_key_through_the_layer() {
         }
         let request = request.body(Full::new(Bytes::from(body.clone())));
         let recorder = Recorder::default();
-        let response = layer
-            .layer(recorder.service())
-            .oneshot(request.unwrap())
-            .await
-            .unwrap();
+        let response = call(&layer.layer(recorder.service()), request.unwrap()).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{policy}");
         let error = response.extensions().get::<DtSignatureError>().unwrap();
         // Under `either`, the HMAC token (expired in 2022) is invalid: it is reported first.

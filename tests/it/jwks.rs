@@ -88,12 +88,19 @@ async fn discovered_keys_verify_and_survive_the_server_going_down() {
     }
 }
 
-#[tokio::test]
-async fn the_server_down_at_start_is_a_503_then_a_200_once_it_is_up() {
+/// An identity server with one key of [`ORG`], gone down before anything fetched its key
+/// set, and the keys discovered from it (not ready).
+async fn discovered_while_down() -> (IdentityServer, AsymmetricSigner, DtKeys) {
     let server = IdentityServer::start().await;
     let signer = server.new_signer(ORG);
     server.go_down().await;
     let keys = DtKeys::discover(server.discovery_url()).unwrap();
+    (server, signer, keys)
+}
+
+#[tokio::test]
+async fn the_server_down_at_start_is_a_503_then_a_200_once_it_is_up() {
+    let (server, signer, keys) = discovered_while_down().await;
     let verifier = Verifier::asymmetric(keys.clone(), ORG);
 
     let (status, error, seen) = send(verifier.clone(), es(&signer)).await;
@@ -117,10 +124,7 @@ async fn the_server_down_at_start_is_a_503_then_a_200_once_it_is_up() {
 /// unreachable with pinned keys.
 #[tokio::test]
 async fn the_uncheckable_cells_of_the_policy_table() {
-    let server = IdentityServer::start().await;
-    let signer = server.new_signer(ORG);
-    server.go_down().await;
-    let keys = DtKeys::discover(server.discovery_url()).unwrap();
+    let (_server, signer, keys) = discovered_while_down().await;
     let u = Some(Scheme::Asymmetric);
     let h = Some(Scheme::Hmac);
     let forged_hmac = || {
@@ -131,63 +135,16 @@ async fn the_uncheckable_cells_of_the_policy_table() {
             .insert("x-dt-signature", token.parse().unwrap());
         request
     };
+    #[rustfmt::skip]
     let cases: Vec<Case> = vec![
-        (
-            "asymmetric U",
-            Verifier::asymmetric(keys.clone(), ORG),
-            es(&signer),
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some((ErrorKind::KeysUnavailable, u)),
-        ),
-        (
-            "both V/U",
-            Verifier::both(SECRET, keys.clone(), ORG),
-            both(&signer),
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some((ErrorKind::KeysUnavailable, u)),
-        ),
-        (
-            "both A/U",
-            Verifier::both(SECRET, keys.clone(), ORG),
-            es(&signer),
-            StatusCode::BAD_REQUEST,
-            Some((ErrorKind::MissingHeader, h)),
-        ),
-        (
-            "both I/U",
-            Verifier::both(SECRET, keys.clone(), ORG),
-            forged_hmac(),
-            StatusCode::BAD_REQUEST,
-            Some((ErrorKind::InvalidSignature, h)),
-        ),
-        (
-            "either V/U",
-            Verifier::either(SECRET, keys.clone(), ORG),
-            both(&signer),
-            StatusCode::OK,
-            None,
-        ),
-        (
-            "either A/U",
-            Verifier::either(SECRET, keys.clone(), ORG),
-            es(&signer),
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some((ErrorKind::KeysUnavailable, u)),
-        ),
-        (
-            "either I/U",
-            Verifier::either(SECRET, keys.clone(), ORG),
-            forged_hmac(),
-            StatusCode::BAD_REQUEST,
-            Some((ErrorKind::InvalidSignature, h)),
-        ),
-        (
-            "either V/A",
-            Verifier::either(SECRET, keys.clone(), ORG),
-            hmac_only(),
-            StatusCode::OK,
-            None,
-        ),
+        ("asymmetric U", Verifier::asymmetric(keys.clone(), ORG), es(&signer), StatusCode::SERVICE_UNAVAILABLE, Some((ErrorKind::KeysUnavailable, u))),
+        ("both V/U", Verifier::both(SECRET, keys.clone(), ORG), both(&signer), StatusCode::SERVICE_UNAVAILABLE, Some((ErrorKind::KeysUnavailable, u))),
+        ("both A/U", Verifier::both(SECRET, keys.clone(), ORG), es(&signer), StatusCode::BAD_REQUEST, Some((ErrorKind::MissingHeader, h))),
+        ("both I/U", Verifier::both(SECRET, keys.clone(), ORG), forged_hmac(), StatusCode::BAD_REQUEST, Some((ErrorKind::InvalidSignature, h))),
+        ("either V/U", Verifier::either(SECRET, keys.clone(), ORG), both(&signer), StatusCode::OK, None),
+        ("either A/U", Verifier::either(SECRET, keys.clone(), ORG), es(&signer), StatusCode::SERVICE_UNAVAILABLE, Some((ErrorKind::KeysUnavailable, u))),
+        ("either I/U", Verifier::either(SECRET, keys.clone(), ORG), forged_hmac(), StatusCode::BAD_REQUEST, Some((ErrorKind::InvalidSignature, h))),
+        ("either V/A", Verifier::either(SECRET, keys.clone(), ORG), hmac_only(), StatusCode::OK, None),
     ];
     for (name, verifier, request, status, error) in cases {
         let (got, got_error, seen) = send(verifier, request).await;
