@@ -54,10 +54,7 @@ async fn first_sight_is_forwarded_and_done_duplicates_are_absorbed() {
 async fn a_duplicate_while_in_flight_gets_409_and_is_not_forwarded() {
     let guard = DedupLayer::new();
     let (handler, service) = stack(&guard);
-    handler.hold();
-
-    let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
-    handler.entered().await;
+    let first = hold_in_flight(&service, &handler, "evt-1").await;
     assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     assert_eq!(handler.calls(), 1, "never forwarded twice at the same time");
 
@@ -163,10 +160,7 @@ async fn an_in_flight_reservation_ends_after_the_in_flight_ttl() {
     let (store, clock) = manual_store(100);
     let guard = DedupLayer::with_store(store).in_flight_ttl(Duration::from_secs(5));
     let (handler, service) = stack(&guard);
-    handler.hold();
-
-    let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
-    handler.entered().await;
+    let first = hold_in_flight(&service, &handler, "evt-1").await;
     clock.store(4_999, Ordering::SeqCst);
     assert_eq!(answer_to(&service, "evt-1").await, in_flight());
     clock.store(5_000, Ordering::SeqCst);

@@ -1,8 +1,7 @@
 //! The findings of a hostile read of the gateway, report-only mode and the duplicate guard
 //! (issue "close the holes a hostile reader finds"): each test failed before its fix.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +15,9 @@ use tower_dt_signature::dedup::{DedupLayer, DedupRefusal, DedupStore, MemoryStor
 use tower_dt_signature::gateway::{ResolveError, StaticSecrets, Tenant, TenantId};
 use tower_dt_signature::{DtClaims, DtSignatureLayer, ErrorKind, Verdict, Verifier};
 
-use crate::support::dedup::{answer, body, in_flight, ok, Answer, Flaky};
+use crate::support::dedup::{
+    answer, answer_to, body, hold_in_flight, in_flight, ok, signed, stack, Answer, Flaky,
+};
 use crate::support::*;
 
 const SECRET_A: &str = "secret-of-tenant-a";
@@ -30,6 +31,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn gateway() -> StaticSecrets {
     StaticSecrets::by_path_segment(1).tenant("a", Verifier::new(SECRET_A).clock(at(NOW)))
+}
+
+/// What `store` answers to a reservation of `key` now (for a second).
+async fn reserve_now(store: &impl DedupStore, key: &str) -> Reserve {
+    store.reserve(key, Duration::from_secs(1)).await.unwrap()
 }
 
 fn post(uri: &str, header: Option<&[u8]>, body: &'static [u8]) -> Request<Full<Bytes>> {
@@ -123,12 +129,9 @@ async fn display_is_the_public_text_and_reason_the_precise_one() {
 /// token at all), and the resolver is not even asked; enforcing mode answers 400, not 503.
 #[tokio::test]
 async fn a_request_without_any_token_is_refused_before_the_resolver() {
-    let lookups = Arc::new(AtomicUsize::new(0));
-    let counter = lookups.clone();
-    let failing = move |_: &Parts| {
-        counter.fetch_add(1, Ordering::SeqCst);
+    let (lookups, failing) = counting(|_: &Parts| {
         std::future::ready(Err::<Option<Tenant>, _>(ResolveError::new("store down")))
-    };
+    });
     let recorder = Recorder::default();
     let report = DtSignatureLayer::gateway(failing.clone())
         .report_only(true)
@@ -252,31 +255,13 @@ async fn duplicate_keys_are_scoped_by_tenant() {
     assert_eq!(tenants, ["a", "b"]);
 
     // The scoped keys, and a single-secret layer's bare one.
-    assert_eq!(
-        store
-            .reserve("t1:a:evt-same-id", Duration::from_secs(1))
-            .await
-            .unwrap(),
-        Reserve::Done
-    );
-    assert_eq!(
-        store
-            .reserve("t1:b:evt-same-id", Duration::from_secs(1))
-            .await
-            .unwrap(),
-        Reserve::Done
-    );
+    assert_eq!(reserve_now(&store, "t1:a:evt-same-id").await, Reserve::Done);
+    assert_eq!(reserve_now(&store, "t1:b:evt-same-id").await, Reserve::Done);
     let single = DtSignatureLayer::new(SECRET)
         .clock(at(NOW))
         .layer(guard.layer(recorder.clone()));
     assert_eq!(answer(call(&single, signed("/", SECRET)).await).await, ok());
-    assert_eq!(
-        store
-            .reserve("evt-same-id", Duration::from_secs(1))
-            .await
-            .unwrap(),
-        Reserve::Done
-    );
+    assert_eq!(reserve_now(&store, "evt-same-id").await, Reserve::Done);
 }
 
 /// Finding 7: a report-only refusal passes the guard unguarded, with its `Verdict`
@@ -305,10 +290,7 @@ async fn the_guard_forwards_report_only_refusals_unguarded() {
         .is_some());
     // Not marked: the real event is still handled when it comes.
     assert!(matches!(
-        store
-            .reserve("evt-1", Duration::from_secs(1))
-            .await
-            .unwrap(),
+        reserve_now(&store, "evt-1").await,
         Reserve::Reserved(_)
     ));
 
@@ -334,66 +316,26 @@ async fn the_guard_forwards_report_only_refusals_unguarded() {
 #[tokio::test]
 async fn a_flood_of_new_ids_never_evicts_an_event_in_flight() {
     let guard = DedupLayer::with_store(MemoryStore::new(2));
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .layer(guard.layer(recorder.clone()));
-    recorder.hold();
-    let held = tokio::spawn(send_owned(
-        service.clone(),
-        signed_request::<Full<Bytes>>("/", body("evt-held")),
-    ));
-    recorder.entered().await;
+    let (recorder, service) = stack(&guard);
+    let held = hold_in_flight(&service, &recorder, "evt-held").await;
 
     // A flood of new ids: one slot is left, then the store is full of reservations.
     recorder.unhold();
-    assert_eq!(
-        answer(
-            call(
-                &service,
-                signed_request::<Full<Bytes>>("/", body("evt-new-1"))
-            )
-            .await
-        )
-        .await,
-        ok()
-    );
+    assert_eq!(answer_to(&service, "evt-new-1").await, ok());
     for i in 2..6 {
-        let response = call(
-            &service,
-            signed_request::<Full<Bytes>>("/", body(&format!("evt-new-{i}"))),
-        )
-        .await;
+        let response = call(&service, signed(&format!("evt-new-{i}"))).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert!(guard.stats().evictions() >= 1, "{:?}", guard.stats());
     // The held event was never evicted: its duplicate is still refused as in flight.
-    assert_eq!(
-        answer(
-            call(
-                &service,
-                signed_request::<Full<Bytes>>("/", body("evt-held"))
-            )
-            .await
-        )
-        .await,
-        in_flight()
-    );
+    assert_eq!(answer_to(&service, "evt-held").await, in_flight());
     held.abort();
 
     // A store full of reservations: 503 with Retry-After, nothing forwarded.
     let full = DedupLayer::with_store(MemoryStore::new(1));
-    let recorder = Recorder::default();
-    let service = DtSignatureLayer::new(SECRET)
-        .clock(at(NOW))
-        .layer(full.layer(recorder.clone()));
-    recorder.hold();
-    let _held = tokio::spawn(send_owned(
-        service.clone(),
-        signed_request::<Full<Bytes>>("/", body("evt-a")),
-    ));
-    recorder.entered().await;
-    let response = call(&service, signed_request::<Full<Bytes>>("/", body("evt-b"))).await;
+    let (recorder, service) = stack(&full);
+    let _held = hold_in_flight(&service, &recorder, "evt-a").await;
+    let response = call(&service, signed("evt-b")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(
@@ -426,11 +368,7 @@ async fn a_future_dropped_after_a_2xx_commits_instead_of_releasing() {
     );
     assert_eq!(recorder.calls(), 1);
     assert_eq!(
-        store
-            .memory()
-            .reserve("evt-1", Duration::from_secs(1))
-            .await
-            .unwrap(),
+        reserve_now(store.memory(), "evt-1").await,
         Reserve::Done,
         "released instead of committed"
     );
@@ -445,17 +383,10 @@ async fn extreme_ttls_are_clamped() {
         (Duration::ZERO, Duration::ZERO),
     ] {
         let guard = DedupLayer::new().in_flight_ttl(in_flight).done_ttl(done);
-        let recorder = Recorder::default();
-        let service = DtSignatureLayer::new(SECRET)
-            .clock(at(NOW))
-            .layer(guard.layer(recorder.clone()));
-        assert_eq!(
-            answer(call(&service, signed_request::<Full<Bytes>>("/", body("evt-1"))).await).await,
-            ok()
-        );
+        let (recorder, service) = stack(&guard);
+        assert_eq!(answer_to(&service, "evt-1").await, ok());
         // Still guarded: the duplicate is absorbed.
-        let second =
-            answer(call(&service, signed_request::<Full<Bytes>>("/", body("evt-1"))).await).await;
+        let second = answer_to(&service, "evt-1").await;
         assert_eq!(second, crate::support::dedup::done(), "{in_flight:?}");
         assert_eq!(recorder.calls(), 1);
     }

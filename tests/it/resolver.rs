@@ -1,7 +1,6 @@
 //! DtGatewayLayer: per-tenant secrets picked by a resolver, through the public API.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -165,11 +164,8 @@ impl std::error::Error for StoreDown {}
 
 #[tokio::test]
 async fn an_async_closure_resolver_and_its_errors() {
-    let lookups = Arc::new(AtomicUsize::new(0));
-    let counter = lookups.clone();
     // A resolver that looks the connector up in an (async) store; "down" fails.
-    let resolver = move |parts: &Parts| {
-        counter.fetch_add(1, Ordering::SeqCst);
+    let (lookups, resolver) = counting(|parts: &Parts| {
         let connector = parts.uri.path().trim_start_matches("/dt/").to_owned();
         async move {
             tokio::task::yield_now().await;
@@ -179,7 +175,7 @@ async fn an_async_closure_resolver_and_its_errors() {
                 _ => Ok(None),
             }
         }
-    };
+    });
     let recorder = Recorder::default();
     let service = DtSignatureLayer::gateway(resolver.clone()).layer(recorder.clone());
     let token = sign(BODY, SECRET_A);

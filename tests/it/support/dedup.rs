@@ -17,7 +17,7 @@ use tower_dt_signature::dedup::{
 };
 use tower_dt_signature::{DtSignature, DtSignatureLayer};
 
-use super::{at, call, signed_request, Recorder, NOW, SECRET};
+use super::{at, call, send_owned, signed_request, Recorder, NOW, SECRET};
 
 /// A DT body (compact, DT's key order) for event `id`.
 pub fn body(id: &str) -> Bytes {
@@ -102,6 +102,20 @@ pub fn stack<St: Clone>(guard: &DedupLayer<St>) -> (Recorder, Stack<St>) {
         .clock(at(NOW))
         .layer(guard.layer(handler.clone()));
     (handler, stack)
+}
+
+/// A signed request for event `id` sent through `service` in a task, while `handler`
+/// holds what reaches it: once this returns, the event is in flight in the handler. The
+/// task gives the response once the handler lets the request go.
+pub async fn hold_in_flight(
+    service: &Stack<MemoryStore>,
+    handler: &Recorder,
+    id: &str,
+) -> tokio::task::JoinHandle<Response<Full<Bytes>>> {
+    handler.hold();
+    let task = tokio::spawn(send_owned(service.clone(), signed(id)));
+    handler.entered().await;
+    task
 }
 
 /// What `service` answers to a signed request for event `id`.

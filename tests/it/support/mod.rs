@@ -159,6 +159,25 @@ where
     service.oneshot(request).await.unwrap()
 }
 
+/// The resolver `resolve`, counting its lookups: the count and the counting resolver.
+pub fn counting<F, Fut>(
+    resolve: F,
+) -> (
+    Arc<std::sync::atomic::AtomicUsize>,
+    impl Fn(&http::request::Parts) -> Fut + Clone + Send + Sync + 'static,
+)
+where
+    F: Fn(&http::request::Parts) -> Fut + Clone + Send + Sync + 'static,
+{
+    let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = lookups.clone();
+    let counted = move |parts: &http::request::Parts| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        resolve(parts)
+    };
+    (lookups, counted)
+}
+
 /// The status, the error kind attached to the response, and the body text.
 pub async fn outcome<B>(response: Response<B>) -> (http::StatusCode, Option<ErrorKind>, String)
 where
