@@ -554,15 +554,32 @@ fn check_jose_header(encoded: &str) -> Result<(), DtSignatureError> {
         crit: Option<serde::de::IgnoredAny>,
     }
 
+    let json = decode_json_object(encoded)?;
+    let header: JoseHeader<'_> = parse_jose(&json)?;
+    expect_alg(&header.alg, header.crit.is_some(), "HS256")
+}
+
+/// A JOSE header's JSON: base64url of a JSON object, or [`ErrorKind::MalformedToken`].
+pub(crate) fn decode_json_object(encoded: &str) -> Result<Vec<u8>, DtSignatureError> {
     let json = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| ErrorKind::MalformedToken)?;
+    // serde would also read a struct from a JSON array.
     if json.trim_ascii_start().first() != Some(&b'{') {
         return Err(ErrorKind::MalformedToken.into());
     }
-    let header: JoseHeader<'_> =
-        serde_json::from_slice(&json).map_err(|_| ErrorKind::MalformedToken)?;
-    if header.alg != "HS256" || header.crit.is_some() {
+    Ok(json)
+}
+
+/// The JOSE header's fields, or [`ErrorKind::MalformedToken`].
+pub(crate) fn parse_jose<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, DtSignatureError> {
+    serde_json::from_slice(json).map_err(|_| ErrorKind::MalformedToken.into())
+}
+
+/// `alg` exactly `expected`, and no `crit` extension (none is implemented; RFC 7515,
+/// 4.1.11): else [`ErrorKind::UnsupportedAlgorithm`].
+pub(crate) fn expect_alg(alg: &str, crit: bool, expected: &str) -> Result<(), DtSignatureError> {
+    if alg != expected || crit {
         return Err(ErrorKind::UnsupportedAlgorithm.into());
     }
     Ok(())

@@ -10,7 +10,10 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::policy::Token;
-use super::{check_times, parse_claims, signature_header, HeaderKinds, HexClaim, TokenParts};
+use super::{
+    check_times, decode_json_object, expect_alg, parse_claims, parse_jose, signature_header,
+    HeaderKinds, HexClaim, TokenParts,
+};
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::keys::{DtKeys, KeyWait, Lookup, OrgId};
@@ -114,19 +117,11 @@ fn check_token(
     may_wait: bool,
 ) -> Result<EsPart, Outcome> {
     let parts = TokenParts::split(token)?;
-    let json = URL_SAFE_NO_PAD
-        .decode(parts.header)
-        .map_err(|_| ErrorKind::MalformedToken)?;
-    if json.trim_ascii_start().first() != Some(&b'{') {
-        return Err(ErrorKind::MalformedToken.into());
-    }
-    let header: EsHeader<'_> =
-        serde_json::from_slice(&json).map_err(|_| ErrorKind::MalformedToken)?;
+    let json = decode_json_object(parts.header)?;
+    let header: EsHeader<'_> = parse_jose(&json)?;
     // Exactly ES256: `none`, HS256 (keyed with the public key's bytes), ES384, RS256 ...
     // are refused before any key is touched.
-    if header.alg != "ES256" || header.crit.is_some() {
-        return Err(ErrorKind::UnsupportedAlgorithm.into());
-    }
+    expect_alg(&header.alg, header.crit.is_some(), "ES256")?;
     let kid = header.kid.ok_or(ErrorKind::MissingKeyId)?;
 
     // r || s, 32 bytes each (RFC 7518, 3.4).
