@@ -1,6 +1,5 @@
 //! [`Dedup`]: the `Service` that reads the event id and reserves it.
 
-use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -25,7 +24,7 @@ use crate::{DtBody, DtClaims, Verdict};
 ///
 /// Its answers (duplicates, refusals) are `Ok` responses, so `Error` is the inner
 /// service's.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Dedup<S, St = MemoryStore> {
     inner: S,
     store: St,
@@ -61,17 +60,6 @@ impl<S, St> Dedup<S, St> {
     /// Unwrap the inner service.
     pub fn into_inner(self) -> S {
         self.inner
-    }
-}
-
-impl<S: fmt::Debug, St: fmt::Debug> fmt::Debug for Dedup<S, St> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dedup")
-            .field("inner", &self.inner)
-            .field("store", &self.store)
-            .field("config", &self.config)
-            .field("stats", &self.stats)
-            .finish()
     }
 }
 

@@ -6,7 +6,6 @@
 //! gateway whose resolver always picks one fixed tenant ([`FixedTenant`]), which inserts
 //! no [`TenantId`](crate::gateway::TenantId).
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use tower_layer::Layer;
@@ -51,7 +50,7 @@ pub use service::DtSignature;
 ///     .route("/", post(handler))
 ///     .layer(DtSignatureLayer::new("connector secret"));
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     pub(crate) resolver: Res,
     pub(crate) max_body_size: usize,
@@ -207,17 +206,6 @@ impl<Res, R> DtSignatureLayer<Res, R> {
     /// layer).
     pub fn resolver(&self) -> &Res {
         &self.resolver
-    }
-}
-
-impl<Res: fmt::Debug, R: fmt::Debug> fmt::Debug for DtSignatureLayer<Res, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DtSignatureLayer")
-            .field("resolver", &self.resolver)
-            .field("max_body_size", &self.max_body_size)
-            .field("rejection", &self.rejection)
-            .field("report_only", &self.report_only)
-            .finish()
     }
 }
 
