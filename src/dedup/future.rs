@@ -32,6 +32,19 @@ fn scoped_key(tenant: Option<&TenantId>, event_id: &str) -> String {
     }
 }
 
+/// The tenant a key made by [`scoped_key`] belongs to (`""` for a bare event id), for a
+/// store that shares its capacity fairly between tenants.
+pub(crate) fn tenant_of(key: &str) -> &str {
+    let scoped = || {
+        let rest = key.strip_prefix('t')?;
+        let (len, rest) = rest.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        let tenant = rest.get(..len)?;
+        rest[len..].starts_with(':').then_some(tenant)
+    };
+    scoped().unwrap_or("")
+}
+
 pin_project! {
     /// The response future of [`Dedup`](super::Dedup).
     ///

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::future::tenant_of;
 use super::store::{DedupStore, ReservationToken, Reserve, StoreError};
 
 /// The default [`MemoryStore`] capacity: 100 000 event ids (a few MiB).
@@ -31,6 +32,9 @@ type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 ///   evicted done event would be handled again if DT resent it. A reservation in flight is
 ///   never evicted: when a shard holds nothing but reservations, a new key gets
 ///   [`Reserve::Full`] (the guard answers `503` with `Retry-After`).
+/// - **Fair between tenants**: behind a gateway, the mark evicted is the oldest of the
+///   tenant that holds the most keys, so one tenant's flood of new events pushes out its
+///   own marks, never another tenant's (keys of no tenant: the oldest first).
 /// - **How long a done mark lasts**: at most the done TTL; under load, until
 ///   `capacity` newer events have arrived. With the default 100 000 keys and 10 events/s
 ///   that is about 2.8 h, at 1 event/s about 28 h (then the 13 h TTL applies first): size
@@ -58,6 +62,8 @@ struct Inner {
 #[derive(Default)]
 struct Shard {
     map: HashMap<Arc<str>, Entry>,
+    /// How many keys each tenant holds (`""`: keys of no tenant).
+    tenants: HashMap<Box<str>, usize>,
     /// Keys in insertion order; an item whose `seq` no longer matches its entry is stale.
     order: VecDeque<(Arc<str>, u64)>,
     next_seq: u64,
@@ -173,9 +179,33 @@ impl Shard {
             .get(key)
             .is_some_and(|entry| entry.expires_at <= now)
         {
-            self.map.remove(key);
+            self.remove(key);
         }
         self.map.get_mut(key)
+    }
+
+    /// Remove `key`, keeping the tenants' counts.
+    fn remove(&mut self, key: &str) {
+        if self.map.remove(key).is_some() {
+            let tenant = tenant_of(key);
+            if let Some(count) = self.tenants.get_mut(tenant) {
+                *count -= 1;
+                if *count == 0 {
+                    self.tenants.remove(tenant);
+                }
+            }
+        }
+    }
+
+    /// The tenant that holds the most keys, when several share the shard.
+    fn largest_tenant(&self) -> Option<&str> {
+        if self.tenants.len() < 2 {
+            return None;
+        }
+        self.tenants
+            .iter()
+            .max_by_key(|(_, count)| **count)
+            .map(|(tenant, _)| &**tenant)
     }
 
     /// Insert `key`, evicting the oldest done marks to stay within `cap`. Returns how
@@ -200,6 +230,7 @@ impl Shard {
         let seq = self.next_seq;
         self.next_seq += 1;
         let key: Arc<str> = Arc::from(key);
+        *self.tenants.entry(tenant_of(&key).into()).or_default() += 1;
         self.order.push_back((key.clone(), seq));
         self.map.insert(
             key,
@@ -223,7 +254,8 @@ impl Shard {
             match self.map.get(key) {
                 Some(entry) if entry.seq == *seq && entry.expires_at > now => return,
                 Some(entry) if entry.seq == *seq => {
-                    self.map.remove(key);
+                    let key = key.clone();
+                    self.remove(&key);
                 }
                 _ => {}
             }
@@ -231,24 +263,28 @@ impl Shard {
         }
     }
 
-    /// Evict the oldest done mark (or an expired entry); a reservation in flight is moved
-    /// to the back of the queue instead. `false` when there is nothing but reservations.
+    /// Evict the oldest done mark (or expired entry) of the tenant that holds the most
+    /// keys, so that one tenant's flood of new events pushes out its own marks, not the
+    /// others'; with one tenant, or when that one has none, the oldest of any. A
+    /// reservation in flight is never evicted: `false` when there is nothing but those.
     fn evict_oldest_done(&mut self, now: Instant) -> bool {
-        let mut in_flight_seen = 0;
-        while let Some((key, seq)) = self.order.pop_front() {
-            let Some(entry) = self.map.get(&key).filter(|entry| entry.seq == seq) else {
-                continue; // stale queue item
-            };
-            if matches!(entry.state, State::InFlight(_)) && entry.expires_at > now {
-                self.order.push_back((key, seq));
-                in_flight_seen += 1;
-                if in_flight_seen >= self.map.len() {
-                    return false;
-                }
-                continue;
+        let target: Option<Box<str>> = self.largest_tenant().map(Into::into);
+        for only in [target.as_deref(), None] {
+            let map = &self.map;
+            let found = self.order.iter().position(|(key, seq)| {
+                map.get(key).is_some_and(|entry| {
+                    entry.seq == *seq
+                        && (matches!(entry.state, State::Done) || entry.expires_at <= now)
+                }) && only.is_none_or(|tenant| tenant_of(key) == tenant)
+            });
+            if let Some(position) = found {
+                let (key, _) = self.order.remove(position).expect("found in the queue");
+                self.remove(&key);
+                return true;
             }
-            self.map.remove(&key);
-            return true;
+            if only.is_none() {
+                break;
+            }
         }
         false
     }
@@ -325,7 +361,7 @@ impl DedupStore for MemoryStore {
             .live(key, now)
             .is_some_and(|entry| matches!(entry.state, State::InFlight(held) if held == token))
         {
-            shard.map.remove(key);
+            shard.remove(key);
         }
     }
 }
@@ -463,6 +499,56 @@ mod tests {
     /// A flood of new ids never evicts a reservation in flight: the oldest done marks go
     /// first, and once only reservations are left a new key gets `Full`. Evictions are
     /// counted. (Before: "a", in flight, was evicted and its duplicate forwarded again.)
+    #[test]
+    fn one_tenants_flood_evicts_its_own_marks_not_the_others() {
+        let (store, _) = manual(6);
+        let done = |key: &str| {
+            let token = reserved(&store, key, "a free key is reserved");
+            now_now(store.commit(key, token, DONE));
+        };
+        done("t1:a:e1");
+        done("t1:a:e2");
+        // Tenant b floods: far more new events than the store holds.
+        for i in 0..50 {
+            done(&format!("t1:b:flood-{i}"));
+        }
+        assert!(store.evictions() >= 46);
+        // Tenant a's marks survived: b pushed out only its own.
+        assert_eq!(reserve(&store, "t1:a:e1"), Reserve::Done);
+        assert_eq!(reserve(&store, "t1:a:e2"), Reserve::Done);
+        assert_eq!(reserve(&store, "t1:b:flood-49"), Reserve::Done);
+        assert!(matches!(
+            reserve(&store, "t1:b:flood-0"),
+            Reserve::Reserved(_)
+        ));
+        // Without tenants the oldest mark goes first, as before.
+        let (bare, _) = manual(2);
+        for key in ["x", "y", "z"] {
+            let token = reserved(&bare, key, "a free key is reserved");
+            now_now(bare.commit(key, token, DONE));
+        }
+        assert!(
+            matches!(reserve(&bare, "x"), Reserve::Reserved(_)),
+            "x, the oldest, was evicted"
+        );
+        assert_eq!(reserve(&bare, "z"), Reserve::Done);
+    }
+
+    #[test]
+    fn tenants_are_read_back_from_scoped_keys() {
+        for (key, tenant) in [
+            ("c82gg9catj3vmh4248og", ""),
+            ("t1:a:evt", "a"),
+            ("t5:acme1:evt:with:colons", "acme1"),
+            ("t3:a:b:evt", "a:b"),
+            ("t9:short:evt", ""),
+            ("tx:a:evt", ""),
+            ("t1:ab:evt", ""),
+        ] {
+            assert_eq!(super::tenant_of(key), tenant, "{key}");
+        }
+    }
+
     #[test]
     fn reservations_in_flight_are_never_evicted() {
         let (store, _) = manual(3);
