@@ -66,6 +66,12 @@ return 0
 /// - A request dropped while it holds a reservation releases it from a task spawned on
 ///   the current tokio runtime (outside a runtime the reservation just expires after the
 ///   in-flight TTL).
+/// - A commit that fails (Redis down or too slow after the inner service answered 2xx)
+///   is made again from a task spawned on the current tokio runtime, every 100 ms
+///   doubling to 5 s, until it succeeds or the done TTL has passed: otherwise the
+///   reservation would run out after the in-flight TTL and DT's next duplicate of a
+///   handled event would be handled again. The guard still counts the failure and
+///   returns the inner service's answer.
 ///
 /// ```no_run
 /// use tower_dt_signature::dedup::{DedupLayer, RedisStore};
@@ -216,6 +222,49 @@ impl RedisStore {
             }
         })
     }
+
+    /// The commit script on `key` (prefixed). A commit always wins, whoever holds the
+    /// key: the token is not compared.
+    fn mark_done(&self, key: String, ttl: Duration) -> BoxStoreFuture<()> {
+        self.run(move |mut connection, shared| async move {
+            let _: i64 = shared
+                .commit
+                .key(key)
+                .arg(DONE)
+                .arg(millis(ttl))
+                .invoke_async(&mut connection)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Make a failed commit again in the background (every 100 ms, doubling to 5 s) until
+    /// it succeeds or `ttl` has passed: the event was handled, and without its mark the
+    /// reservation would run out after the in-flight TTL and DT's next duplicate would be
+    /// handled again. Without a tokio runtime, it is lost (and logged).
+    fn mark_done_later(&self, key: String, ttl: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(event_id = %key, "no tokio runtime to retry a failed mark done: the event may be handled again after the in-flight TTL");
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + ttl;
+            let mut delay = Duration::from_millis(100);
+            loop {
+                tokio::time::sleep(delay).await;
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(event_id = %key, "gave up marking an event done: redis stayed unreachable for the done TTL");
+                    return;
+                }
+                if store.mark_done(key.clone(), ttl).await.is_ok() {
+                    tracing::info!(event_id = %key, "marked an event done after a failed commit");
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -256,17 +305,15 @@ impl DedupStore for RedisStore {
     }
 
     fn commit(&self, key: &str, _token: ReservationToken, ttl: Duration) -> Self::Future<()> {
-        // A commit always wins, whoever holds the key: the token is not compared.
         let key = self.key(key);
-        self.run(move |mut connection, shared| async move {
-            let _: i64 = shared
-                .commit
-                .key(key)
-                .arg(DONE)
-                .arg(millis(ttl))
-                .invoke_async(&mut connection)
-                .await?;
-            Ok(())
+        let first = self.mark_done(key.clone(), ttl);
+        let store = self.clone();
+        Box::pin(async move {
+            let result = first.await;
+            if result.is_err() {
+                store.mark_done_later(key, ttl);
+            }
+            result
         })
     }
 

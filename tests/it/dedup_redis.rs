@@ -464,3 +464,46 @@ async fn a_store_made_while_redis_is_down_connects_by_itself_once_it_is_up() {
         Some("done")
     );
 }
+
+#[tokio::test]
+async fn a_commit_lost_to_a_redis_outage_is_made_once_redis_is_back() {
+    // Every write on disk: the reservation survives the kill.
+    let mut server = RedisServer::start_persistent();
+    let store = RedisStore::connect(&server.url())
+        .await
+        .unwrap()
+        .prefix("test:dt:")
+        .timeout(Duration::from_millis(500));
+    let guard = DedupLayer::with_store(store)
+        .fail_closed(true)
+        .in_flight_ttl(Duration::from_secs(1));
+    let (handler, service) = stack(&guard);
+
+    // Redis dies while the handler runs: the event is handled (2xx), its commit fails.
+    handler.hold();
+    let first = tokio::spawn(send_owned(service.clone(), signed("evt-1")));
+    handler.entered().await;
+    server.kill();
+    handler.unhold();
+    handler.open(1);
+    assert_eq!(answer(first.await.unwrap()).await, ok());
+    assert_eq!(guard.stats().store_errors(), 1);
+
+    // Back with its reservation (the AOF): the commit is made by itself, boundedly.
+    // Before, nobody made it: the reservation ran out after the in-flight TTL and the
+    // next duplicate was handled a second time.
+    server.restart();
+    let mut redis = server.inspect().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&mut redis, "test:dt:evt-1").await.as_deref() != Some("done") {
+        assert!(
+            Instant::now() < deadline,
+            "the failed commit was not made within 10 s of Redis' restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the in-flight TTL, DT's duplicate is absorbed.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(answer_to(&service, "evt-1").await, done());
+    assert_eq!(handler.calls(), 1);
+}
