@@ -371,7 +371,7 @@ where
                         guard.stats.add_store_error();
                         let done = matches!(&result, Ok(r) if r.status().is_success());
                         let what = if done { "mark done" } else { "release" };
-                        tracing::warn!(event_id = %guard.key, %error, "dedup store failed to {what} an event; its reservation expires after the in-flight TTL");
+                        tracing::warn!(event_id = %guard.key, %error, "dedup store failed to {what} an event (a store that retries makes it later; otherwise its reservation expires after the in-flight TTL)");
                     }
                     return Poll::Ready(result);
                 }

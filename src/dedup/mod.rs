@@ -44,9 +44,12 @@
 //!
 //! The reservation is committed or released before the inner service's answer is
 //! returned, so once a 2xx has been sent a duplicate is absorbed on every replica. If
-//! that commit fails the answer is still the inner service's, and the reservation runs
-//! out after the in-flight TTL. A request dropped while the inner service runs releases
-//! its reservation (see [`DedupStore::release_detached`]); one dropped while the store
+//! that commit fails the answer is still the inner service's; `RedisStore` makes the
+//! commit again in the background until Redis is back (a store that cannot leaves the
+//! reservation to run out after the in-flight TTL). A request dropped while the inner
+//! service runs releases its reservation (see [`DedupStore::release_detached`]), or
+//! commits it if the inner service already answered 2xx
+//! ([`DedupStore::commit_detached`]); one dropped while the store
 //! is still reserving may leave a reservation that expires after the in-flight TTL.
 //!
 //! Set the in-flight TTL longer than your handler can take: past it a duplicate is
