@@ -91,13 +91,17 @@ impl DedupStats {
 
 impl fmt::Debug for DedupStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DedupStats")
-            .field("forwarded", &self.forwarded())
-            .field("duplicates", &self.duplicates())
-            .field("in_flight", &self.in_flight())
-            .field("store_errors", &self.store_errors())
-            .field("full", &self.full())
-            .field("evictions", &self.evictions())
-            .finish()
+        let mut debug = f.debug_struct("DedupStats");
+        for (name, count) in [
+            ("forwarded", self.forwarded()),
+            ("duplicates", self.duplicates()),
+            ("in_flight", self.in_flight()),
+            ("store_errors", self.store_errors()),
+            ("full", self.full()),
+            ("evictions", self.evictions()),
+        ] {
+            debug.field(name, &count);
+        }
+        debug.finish()
     }
 }

@@ -294,12 +294,12 @@ impl AsymmetricSigner {
 
 impl fmt::Debug for AsymmetricSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The private key is left out: `..` stands for it.
         f.debug_struct("AsymmetricSigner")
             .field("kid", &self.kid)
             .field("issuer", &self.issuer)
             .field("org_id", &self.org_id)
-            .field("private_key", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
