@@ -29,6 +29,29 @@ async fn replica(server: &RedisServer, fail_closed: bool) -> Replica {
     replica_at(&server.url(), fail_closed).await
 }
 
+/// A fresh Redis with two replicas on it, one failing open and one failing closed, and
+/// `evt-1` handled through the first and absorbed by the second.
+async fn open_and_closed() -> (RedisServer, Replica, Replica) {
+    let server = RedisServer::start();
+    let open = replica(&server, false).await;
+    let closed = replica(&server, true).await;
+    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
+    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
+    (server, open, closed)
+}
+
+/// The handler calls and the store errors of two replicas.
+fn assert_calls_and_errors(
+    open: &Replica,
+    closed: &Replica,
+    calls: (usize, usize),
+    errors: (u64, u64),
+) {
+    assert_eq!((open.handler.calls(), closed.handler.calls()), calls);
+    let stats = (open.guard.stats(), closed.guard.stats());
+    assert_eq!((stats.0.store_errors(), stats.1.store_errors()), errors);
+}
+
 /// A replica on the Redis at `url`, which need not be running yet.
 async fn replica_at(url: &str, fail_closed: bool) -> Replica {
     let store = RedisStore::connect(url)
@@ -265,12 +288,7 @@ async fn a_dropped_request_releases_its_reservation_in_redis() {
 
 #[tokio::test]
 async fn killed_redis_fails_open_or_closed_as_configured() {
-    let mut server = RedisServer::start();
-    let open = replica(&server, false).await;
-    let closed = replica(&server, true).await;
-
-    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
-    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
+    let (mut server, open, closed) = open_and_closed().await;
 
     // Redis dies while a request is in flight: its commit fails, its answer stands.
     open.handler.hold();
@@ -355,11 +373,7 @@ async fn until_guarded(replica: &Replica, name: &str) -> usize {
 
 #[tokio::test]
 async fn redis_killed_and_restarted_is_used_again_with_its_scripts_reloaded() {
-    let mut server = RedisServer::start();
-    let open = replica(&server, false).await;
-    let closed = replica(&server, true).await;
-    assert_eq!(answer_to(&open.service, "evt-1").await, ok());
-    assert_eq!(answer_to(&closed.service, "evt-1").await, done());
+    let (mut server, open, closed) = open_and_closed().await;
     assert_eq!(cached_scripts(&mut server.inspect().await).await, 2);
 
     // SIGKILL: no shutdown, nothing saved (this one has no persistence).
@@ -426,14 +440,7 @@ async fn a_store_made_while_redis_is_down_connects_by_itself_once_it_is_up() {
     assert!(!closed.guard.store().is_connected());
     assert_eq!(answer_to(&open.service, "evt-1").await, ok(), "fail open");
     assert_eq!(answer_to(&closed.service, "evt-1").await, unavailable());
-    assert_eq!((open.handler.calls(), closed.handler.calls()), (1, 0));
-    assert_eq!(
-        (
-            open.guard.stats().store_errors(),
-            closed.guard.stats().store_errors()
-        ),
-        (1, 1)
-    );
+    assert_calls_and_errors(&open, &closed, (1, 0), (1, 1));
 
     let server = RedisServer::start_on(port);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -450,14 +457,7 @@ async fn a_store_made_while_redis_is_down_connects_by_itself_once_it_is_up() {
     assert_eq!(answer_to(&open.service, "evt-2").await, done());
     assert_eq!(answer_to(&open.service, "evt-3").await, ok());
     assert_eq!(answer_to(&closed.service, "evt-3").await, done());
-    assert_eq!((open.handler.calls(), closed.handler.calls()), (2, 1));
-    assert_eq!(
-        (
-            open.guard.stats().store_errors(),
-            closed.guard.stats().store_errors()
-        ),
-        (1, 1)
-    );
+    assert_calls_and_errors(&open, &closed, (2, 1), (1, 1));
     let mut redis = server.inspect().await;
     assert_eq!(
         get(&mut redis, "test:dt:evt-2").await.as_deref(),
