@@ -26,14 +26,26 @@ use http::StatusCode;
 /// }
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DtSignatureError {
     kind: ErrorKind,
     scheme: Option<Scheme>,
     /// Decided after a gateway's resolver: the public text is the wrong-signature one, so
     /// the answer never tells which tenant or policy decided.
     masked: bool,
-    source: Option<Arc<dyn StdError + Send + Sync>>,
+    source: Option<Source>,
+}
+
+/// The error behind a refusal (a body read error, a resolver's error). Its `Debug` says
+/// that there is one, never its text, so that `{:?}` of a [`DtSignatureError`] stays as
+/// safe to log as its `Display`.
+#[derive(Clone)]
+struct Source(Arc<dyn StdError + Send + Sync>);
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<source>")
+    }
 }
 
 /// A signature scheme of DT's: which token an error or a verification concerns.
@@ -251,7 +263,7 @@ impl DtSignatureError {
         source: impl Into<Box<dyn StdError + Send + Sync>>,
     ) -> Self {
         Self {
-            source: Some(Arc::from(source.into())),
+            source: Some(Source(Arc::from(source.into()))),
             ..Self::new(kind)
         }
     }
@@ -326,19 +338,6 @@ impl From<ErrorKind> for DtSignatureError {
     }
 }
 
-impl fmt::Debug for DtSignatureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The source is a body read error or a resolver's error; print its presence, not its text,
-        // so that `{:?}` stays as safe to log as `Display`.
-        f.debug_struct("DtSignatureError")
-            .field("kind", &self.kind)
-            .field("scheme", &self.scheme)
-            .field("masked", &self.masked)
-            .field("has_source", &self.source.is_some())
-            .finish()
-    }
-}
-
 impl fmt::Display for DtSignatureError {
     /// The public text ([`ErrorKind::public_str`]): safe to send to a client.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -349,8 +348,8 @@ impl fmt::Display for DtSignatureError {
 impl StdError for DtSignatureError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source
-            .as_deref()
-            .map(|source| source as &(dyn StdError + 'static))
+            .as_ref()
+            .map(|source| &*source.0 as &(dyn StdError + 'static))
     }
 }
 
@@ -377,6 +376,26 @@ impl StdError for ConfigError {}
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// `{:?}` says a source is there, never its text (a resolver's error may hold a
+    /// connection string).
+    #[test]
+    fn debug_never_prints_the_source() {
+        let error = DtSignatureError::with_source(
+            ErrorKind::ResolverFailed,
+            "redis://:hunter2@store.internal/0 refused",
+        );
+        let debug = format!("{error:?}");
+        assert!(
+            debug.contains("<source>") && debug.contains("ResolverFailed"),
+            "{debug}"
+        );
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(
+            std::error::Error::source(&error).unwrap().to_string(),
+            "redis://:hunter2@store.internal/0 refused"
+        );
+    }
 
     /// Every kind of the table: its index, a unique snake_case code, a unique lowercase
     /// precise text, a public text that tells no more than a wrong signature does, and a
