@@ -16,7 +16,7 @@
 //! and again from interleaved ~2 ms bursts, which other processes' load skews far less
 //! (targets: <= 2.0 on the 518-byte event, <= 1.05 x the digests on 1 MiB).
 //!
-//! `es256/*` (feature `asymmetric`): the whole ES256 check of a real-size DT request
+//! `es256/*` (built with the feature `asymmetric` only): the whole ES256 check of a real-size DT request
 //! (`Verifier::verify` of a `DT-Asymmetric-Signature` and the 518-byte event,
 //! `Policy::Asymmetric`) beside the raw `ring` P-256 verify of the same signing input and
 //! signature (`UnparsedPublicKey::verify`, which includes the SHA-256 of the signing
@@ -42,9 +42,14 @@ use jsonwebtoken::Algorithm;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use support::dt_token;
-use tower_dt_signature::consts::{DT_ASYMMETRIC_SIGNATURE, X_DT_SIGNATURE};
-use tower_dt_signature::testing::{AsymmetricSigner, Signer};
-use tower_dt_signature::{Policy, Verifier};
+use tower_dt_signature::consts::X_DT_SIGNATURE;
+use tower_dt_signature::Verifier;
+#[cfg(feature = "asymmetric")]
+use tower_dt_signature::{
+    consts::DT_ASYMMETRIC_SIGNATURE,
+    testing::{AsymmetricSigner, Signer},
+    Policy,
+};
 
 const SECRET: &str = "test-secret";
 /// A real DT temperature event body, 518 bytes.
@@ -195,8 +200,8 @@ fn main() {
         bench(&mut criterion, case);
     }
     // Minted just before its benchmarks: an asymmetric token lives 300 s.
-    let es256 = Es256::new();
-    es256.bench(&mut criterion);
+    #[cfg(feature = "asymmetric")]
+    Es256::new().bench(&mut criterion);
     criterion.final_summary();
 
     println!(
@@ -269,10 +274,14 @@ fn main() {
     }
     println!("targets: 518B verifier/crypto <= 2.0; 1MiB verifier/digests <= 1.05");
 
+    #[cfg(feature = "asymmetric")]
     Es256::new().report();
+    #[cfg(not(feature = "asymmetric"))]
+    println!("\nES256 not measured: build with --features test-util,asymmetric");
 }
 
 /// The ES256 benchmarks: one signer, its pinned key, a real-size DT request with both tokens.
+#[cfg(feature = "asymmetric")]
 struct Es256 {
     /// `DT-Asymmetric-Signature` alone.
     asymmetric_headers: HeaderMap,
@@ -285,6 +294,7 @@ struct Es256 {
     signature: Vec<u8>,
 }
 
+#[cfg(feature = "asymmetric")]
 impl Es256 {
     fn new() -> Self {
         use base64::Engine as _;
@@ -405,6 +415,7 @@ impl Es256 {
 
 /// Three runs of `openssl speed -seconds 3 ecdsap256`: the verify times in microseconds
 /// and their median. `None` without `openssl` or with `OPENSSL_SPEED=0`.
+#[cfg(feature = "asymmetric")]
 fn openssl_p256_verify_us() -> Option<(Vec<f64>, f64)> {
     if std::env::var_os("OPENSSL_SPEED").is_some_and(|value| value == "0") {
         return None;
