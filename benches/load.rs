@@ -1,7 +1,9 @@
-//! End-to-end load: a bare axum server against the same server behind `DtSignatureLayer`.
+//! End-to-end load: a bare axum server against the same server behind `DtSignatureLayer`,
+//! with each policy: `hmac` (`DtSignatureLayer::new(secret)`), `asymmetric` and `both`
+//! (`Verifier::asymmetric` / `Verifier::both` with a pinned key, `DtKeys::from_jwks`).
 //!
 //! ```text
-//! cargo bench --bench load                    # the whole comparison, about a minute
+//! cargo bench --bench load                    # the whole comparison, about 2.5 minutes
 //! cargo bench --bench load -- --quick         # fewer, shorter rounds
 //! cargo bench --bench load -- --no-pin        # do not pin processes to CPUs
 //! cargo bench --bench load -- --memory-only   # only the 1 MiB upload part
@@ -11,22 +13,30 @@
 //! server's peak RSS (`VmHWM`) is its own; both listen on 127.0.0.1. Its load generator
 //! writes pre-built HTTP/1.1 requests on keep-alive connections (one request in flight per
 //! connection, like DT) and reads the responses, which costs far less than either server,
-//! so the servers are what is measured. The same bytes go to both servers: a 518-byte DT
-//! temperature event with a token signed at start-up. Rounds alternate the servers (A B,
-//! then B A) so that background noise falls on both. With two CPUs or more and `taskset`
-//! installed, the servers run on CPU 1 and the load generator on CPU 0.
+//! so the servers are what is measured. The same bytes go to every server: a 518-byte DT
+//! temperature event with both of DT's tokens (`X-Dt-Signature` and
+//! `DT-Asymmetric-Signature`, as a connector with a signature secret sends them; a policy
+//! ignores the header it does not name), signed afresh for each round. Rounds alternate
+//! the servers (A B C D, then D C B A) so that background noise falls on all. With two
+//! CPUs or more and `taskset` installed, the servers run on CPU 1 and the load generator
+//! on CPU 0. The ES256 key is kept in `$TMPDIR/tower-dt-signature-bench-es256.pk8`, so
+//! that separate processes (`server`, `drive`) share it.
 //!
 //! It prints requests/s, p50, p99 and server CPU time per request at 16 and 256
-//! connections, then the peak RSS of fresh servers under 64 concurrent 1 MiB uploads, and
-//! shows that a forged or expired token with a declared 1 MiB body is refused before the
-//! client has sent a single body byte.
+//! connections, with each layer's ratio to bare, then the peak RSS of fresh servers under
+//! 64 concurrent 1 MiB uploads (bare and hmac), and shows that a forged or expired token
+//! with a declared 1 MiB body is refused before the client has sent a single body byte.
 //!
 //! Other modes, for profiling one server (see BENCHMARKS.md):
 //!
 //! ```text
-//! cargo bench --bench load -- server <bare|layer|in-handler>  # prints "listening <addr>", stops on stdin EOF
+//! cargo bench --bench load -- server <bare|hmac|asymmetric|both|in-handler>  # prints "listening <addr>", stops on stdin EOF
 //! cargo bench --bench load -- drive <addr> <requests> <connections>
+//! cargo bench --bench load -- wrk-script > dt.lua   # for `wrk -s dt.lua` (both tokens, 518-byte event)
+//! cargo bench --bench load -- polls <requests>      # polls of the layer's future and of the body, per request
 //! ```
+//!
+//! (`layer` is another name for `hmac`.)
 
 mod support;
 
@@ -44,7 +54,9 @@ use axum::Router;
 use support::dt_token;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower_dt_signature::DtSignatureLayer;
+use tower_dt_signature::consts::{DT_ASYMMETRIC_SIGNATURE, X_DT_SIGNATURE};
+use tower_dt_signature::testing::AsymmetricSigner;
+use tower_dt_signature::{DtSignatureLayer, Verifier};
 
 const SECRET: &str = "test-secret";
 /// A real DT temperature event body, 518 bytes.
@@ -53,20 +65,63 @@ const MIB: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    /// For profiling: no layer, the handler calls `Verifier::verify` itself.
+    /// For profiling: no layer, the handler calls `Verifier::verify` itself (HMAC).
     InHandler,
     Bare,
-    Layer,
+    /// `DtSignatureLayer::new(SECRET)`.
+    Hmac,
+    /// `Verifier::asymmetric` with the pinned bench key.
+    Asymmetric,
+    /// `Verifier::both`: the secret and the pinned bench key.
+    Both,
 }
 
 impl Kind {
+    const COMPARED: [Kind; 4] = [Kind::Bare, Kind::Hmac, Kind::Asymmetric, Kind::Both];
+
     fn name(self) -> &'static str {
         match self {
             Kind::Bare => "bare",
-            Kind::Layer => "layer",
+            Kind::Hmac => "hmac",
+            Kind::Asymmetric => "asymmetric",
+            Kind::Both => "both",
             Kind::InHandler => "in-handler",
         }
     }
+
+    fn parse(name: &str) -> Kind {
+        match name {
+            "bare" => Kind::Bare,
+            "hmac" | "layer" => Kind::Hmac,
+            "asymmetric" => Kind::Asymmetric,
+            "both" => Kind::Both,
+            "in-handler" => Kind::InHandler,
+            other => panic!("unknown server {other:?}: bare, hmac, asymmetric, both or in-handler"),
+        }
+    }
+
+    /// The layer's verifier (`None` for the servers without a layer).
+    fn verifier(self) -> Option<Verifier> {
+        match self {
+            Kind::Bare | Kind::InHandler => None,
+            Kind::Hmac => Some(Verifier::new(SECRET)),
+            Kind::Asymmetric => {
+                let signer = es256_signer();
+                Some(Verifier::asymmetric(signer.dt_keys(), signer.org_id()))
+            }
+            Kind::Both => {
+                let signer = es256_signer();
+                Some(Verifier::both(SECRET, signer.dt_keys(), signer.org_id()))
+            }
+        }
+    }
+}
+
+/// The bench's ES256 key, shared by its processes through a file in the temporary
+/// directory (made by the first process that needs it).
+fn es256_signer() -> AsymmetricSigner {
+    let path = std::env::temp_dir().join("tower-dt-signature-bench-es256.pk8");
+    AsymmetricSigner::load_or_generate(path).expect("the bench's ES256 key")
 }
 
 fn main() {
@@ -77,12 +132,9 @@ fn main() {
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["server", kind] => server(match *kind {
-            "bare" => Kind::Bare,
-            "layer" => Kind::Layer,
-            "in-handler" => Kind::InHandler,
-            other => panic!("unknown server {other:?}: bare, layer or in-handler"),
-        }),
+        ["server", kind] => server(Kind::parse(kind)),
+        ["wrk-script"] => wrk_script(),
+        ["polls", requests] => polls::run(requests.parse().expect("a request count")),
         ["drive", addr, requests, connections] => drive(
             addr.parse().expect("an address"),
             requests.parse().expect("a request count"),
@@ -129,7 +181,9 @@ fn server(kind: Kind) {
             .route("/hold", post(hold));
         let app = match kind {
             Kind::Bare => router,
-            Kind::Layer => router.layer(DtSignatureLayer::new(SECRET)),
+            Kind::Hmac | Kind::Asymmetric | Kind::Both => {
+                router.layer(DtSignatureLayer::from(kind.verifier().unwrap()))
+            }
             Kind::InHandler => {
                 let verifier = tower_dt_signature::Verifier::new(SECRET);
                 let verify = move |headers: http::HeaderMap, body: Bytes| async move {
@@ -231,6 +285,40 @@ fn request(path: &str, token: &str, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     request.extend_from_slice(body);
     request
+}
+
+/// DT's two tokens for `body`, issued now: `X-Dt-Signature` under [`SECRET`] and
+/// `DT-Asymmetric-Signature` under the bench's ES256 key.
+fn both_tokens(body: &[u8]) -> (String, String) {
+    (dt_token(body, 0, SECRET), es256_signer().sign(body))
+}
+
+/// One HTTP/1.1 request carrying both tokens, ready to write: what every server of the
+/// comparison receives.
+fn request_both(path: &str, body: &[u8]) -> Vec<u8> {
+    let (hmac, es256) = both_tokens(body);
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         {X_DT_SIGNATURE}: {hmac}\r\n{DT_ASYMMETRIC_SIGNATURE}: {es256}\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// A Lua script for `wrk -s`: the 518-byte event with both tokens, issued now (the
+/// ES256 token lives 300 s, the HMAC one an hour).
+fn wrk_script() {
+    let (hmac, es256) = both_tokens(EVENT);
+    let body = std::str::from_utf8(EVENT).unwrap();
+    assert!(!body.contains("]==]") && !body.starts_with('\n'));
+    println!("wrk.method = \"POST\"");
+    println!("wrk.headers[\"Content-Type\"] = \"application/json\"");
+    println!("wrk.headers[\"X-Dt-Signature\"] = \"{hmac}\"");
+    println!("wrk.headers[\"DT-Asymmetric-Signature\"] = \"{es256}\"");
+    println!("wrk.body = [==[{body}]==]");
 }
 
 /// Read one response; returns its status. `buf` keeps what was read past it (nothing, as
@@ -401,6 +489,8 @@ fn compare(options: Options) {
     );
 
     if !options.memory_only {
+        // Made (if need be) before any server process reads it.
+        es256_signer();
         throughput(&runtime, server_cpu, rounds, window);
     }
     // Target 3: memory under 64 concurrent 1 MiB uploads, fresh servers.
@@ -420,7 +510,7 @@ fn compare(options: Options) {
     );
     for (path, handler) in [("/", "answers"), ("/hold", "holds 200ms")] {
         let big = Arc::new(request(path, &big_token, &big_body));
-        let peaks = [Kind::Bare, Kind::Layer].map(|kind| {
+        let peaks = [Kind::Bare, Kind::Hmac].map(|kind| {
             let peak = peak_rss_under_uploads(&runtime, kind, server_cpu, &big, waves);
             println!(
                 "{:>6}  {handler:>14}  {:>14}  {:>14}",
@@ -438,7 +528,7 @@ fn compare(options: Options) {
 
     // Target 4: a forged or expired token costs no body bytes.
     println!("\nforged / expired token, Content-Length: 1048576, no body byte sent");
-    let server = ServerProcess::spawn(Kind::Layer, server_cpu);
+    let server = ServerProcess::spawn(Kind::Hmac, server_cpu);
     for (name, token) in [
         ("forged", dt_token(&big_body, 0, "attacker")),
         ("expired", dt_token(&big_body, 7200, SECRET)),
@@ -462,33 +552,35 @@ fn compare(options: Options) {
     }
 }
 
-/// Target 1: requests/s and latency at 16 and 256 connections, servers alternated.
+/// Target 1: requests/s and latency at 16 and 256 connections, for bare and each
+/// policy, servers alternated.
 fn throughput(
     runtime: &tokio::runtime::Runtime,
     server_cpu: Option<usize>,
     rounds: usize,
     window: Duration,
 ) {
-    let token = dt_token(EVENT, 0, SECRET);
-    let small = Arc::new(request("/", &token, EVENT));
-    let servers = [
-        ServerProcess::spawn(Kind::Bare, server_cpu),
-        ServerProcess::spawn(Kind::Layer, server_cpu),
-    ];
+    let servers = Kind::COMPARED.map(|kind| ServerProcess::spawn(kind, server_cpu));
     println!(
-        "\n{}-byte DT event, keep-alive, one request in flight per connection",
+        "\n{}-byte DT event with both tokens, keep-alive, one request in flight per connection",
         EVENT.len()
     );
     println!(
-        "{:>5}  {:>5}  {:>10}  {:>8}  {:>8}  {:>12}",
+        "{:>5}  {:>10}  {:>10}  {:>8}  {:>8}  {:>12}",
         "conns", "server", "req/s", "p50 us", "p99 us", "cpu us/req"
     );
     for connections in [16, 256] {
-        let mut totals = [Window::default(), Window::default()];
-        let mut round_ratios = Vec::new();
+        let mut totals = Kind::COMPARED.map(|_| Window::default());
+        // Per round, each layer's requests/s over bare's.
+        let mut round_ratios: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for round in 0..rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            let mut rps = [0.0; 2];
+            // Signed afresh: an ES256 token lives 300 s.
+            let small = Arc::new(request_both("/", EVENT));
+            let mut order: Vec<usize> = (0..servers.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let mut rps = vec![0.0; servers.len()];
             for index in order {
                 let result = runtime.block_on(load(
                     &servers[index],
@@ -500,32 +592,44 @@ fn throughput(
                 rps[index] = result.rps();
                 totals[index].add(result);
             }
-            round_ratios.push(rps[1] / rps[0]);
+            for (index, ratios) in round_ratios.iter_mut().enumerate() {
+                ratios.push(rps[index] / rps[0]);
+            }
         }
-        let [mut bare, mut layer] = totals;
-        let (bare_p50, bare_p99) = (bare.percentile(0.50), bare.percentile(0.99));
-        let (layer_p50, layer_p99) = (layer.percentile(0.50), layer.percentile(0.99));
-        for (name, w, p50, p99) in [
-            ("bare", &bare, bare_p50, bare_p99),
-            ("layer", &layer, layer_p50, layer_p99),
-        ] {
+        let figures: Vec<(f64, f64, f64, f64)> = totals
+            .iter_mut()
+            .map(|w| {
+                (
+                    w.rps(),
+                    w.percentile(0.50),
+                    w.percentile(0.99),
+                    w.cpu_us_per_request(),
+                )
+            })
+            .collect();
+        for (kind, (rps, p50, p99, cpu)) in Kind::COMPARED.iter().zip(&figures) {
             println!(
-                "{connections:>5}  {name:>6}  {:>10.0}  {p50:>8.0}  {p99:>8.0}  {:>12.1}",
-                w.rps(),
-                w.cpu_us_per_request()
+                "{connections:>5}  {:>10}  {rps:>10.0}  {p50:>8.0}  {p99:>8.0}  {cpu:>12.1}",
+                kind.name()
             );
         }
-        round_ratios.sort_by(f64::total_cmp);
-        println!(
-            "{connections:>5}  ratio   req/s {:.3} (target >= 0.90; per round {:.3}..{:.3}), \
-             p50 {:.2}, p99 {:.2} (target <= 1.2), cpu/req {:.2}",
-            layer.rps() / bare.rps(),
-            round_ratios[0],
-            round_ratios[round_ratios.len() - 1],
-            layer_p50 / bare_p50,
-            layer_p99 / bare_p99,
-            layer.cpu_us_per_request() / bare.cpu_us_per_request(),
-        );
+        let bare = figures[0];
+        for (index, kind) in Kind::COMPARED.iter().enumerate().skip(1) {
+            let (rps, p50, p99, cpu) = figures[index];
+            let ratios = &mut round_ratios[index];
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "{connections:>5}  {:>10}  / bare: req/s {:.3} (per round {:.3}..{:.3}), \
+                 p50 {:.2}, p99 {:.2}, cpu/req {:.2}",
+                kind.name(),
+                rps / bare.0,
+                ratios[0],
+                ratios[ratios.len() - 1],
+                p50 / bare.1,
+                p99 / bare.2,
+                cpu / bare.3,
+            );
+        }
     }
     drop(servers);
 }
@@ -569,8 +673,7 @@ fn drive(addr: SocketAddr, requests: usize, connections: usize) {
         .enable_all()
         .build()
         .unwrap();
-    let token = dt_token(EVENT, 0, SECRET);
-    let request = Arc::new(request("/", &token, EVENT));
+    let request = Arc::new(request_both("/", EVENT));
     let start = Instant::now();
     runtime.block_on(async {
         let per_connection = requests.div_ceil(connections);
@@ -596,4 +699,186 @@ fn drive(addr: SocketAddr, requests: usize, connections: usize) {
         requests.div_ceil(connections) * connections,
         start.elapsed()
     );
+}
+
+/// `polls <requests>`: how often the layer's response future and the request body are
+/// polled per request, and how often they return `Pending` (each `Pending` of the
+/// future is one more wake-up of the connection's task before the answer). Counted by a
+/// wrapper around the service the layer makes (or, for bare, around the handler's route):
+/// in memory with a single-frame `Full` body through `ServiceExt::oneshot`, then over
+/// loopback through axum and hyper, `requests` requests on one keep-alive connection.
+mod polls {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::task::{Context, Poll};
+
+    use axum::body::{Body, Bytes};
+    use axum::routing::post;
+    use axum::Router;
+    use http::Request;
+    use http_body::Frame;
+    use http_body_util::{BodyExt as _, Full};
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::TcpListener;
+    use tower::{Layer, Service, ServiceExt as _};
+    use tower_dt_signature::{DtBody, DtSignatureLayer};
+
+    use super::{connect, handler, read_response, request_both, Kind, EVENT};
+
+    /// Requests, future polls, future `Pending`s, body polls, body `Pending`s.
+    static COUNTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    fn bump(counter: usize) {
+        COUNTS[counter].fetch_add(1, Relaxed);
+    }
+
+    fn take() -> [u64; 5] {
+        std::array::from_fn(|i| COUNTS[i].swap(0, Relaxed))
+    }
+
+    #[derive(Clone)]
+    struct Count<S>(S);
+
+    struct CountLayer;
+
+    impl<S> Layer<S> for CountLayer {
+        type Service = Count<S>;
+        fn layer(&self, inner: S) -> Count<S> {
+            Count(inner)
+        }
+    }
+
+    impl<S, B> Service<Request<B>> for Count<S>
+    where
+        S: Service<Request<CountBody<B>>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = CountFuture<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: Request<B>) -> Self::Future {
+            bump(0);
+            CountFuture(Box::pin(self.0.call(request.map(CountBody))))
+        }
+    }
+
+    struct CountFuture<F>(Pin<Box<F>>);
+
+    impl<F: Future> Future for CountFuture<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            bump(1);
+            let poll = self.0.as_mut().poll(cx);
+            if poll.is_pending() {
+                bump(2);
+            }
+            poll
+        }
+    }
+
+    struct CountBody<B>(B);
+
+    impl<B: http_body::Body + Unpin> http_body::Body for CountBody<B> {
+        type Data = B::Data;
+        type Error = B::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+            bump(3);
+            let poll = Pin::new(&mut self.0).poll_frame(cx);
+            if poll.is_pending() {
+                bump(4);
+            }
+            poll
+        }
+        fn is_end_stream(&self) -> bool {
+            self.0.is_end_stream()
+        }
+        fn size_hint(&self) -> http_body::SizeHint {
+            self.0.size_hint()
+        }
+    }
+
+    fn report(what: &str, counts: [u64; 5]) {
+        let n = counts[0].max(1) as f64;
+        println!(
+            "{what:<44} {:>6} requests: future polled {:.2}/request ({:.2} Pending), body \
+             polled {:.2}/request ({:.2} Pending)",
+            counts[0],
+            counts[1] as f64 / n,
+            counts[2] as f64 / n,
+            counts[3] as f64 / n,
+            counts[4] as f64 / n,
+        );
+    }
+
+    pub(super) fn run(requests: usize) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // In memory: a single-frame body, the layer around a handler that answers at once.
+            for kind in [Kind::Hmac, Kind::Asymmetric, Kind::Both] {
+                let layer = DtSignatureLayer::from(kind.verifier().unwrap());
+                let inner = tower::service_fn(|request: Request<DtBody>| async move {
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    Ok::<_, std::convert::Infallible>(http::Response::new(body.len().to_string()))
+                });
+                let service = CountLayer.layer(layer.layer(inner));
+                let (hmac, es256) = super::both_tokens(EVENT);
+                take();
+                for _ in 0..requests {
+                    let request = Request::post("/")
+                        .header(super::X_DT_SIGNATURE, &hmac)
+                        .header(super::DT_ASYMMETRIC_SIGNATURE, &es256)
+                        .body(Full::new(Bytes::from_static(EVENT)))
+                        .unwrap();
+                    let response = service.clone().oneshot(request).await.unwrap();
+                    assert_eq!(*response.body(), EVENT.len().to_string());
+                }
+                report(&format!("in memory, Full body, {}", kind.name()), take());
+            }
+
+            // Over loopback: axum + hyper, the counting wrapper outermost.
+            for kind in [Kind::Bare, Kind::Hmac, Kind::Asymmetric, Kind::Both] {
+                let router = Router::new().route("/", post(handler));
+                let app = match kind.verifier() {
+                    None => router.layer(tower::layer::layer_fn(|inner| {
+                        Count(tower::util::MapRequest::new(
+                            inner,
+                            |r: Request<CountBody<Body>>| r.map(Body::new),
+                        ))
+                    })),
+                    Some(verifier) => router.layer(DtSignatureLayer::from(verifier)).layer(
+                        tower::layer::layer_fn(|inner| {
+                            Count(tower::util::MapRequest::new(
+                                inner,
+                                |r: Request<CountBody<Body>>| r.map(Body::new),
+                            ))
+                        }),
+                    ),
+                };
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = tokio::spawn(async move { axum::serve(listener, app).await });
+                let request = request_both("/", EVENT);
+                let mut stream = connect(addr).await;
+                let mut buf = Vec::new();
+                take();
+                for _ in 0..requests {
+                    stream.write_all(&request).await.unwrap();
+                    assert_eq!(read_response(&mut stream, &mut buf).await, 200);
+                }
+                report(&format!("loopback, axum + hyper, {}", kind.name()), take());
+                server.abort();
+            }
+        });
+    }
 }

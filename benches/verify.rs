@@ -16,6 +16,16 @@
 //! and again from interleaved ~2 ms bursts, which other processes' load skews far less
 //! (targets: <= 2.0 on the 518-byte event, <= 1.05 x the digests on 1 MiB).
 //!
+//! `es256/*` (built with the feature `asymmetric` only): the whole ES256 check of a real-size DT request
+//! (`Verifier::verify` of a `DT-Asymmetric-Signature` and the 518-byte event,
+//! `Policy::Asymmetric`) beside the raw `ring` P-256 verify of the same signing input and
+//! signature (`UnparsedPublicKey::verify`, which includes the SHA-256 of the signing
+//! input), that SHA-256 alone, and `Policy::Both` (HMAC + ES256). It prints the ratio of
+//! the check to the raw verify, from criterion's medians and from interleaved bursts, and,
+//! when `openssl` is on the `PATH` (and `OPENSSL_SPEED` is not `0`), the median of three
+//! `openssl speed -seconds 3 ecdsap256` runs and the check's ratio to it (target <= 1.25;
+//! openssl reports CPU time, criterion wall time).
+//!
 //! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
 //! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
 
@@ -34,6 +44,12 @@ use sha2::{Digest, Sha256};
 use support::dt_token;
 use tower_dt_signature::consts::X_DT_SIGNATURE;
 use tower_dt_signature::Verifier;
+#[cfg(feature = "asymmetric")]
+use tower_dt_signature::{
+    consts::DT_ASYMMETRIC_SIGNATURE,
+    testing::{AsymmetricSigner, Signer},
+    Policy,
+};
 
 const SECRET: &str = "test-secret";
 /// A real DT temperature event body, 518 bytes.
@@ -183,6 +199,9 @@ fn main() {
     for case in &cases {
         bench(&mut criterion, case);
     }
+    // Minted just before its benchmarks: an asymmetric token lives 300 s.
+    #[cfg(feature = "asymmetric")]
+    Es256::new().bench(&mut criterion);
     criterion.final_summary();
 
     println!(
@@ -254,6 +273,169 @@ fn main() {
         );
     }
     println!("targets: 518B verifier/crypto <= 2.0; 1MiB verifier/digests <= 1.05");
+
+    #[cfg(feature = "asymmetric")]
+    Es256::new().report();
+    #[cfg(not(feature = "asymmetric"))]
+    println!("\nES256 not measured: build with --features test-util,asymmetric");
+}
+
+/// The ES256 benchmarks: one signer, its pinned key, a real-size DT request with both tokens.
+#[cfg(feature = "asymmetric")]
+struct Es256 {
+    /// `DT-Asymmetric-Signature` alone.
+    asymmetric_headers: HeaderMap,
+    /// Both tokens, as a connector with a signature secret sends them.
+    both_headers: HeaderMap,
+    asymmetric: Verifier,
+    both: Verifier,
+    public_key: Vec<u8>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+#[cfg(feature = "asymmetric")]
+impl Es256 {
+    fn new() -> Self {
+        use base64::Engine as _;
+        let signer = AsymmetricSigner::generate();
+        let request = signer
+            .request_with_hmac::<axum::body::Bytes>(&Signer::new(SECRET), "/", EVENT.to_vec())
+            .unwrap();
+        let both_headers = request.headers().clone();
+        let mut asymmetric_headers = HeaderMap::new();
+        asymmetric_headers.insert(
+            DT_ASYMMETRIC_SIGNATURE,
+            both_headers[DT_ASYMMETRIC_SIGNATURE].clone(),
+        );
+        let token = both_headers[DT_ASYMMETRIC_SIGNATURE].to_str().unwrap();
+        let dot = token.rfind('.').unwrap();
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token[dot + 1..])
+            .unwrap();
+        let es256 = Self {
+            asymmetric: Verifier::asymmetric(signer.dt_keys(), signer.org_id()),
+            both: Verifier::both(SECRET, signer.dt_keys(), signer.org_id()),
+            public_key: signer.public_key().to_vec(),
+            signing_input: token[..dot].to_owned(),
+            signature,
+            asymmetric_headers,
+            both_headers,
+        };
+        assert_eq!(es256.asymmetric.policy(), Policy::Asymmetric);
+        assert_eq!(es256.both.policy(), Policy::Both);
+        es256.check();
+        es256.ring_verify();
+        es256
+    }
+
+    /// `Verifier::verify`, `Policy::Asymmetric`.
+    fn check(&self) -> tower_dt_signature::DtClaims {
+        self.asymmetric
+            .verify(black_box(&self.asymmetric_headers), black_box(EVENT))
+            .unwrap()
+    }
+
+    /// `Verifier::verify`, `Policy::Both`.
+    fn check_both(&self) -> tower_dt_signature::DtClaims {
+        self.both
+            .verify(black_box(&self.both_headers), black_box(EVENT))
+            .unwrap()
+    }
+
+    /// The raw P-256 verify of the same signing input and signature (SHA-256 included).
+    fn ring_verify(&self) {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            black_box(&self.public_key[..]),
+        )
+        .verify(
+            black_box(self.signing_input.as_bytes()),
+            black_box(&self.signature),
+        )
+        .unwrap()
+    }
+
+    fn bench(&self, c: &mut Criterion) {
+        let mut group = c.benchmark_group("es256");
+        group.bench_function("verifier_asymmetric", |b| b.iter(|| self.check()));
+        group.bench_function("ring_verify", |b| b.iter(|| self.ring_verify()));
+        group.bench_function("sha256_signing_input", |b| {
+            b.iter(|| Sha256::digest(black_box(self.signing_input.as_bytes())))
+        });
+        group.bench_function("verifier_both", |b| b.iter(|| self.check_both()));
+        group.finish();
+    }
+
+    fn report(&self) {
+        println!("\nES256, 518-byte event (`es256/*`):");
+        let get = |function| median_ns("es256", function);
+        if let (Some(check), Some(ring), Some(sha), Some(both)) = (
+            get("verifier_asymmetric"),
+            get("ring_verify"),
+            get("sha256_signing_input"),
+            get("verifier_both"),
+        ) {
+            println!(
+                "  criterion medians: check {:.1} us, ring verify {:.1} us (SHA-256 of the \
+                 signing input {:.0} ns), both {:.1} us",
+                check / 1e3,
+                ring / 1e3,
+                sha,
+                both / 1e3
+            );
+            println!(
+                "  check / ring verify {:.3}; both / ring verify {:.3}",
+                check / ring,
+                both / ring
+            );
+        }
+        let check = || {
+            black_box(self.check());
+        };
+        let ring = || self.ring_verify();
+        println!(
+            "  interleaved: check / ring verify {:.3}",
+            interleaved_ratio(check, ring)
+        );
+        let Some(check_ns) = get("verifier_asymmetric") else {
+            return;
+        };
+        match openssl_p256_verify_us() {
+            Some((runs, median)) => println!(
+                "  openssl speed -seconds 3 ecdsap256, verify: {} us (median of {runs:.1?}, CPU \
+                 time); check / openssl {:.3} (target <= 1.25)",
+                format_args!("{median:.1}"),
+                check_ns / 1e3 / median
+            ),
+            None => println!("  (openssl speed not run: no openssl, or OPENSSL_SPEED=0)"),
+        }
+    }
+}
+
+/// Three runs of `openssl speed -seconds 3 ecdsap256`: the verify times in microseconds
+/// and their median. `None` without `openssl` or with `OPENSSL_SPEED=0`.
+#[cfg(feature = "asymmetric")]
+fn openssl_p256_verify_us() -> Option<(Vec<f64>, f64)> {
+    if std::env::var_os("OPENSSL_SPEED").is_some_and(|value| value == "0") {
+        return None;
+    }
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let output = std::process::Command::new("openssl")
+            .args(["speed", "-seconds", "3", "ecdsap256"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        // ` 256 bits ecdsa (nistp256)   0.0000s   0.0001s  41671.8  12811.0`
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().find(|line| line.contains("(nistp256)"))?;
+        let verifies_per_s: f64 = line.split_whitespace().last()?.parse().ok()?;
+        runs.push(1e6 / verifies_per_s);
+    }
+    let mut sorted = runs.clone();
+    sorted.sort_by(f64::total_cmp);
+    Some((runs, sorted[1]))
 }
 
 const PAIRS: usize = 301;
