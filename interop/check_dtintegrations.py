@@ -18,21 +18,13 @@ import warnings
 import disruptive  # noqa: F401  (installed by dtintegrations; its errors are used below)
 import jwt  # PyJWT, what dtintegrations verifies with
 from dtintegrations import data_connector, provider
+from tally import Tally
 
 DT_JOSE_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 CLAIM_ORDER = ["checksum", "checksum_sha256", "exp", "iat", "jti"]
 
-passed = 0
-failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+TALLY = Tally()
+check = TALLY.check
 
 
 def decode(headers, body, secret):
@@ -99,8 +91,7 @@ def main():
         ok, detail = refused_with(headers, body, secret + "x", "Invalid secret.")
         check(f"{name}: other secret refused", ok, detail)
 
-    print(f"interop: {passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    TALLY.finish()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import jwt  # PyJWT, with the `crypto` extra
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from tally import Tally
 
 CLAIM_ORDER = ["checksum_sha256", "exp", "iat", "iss", "sub"]
 LIFETIME = 300
@@ -42,17 +43,8 @@ DT_ISSUER = "https://identity.disruptive-technologies.com/data-connector"
 # DT's ids (xid): 20 characters of base32hex, lowercase.
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuv"
 
-passed = 0
-failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+TALLY = Tally()
+check = TALLY.check
 
 
 def b64decode(segment):
@@ -310,8 +302,7 @@ def main():
     else:
         print("usage:\n" + "\n".join(usage), file=sys.stderr)
         sys.exit(2)
-    print(f"interop: {passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    TALLY.finish()
 
 
 if __name__ == "__main__":
