@@ -199,19 +199,31 @@ pub fn key_source(var: impl Fn(&str) -> Option<String>) -> Result<KeySource, Str
 
 #[cfg(feature = "asymmetric")]
 fn asymmetric_layer(config: &Config) -> Result<DtSignatureLayer, String> {
-    use tower_dt_signature::Verifier;
     let keys = keys(config.keys.as_ref().expect("asymmetric schemes have keys"))?;
     let org = config
         .org_id
-        .clone()
+        .as_deref()
         .expect("asymmetric schemes have an org");
-    let secret = || config.secret.clone().expect("this scheme has a secret");
-    let verifier = match config.policy {
+    let verifier = verifier(config.policy, config.secret.as_deref(), keys, org);
+    Ok(DtSignatureLayer::from(verifier))
+}
+
+/// The verifier of an asymmetric `policy` (`asymmetric`, `both` or `either`; the last two
+/// need the `secret`).
+#[cfg(feature = "asymmetric")]
+pub fn verifier(
+    policy: Policy,
+    secret: Option<&str>,
+    keys: tower_dt_signature::keys::DtKeys,
+    org: &str,
+) -> tower_dt_signature::Verifier {
+    use tower_dt_signature::Verifier;
+    let secret = || secret.expect("both and either have a secret");
+    match policy {
         Policy::Asymmetric => Verifier::asymmetric(keys, org),
         Policy::Both => Verifier::both(secret(), keys, org),
         _ => Verifier::either(secret(), keys, org),
-    };
-    Ok(DtSignatureLayer::from(verifier))
+    }
 }
 
 #[cfg(not(feature = "asymmetric"))]

@@ -100,37 +100,30 @@ type KeysHandle = tower_dt_signature::keys::DtKeys;
 #[cfg(not(feature = "asymmetric"))]
 type KeysHandle = ();
 
-#[cfg(feature = "asymmetric")]
+/// The verifier of an asymmetric connector, on the key set every such connector shares
+/// (made on first need from the environment).
 fn asymmetric_verifier(
     policy: tower_dt_signature::Policy,
     secret: Option<&str>,
     org: &str,
     keys: &mut Option<KeysHandle>,
 ) -> Result<tower_dt_signature::Verifier, String> {
-    use tower_dt_signature::{Policy, Verifier};
-    if keys.is_none() {
-        let source = config::key_source(|name| std::env::var(name).ok())?;
-        *keys = Some(config::keys(&source)?);
+    #[cfg(feature = "asymmetric")]
+    {
+        if keys.is_none() {
+            let source = config::key_source(|name| std::env::var(name).ok())?;
+            *keys = Some(config::keys(&source)?);
+        }
+        let keys = keys.clone().expect("made above");
+        Ok(config::verifier(policy, secret, keys, org))
     }
-    let keys = keys.clone().expect("made above");
-    let secret = || secret.expect("both and either have a secret");
-    Ok(match policy {
-        Policy::Asymmetric => Verifier::asymmetric(keys, org),
-        Policy::Both => Verifier::both(secret(), keys, org),
-        _ => Verifier::either(secret(), keys, org),
-    })
-}
-
-#[cfg(not(feature = "asymmetric"))]
-fn asymmetric_verifier(
-    policy: tower_dt_signature::Policy,
-    _secret: Option<&str>,
-    _org: &str,
-    _keys: &mut Option<KeysHandle>,
-) -> Result<tower_dt_signature::Verifier, String> {
-    Err(format!(
-        "GATEWAY_CONNECTORS: the scheme {policy} needs the feature jwks (or asymmetric with DT_JWKS_FILE)"
-    ))
+    #[cfg(not(feature = "asymmetric"))]
+    {
+        let _ = (secret, org, keys);
+        Err(format!(
+            "GATEWAY_CONNECTORS: the scheme {policy} needs the feature jwks (or asymmetric with DT_JWKS_FILE)"
+        ))
+    }
 }
 
 #[tokio::main]
