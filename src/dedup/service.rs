@@ -47,6 +47,9 @@ impl<S, St> Dedup<S, St> {
         self.stats.clone()
     }
 
+    // The tower accessor idiom (`get_ref`, `get_mut`, `into_inner`), as every tower-http
+    // service has it: the same three methods stand on each service of this crate.
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner

@@ -43,9 +43,7 @@ pin_project! {
         S: Service<Request<DtBody>>,
         Res: ResolveSecrets,
     {
-        Rejected {
-            response: Option<S::Response>,
-        },
+        // In the order a request goes through them; `Rejected` ends any of the first three.
         Resolving {
             #[pin]
             future: Res::Future,
@@ -73,6 +71,9 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
+        },
+        Rejected {
+            response: Option<S::Response>,
         },
     }
 }

@@ -60,6 +60,9 @@ impl<S, Res, R> DtSignature<S, Res, R> {
         Self { inner, config }
     }
 
+    // The tower accessor idiom (`get_ref`, `get_mut`, `into_inner`), as every tower-http
+    // service has it: the same three methods stand on each service of this crate.
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
