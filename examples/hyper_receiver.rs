@@ -38,16 +38,13 @@ use tower_dt_signature::{DtBody, DtClaims, DtSignatureError};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::{info, warn, Level, Span};
-use tracing_subscriber::EnvFilter;
 
 #[path = "common/config.rs"]
 mod config;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    config::init_logging();
 
     // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
     // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.

@@ -8,8 +8,9 @@
 //!
 //! [`DtSignatureLayer`] checks the token before reading the body, buffers the body while
 //! hashing it, and forwards the request, byte for byte, with the verified [`DtClaims`] in
-//! its extensions. Everything else is answered with a 400 (413 for a body over the limit)
-//! and never reaches the inner service. [`Verifier`] applies the same rules without tower.
+//! its extensions. Everything else is answered with a 400 (413 for a body over the limit,
+//! 503 when the request cannot be checked now: see [Responses](#responses)) and never
+//! reaches the inner service. [`Verifier`] applies the same rules without tower.
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -67,18 +68,42 @@
 //!
 //! # Responses
 //!
-//! | Outcome | Status | Body (`text/plain`) | [`ErrorKind`] |
+//! | When | Status | Body (`text/plain`) | [`ErrorKind`] |
 //! | --- | --- | --- | --- |
 //! | verified | the inner service's | the inner service's | - |
-//! | no / repeated / bad header | 400 | `missing X-Dt-Signature header`, ... | `MissingHeader`, `DuplicateHeader`, `InvalidHeader`, `HeaderTooLarge` |
-//! | not a JWS, wrong `alg` | 400 | `malformed token`, `unsupported token algorithm` | `MalformedToken`, `UnsupportedAlgorithm` |
-//! | wrong secret | 400 | `invalid token signature` | `InvalidSignature` |
-//! | bad claims, times | 400 | `malformed token claims`, `token expired`, ... | `MalformedClaims`, `MissingExpiry`, `Expired`, `IssuedInFuture`, `NotYetValid` |
-//! | checksums | 400 | `checksum mismatch`, ... | `MissingChecksum`, `MissingSha256`, `MalformedChecksum`, `ChecksumMismatch` |
-//! | body over the limit | 413 | `request body too large` | `BodyTooLarge` |
-//! | body read error | 400 | `failed to read request body` | `BodyRead` |
-//! | unknown tenant ([`gateway`]) | 400 | `invalid token signature` (as a wrong secret) | `UnknownTenant` |
-//! | secret lookup failed ([`gateway`]) | 503 | `secret lookup failed` | `ResolverFailed` |
+//! | no `X-Dt-Signature` header | 400 | `missing X-Dt-Signature header` | `MissingHeader` |
+//! | more than one `X-Dt-Signature` header | 400 | `more than one X-Dt-Signature header` | `DuplicateHeader` |
+//! | `X-Dt-Signature` not visible ASCII | 400 | `X-Dt-Signature header is not visible ASCII` | `InvalidHeader` |
+//! | `X-Dt-Signature` over 8 KiB | 400 | `X-Dt-Signature header too large` | `HeaderTooLarge` |
+//! | not a compact JWS (either token) | 400 | `malformed token` | `MalformedToken` |
+//! | `alg` not the scheme's (`none` included), or a `crit` header | 400 | `unsupported token algorithm` | `UnsupportedAlgorithm` |
+//! | signature matches no secret (HMAC) or key (ES256) | 400 | `invalid token signature` | `InvalidSignature` |
+//! | claims not a JSON object of the expected shape | 400 | `malformed token claims` | `MalformedClaims` |
+//! | no `exp` | 400 | `token has no exp claim` | `MissingExpiry` |
+//! | expired: `now >= exp + leeway` | 400 | `token expired` | `Expired` |
+//! | `iat` more than the leeway in the future | 400 | `token issued in the future` | `IssuedInFuture` |
+//! | `nbf` more than the leeway in the future | 400 | `token not yet valid` | `NotYetValid` |
+//! | no checksum claim | 400 | `token has no checksum claim` | `MissingChecksum` |
+//! | no `checksum_sha256` with `require_sha256` | 400 | `token has no checksum_sha256 claim` | `MissingSha256` |
+//! | a checksum claim not hex of the right length | 400 | `malformed checksum claim` | `MalformedChecksum` |
+//! | a checksum claim does not match the body | 400 | `checksum mismatch` | `ChecksumMismatch` |
+//! | body over `max_body_size` | 413 | `request body too large` | `BodyTooLarge` |
+//! | body read error (the client went away) | 400 | `failed to read request body` | `BodyRead` |
+//! | no `DT-Asymmetric-Signature` header | 400 | `missing DT-Asymmetric-Signature header` | `MissingAsymmetricHeader` |
+//! | more than one `DT-Asymmetric-Signature` header | 400 | `more than one DT-Asymmetric-Signature header` | `DuplicateAsymmetricHeader` |
+//! | `DT-Asymmetric-Signature` not visible ASCII | 400 | `DT-Asymmetric-Signature header is not visible ASCII` | `InvalidAsymmetricHeader` |
+//! | `DT-Asymmetric-Signature` over 8 KiB | 400 | `DT-Asymmetric-Signature header too large` | `AsymmetricHeaderTooLarge` |
+//! | asymmetric token without `kid` | 400 | `token has no kid` | `MissingKeyId` |
+//! | `kid` not in the key set, which is current | 400 | `unknown signing key` | `UnknownKey` |
+//! | no key set yet, or unknown `kid` after a failed refresh | 503 | `signing keys unavailable` | `KeysUnavailable` |
+//! | `iss` is not the key set's issuer | 400 | `token issuer mismatch` | `WrongIssuer` |
+//! | `sub` is not your DT organization | 400 | `token organization mismatch` | `WrongOrganization` |
+//! | unknown tenant (gateway) | 400 | `invalid token signature` | `UnknownTenant` |
+//! | the secret resolver failed (gateway) | 503 | `secret lookup failed` | `ResolverFailed` |
+//!
+//! A gateway ([`DtSignatureLayer::gateway`]) answers every 400 it decides after picking the
+//! tenant with `invalid token signature`, so that the answer never tells which tenants
+//! exist or how each is configured; the precise kind is in the response's extensions.
 //!
 //! A refusal is an `Ok` response, so the service's error type is the inner service's and
 //! axum needs no `HandleErrorLayer`. The [`DtSignatureError`] is in the response's

@@ -40,6 +40,20 @@ pub struct Config {
 
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
+/// Logs to stdout at the level `RUST_LOG` asks for (default `info`), coloured only when
+/// stdout is a terminal and `NO_COLOR` is unset: a log file or a pipe gets plain text.
+pub fn init_logging() {
+    use std::io::IsTerminal as _;
+    let ansi = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(ansi)
+        .init();
+}
+
 /// Read the configuration through `var` (the environment, or a map in tests).
 pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
     // An empty variable is a missing one.

@@ -128,11 +128,7 @@ fn asymmetric_verifier(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    config::init_logging();
 
     let (mut config, addr) = match config() {
         Ok(config) => config,

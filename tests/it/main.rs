@@ -18,6 +18,7 @@ mod axum_router;
 mod dedup;
 #[cfg(feature = "redis")]
 mod dedup_redis;
+mod docs_tables;
 mod events;
 #[cfg(feature = "axum")]
 mod extract;

@@ -1,0 +1,122 @@
+//! The responses tables of the crate docs (`src/lib.rs`) and of the README, checked against
+//! `ErrorKind`'s one table: every kind has exactly one row, with its status and its public
+//! text, and no row names a kind that does not exist. A new kind without a row fails here.
+
+use tower_dt_signature::ErrorKind;
+
+const LIB_RS: &str = include_str!("../../src/lib.rs");
+const README: &str = include_str!("../../README.md");
+
+/// The cells of each row of the markdown table whose header line starts with `header`
+/// (the separator line skipped), in `text` with `prefix` stripped from every line.
+fn table(text: &str, prefix: &str, header: &str) -> Vec<Vec<String>> {
+    let mut lines = text
+        .lines()
+        .map(|line| line.strip_prefix(prefix).unwrap_or(line).trim())
+        .skip_while(|line| !line.starts_with(header));
+    assert!(
+        lines.next().is_some(),
+        "no table with the header {header:?}"
+    );
+    lines
+        .skip(1)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            line.trim_matches('|')
+                .split(" | ")
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+fn unquote(cell: &str) -> &str {
+    cell.trim_matches('`')
+}
+
+/// Every kind once, with its status and public text; no unknown kind; `Ok` or the first
+/// discrepancy.
+fn check(rows: &[Vec<String>]) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for row in rows {
+        let [_, status, body, kind] = row.as_slice() else {
+            return Err(format!("row without 4 cells: {row:?}"));
+        };
+        if kind == "-" {
+            continue;
+        }
+        let Some(&kind) = ErrorKind::ALL
+            .iter()
+            .find(|k| format!("{k:?}") == unquote(kind))
+        else {
+            return Err(format!("row names no ErrorKind: {kind}"));
+        };
+        if seen.contains(&kind) {
+            return Err(format!("{kind:?} has two rows"));
+        }
+        seen.push(kind);
+        if status != kind.status().as_str() {
+            return Err(format!("{kind:?}: status {status}, not {}", kind.status()));
+        }
+        if unquote(body) != kind.public_str() {
+            return Err(format!(
+                "{kind:?}: body {body}, not {:?}",
+                kind.public_str()
+            ));
+        }
+    }
+    match ErrorKind::ALL.iter().find(|kind| !seen.contains(kind)) {
+        Some(kind) => Err(format!("{kind:?} has no row")),
+        None => Ok(()),
+    }
+}
+
+fn tables() -> [(&'static str, Vec<Vec<String>>); 2] {
+    [
+        ("src/lib.rs", table(LIB_RS, "//!", "| When | Status |")),
+        ("README.md", table(README, "", "| when | status |")),
+    ]
+}
+
+#[test]
+fn every_error_kind_has_one_row_with_its_status_and_text() {
+    for (file, rows) in tables() {
+        assert!(
+            rows.len() > ErrorKind::ALL.len(),
+            "{file}: {} rows",
+            rows.len()
+        );
+        if let Err(problem) = check(&rows) {
+            panic!("{file}'s responses table: {problem}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_or_wrong_row_fails_the_check() {
+    for (file, rows) in tables() {
+        for removed in 0..rows.len() {
+            let mut fewer = rows.clone();
+            let row = fewer.remove(removed);
+            if row[3] != "-" {
+                assert!(
+                    check(&fewer).is_err(),
+                    "{file}: removing {row:?} went unnoticed"
+                );
+            }
+        }
+        let mut wrong = rows.clone();
+        let last = wrong.last_mut().unwrap();
+        last[1] = "418".into();
+        assert!(
+            check(&wrong).is_err(),
+            "{file}: a wrong status went unnoticed"
+        );
+        let mut wrong = rows.clone();
+        wrong.last_mut().unwrap()[2] = "`something else`".into();
+        assert!(
+            check(&wrong).is_err(),
+            "{file}: a wrong text went unnoticed"
+        );
+    }
+}
