@@ -9,11 +9,12 @@ use base64::{DecodeSliceError, Engine as _};
 use http::HeaderMap;
 use serde::Deserialize;
 
-use super::policy::Token;
-use super::{
-    check_times, decode_json_object, expect_alg, parse_claims, parse_jose, signature_header,
-    HeaderKinds, HexClaim, TokenParts,
+use super::jws::{
+    decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
+    HexClaim, TokenParts,
 };
+use super::policy::Token;
+use super::times::check_times;
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::keys::{DtKeys, KeyWait, Lookup, OrgId};
@@ -561,7 +562,7 @@ mod tests {
             )
             .map(|_| ())
         };
-        crate::verify::tests::assert_time_boundaries(NOW, exp, at_time);
+        crate::verify::times::tests::assert_time_boundaries(NOW, exp, at_time);
         // The default verifier (leeway 60 s) at the default clock of these tests.
         let default = Verifier::asymmetric(dt().clone().with_issuer(ISSUER).dt_keys(), ORG)
             .clock(at(exp + 60));
