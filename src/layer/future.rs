@@ -21,7 +21,7 @@ use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
 use crate::meter::Meter;
 use crate::verdict::Verdict;
-use crate::verify::{BodyVerifier, Start, Verifier};
+use crate::verify::{BodyVerifier, KeysWait, Start, Verifier};
 
 pin_project! {
     /// The response future of [`DtSignature`](crate::DtSignature): resolve the tenant,
@@ -49,10 +49,9 @@ pin_project! {
             future: Res::Future,
             waiting: Option<Waiting<S, B, R>>,
         },
-        // A token's `kid` is not in the key set: a refresh was asked for (feature `jwks`).
+        // The verifier waits on something before it decides (a refresh of its key set).
         WaitingForKeys {
-            wait: KeyWait,
-            verifier: Verifier,
+            wait: KeysWait,
             waiting: Option<Waiting<S, B, R>>,
         },
         Buffering {
@@ -77,12 +76,6 @@ pin_project! {
         },
     }
 }
-
-/// A key refresh to wait for; never constructed without the feature `asymmetric`.
-#[cfg(feature = "asymmetric")]
-type KeyWait = crate::keys::KeyWait;
-#[cfg(not(feature = "asymmetric"))]
-type KeyWait = std::future::Pending<()>;
 
 impl<S, B, Res, R> fmt::Debug for ResponseFuture<S, B, Res, R>
 where
@@ -240,11 +233,9 @@ impl<S, B, R> Waiting<S, B, R> {
                 let headers = &self.parts.headers;
                 match self.meter.timed(|| tenant.verifier().start(headers, true)) {
                     Start::Done(result) => result,
-                    #[cfg(feature = "asymmetric")]
                     Start::Wait(wait) => {
                         return State::WaitingForKeys {
                             wait,
-                            verifier: tenant.verifier().clone(),
                             waiting: Some(self),
                         }
                     }
@@ -306,16 +297,12 @@ where
                     this.state.set(next);
                     continue;
                 }
-                StateProj::WaitingForKeys {
-                    wait,
-                    verifier,
-                    waiting,
-                } => {
-                    ready!(Pin::new(wait).poll(cx));
+                StateProj::WaitingForKeys { wait, waiting } => {
+                    ready!(Pin::new(&mut *wait).poll(cx));
                     let mut waiting = waiting.take().expect("polled after completion");
-                    // The refresh is over (or its 5 s are): the key set decides now.
+                    // The wait is over: the verifier decides now.
                     let headers = &waiting.parts.headers;
-                    let result = waiting.meter.timed(|| verifier.begin(headers));
+                    let result = waiting.meter.timed(|| wait.resume(headers));
                     let next = waiting.verify(result);
                     this.state.set(next);
                     continue;

@@ -8,15 +8,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::hs256::HmacPart;
+use super::EsPart;
 #[cfg(feature = "asymmetric")]
 use crate::claims::AsymmetricClaims;
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-
-#[cfg(not(feature = "asymmetric"))]
-type EsPart = ();
-#[cfg(feature = "asymmetric")]
-use super::es256::EsPart;
 
 /// The second half of a verification: hashes the body as it arrives, then compares.
 ///

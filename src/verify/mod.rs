@@ -6,7 +6,10 @@
 //! requires. This file holds the [`Verifier`] (its builder) and the policy dispatch.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -25,11 +28,17 @@ mod policy;
 mod times;
 
 pub use body::BodyVerifier;
+#[cfg(feature = "asymmetric")]
+use es256::EsPart;
+use hs256::HmacPart;
 use hs256::{header_token, key, Secret};
-#[cfg(not(feature = "asymmetric"))]
 use policy::Token;
 pub use policy::{Policy, UnknownPolicy};
 use times::Clock;
+
+/// An asymmetric token whose checks that need no body passed (none without the feature).
+#[cfg(not(feature = "asymmetric"))]
+type EsPart = ();
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -260,8 +269,8 @@ impl Verifier {
     pub fn begin(&self, headers: &HeaderMap) -> Result<BodyVerifier, DtSignatureError> {
         match self.start(headers, false) {
             Start::Done(result) => result,
-            #[cfg(feature = "asymmetric")]
-            Start::Wait(_) => unreachable!("no wait is asked for"),
+            // Not asked for; the key set as it stands decides.
+            Start::Wait(mut wait) => wait.resume(headers),
         }
     }
 
@@ -270,10 +279,9 @@ impl Verifier {
     pub async fn begin_async(&self, headers: &HeaderMap) -> Result<BodyVerifier, DtSignatureError> {
         match self.start(headers, true) {
             Start::Done(result) => result,
-            #[cfg(feature = "asymmetric")]
-            Start::Wait(wait) => {
-                wait.await;
-                self.begin(headers)
+            Start::Wait(mut wait) => {
+                (&mut wait).await;
+                wait.resume(headers)
             }
         }
     }
@@ -290,8 +298,7 @@ impl Verifier {
     /// The checks that need no body, as the policy requires; with `may_wait`, a refresh of
     /// the key set to wait for first, when one could change the answer.
     pub(crate) fn start(&self, headers: &HeaderMap, may_wait: bool) -> Start {
-        let config = &*self.inner;
-        let policy = config.policy;
+        let policy = self.inner.policy;
         if policy == Policy::Hmac {
             // The one-token policy, straight: no token states to weigh, nothing to move
             // around (the hot path of every single-secret layer).
@@ -301,42 +308,126 @@ impl Verifier {
             return Start::Done(part.map(|part| BodyVerifier::new(Some(part), None)));
         }
         let hmac = policy.uses_hmac().then(|| self.hmac_token(headers));
+        // No wait when the HMAC token alone already makes it a 400.
+        let may_wait = may_wait
+            && !hmac
+                .as_ref()
+                .is_some_and(|token| token.decides_hmac_refusal(policy));
         #[cfg(feature = "asymmetric")]
-        let es = match (&config.asymmetric, policy.uses_asymmetric()) {
-            (Some((keys, org)), true) => {
-                // No wait when the HMAC token alone already makes it a 400.
-                let may_wait = may_wait
-                    && !hmac
-                        .as_ref()
-                        .is_some_and(|t| t.decides_hmac_refusal(policy));
-                match es256::check(
-                    keys,
-                    org,
-                    headers,
-                    config.clock.now(),
-                    config.leeway,
-                    may_wait,
-                ) {
-                    es256::EsCheck::Done(token) => Some(token),
-                    es256::EsCheck::Wait(wait) => return Start::Wait(wait),
-                }
-            }
-            _ => None,
+        let es = match self.es_token(headers, may_wait) {
+            Ok(es) => es,
+            Err(refresh) => return Start::Wait(KeysWait::new(refresh, self.clone(), hmac)),
         };
         #[cfg(not(feature = "asymmetric"))]
-        let (es, _) = (None::<Token<()>>, may_wait);
-        Start::Done(policy::decide(policy, hmac, es).map(|(hmac, es)| BodyVerifier::new(hmac, es)))
+        let (es, _) = (None::<Token<EsPart>>, may_wait);
+        Start::Done(self.decide(hmac, es))
+    }
+
+    /// The asymmetric token's state, if the policy reads it; or, with `may_wait`, a refresh
+    /// of the key set to wait for first.
+    #[cfg(feature = "asymmetric")]
+    fn es_token(
+        &self,
+        headers: &HeaderMap,
+        may_wait: bool,
+    ) -> Result<Option<Token<EsPart>>, KeyWait> {
+        let config = &*self.inner;
+        match (&config.asymmetric, config.policy.uses_asymmetric()) {
+            (Some((keys, org)), true) => {
+                let now = config.clock.now();
+                match es256::check(keys, org, headers, now, config.leeway, may_wait) {
+                    es256::EsCheck::Done(token) => Ok(Some(token)),
+                    es256::EsCheck::Wait(refresh) => Err(refresh),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Apply the policy to the two tokens' states.
+    fn decide(
+        &self,
+        hmac: Option<Token<HmacPart>>,
+        es: Option<Token<EsPart>>,
+    ) -> Result<BodyVerifier, DtSignatureError> {
+        policy::decide(self.inner.policy, hmac, es).map(|(hmac, es)| BodyVerifier::new(hmac, es))
     }
 }
 
-/// What [`Verifier::start`] decided: the body verifier or the refusal, or a key refresh
-/// to wait for, then [`Verifier::begin`].
+/// What [`Verifier::start`] decided: the body verifier or the refusal, or a refresh of the
+/// key set to wait on first.
 // A return value, moved once: boxing the hasher states would cost an allocation per request.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Start {
     Done(Result<BodyVerifier, DtSignatureError>),
+    #[cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
+    Wait(KeysWait),
+}
+
+/// A refresh of the key set that the asymmetric token waits on, and what was decided
+/// before it: poll it to its end, then [`resume`](Self::resume). Only the asymmetric
+/// token, which the refreshed keys may change, is checked again; the HMAC token's state
+/// is kept. Without the feature `asymmetric` there is none.
+pub(crate) struct KeysWait {
     #[cfg(feature = "asymmetric")]
-    Wait(KeyWait),
+    refresh: KeyWait,
+    #[cfg(feature = "asymmetric")]
+    verifier: Verifier,
+    /// The HMAC token's state (`None`: the policy does not read it), until resumed.
+    #[cfg(feature = "asymmetric")]
+    hmac: Option<Option<Token<HmacPart>>>,
+    #[cfg(not(feature = "asymmetric"))]
+    never: std::convert::Infallible,
+}
+
+impl KeysWait {
+    #[cfg(feature = "asymmetric")]
+    fn new(refresh: KeyWait, verifier: Verifier, hmac: Option<Token<HmacPart>>) -> Self {
+        Self {
+            refresh,
+            verifier,
+            hmac: Some(hmac),
+        }
+    }
+
+    /// The refresh is over (or its time is): the asymmetric token against the key set as
+    /// it now stands, then the policy.
+    ///
+    /// # Panics
+    ///
+    /// If called twice.
+    pub(crate) fn resume(&mut self, headers: &HeaderMap) -> Result<BodyVerifier, DtSignatureError> {
+        #[cfg(feature = "asymmetric")]
+        {
+            let hmac = self.hmac.take().expect("resumed once");
+            let es = match self.verifier.es_token(headers, false) {
+                Ok(es) => es,
+                Err(_) => unreachable!("no wait is asked for"),
+            };
+            self.verifier.decide(hmac, es)
+        }
+        #[cfg(not(feature = "asymmetric"))]
+        {
+            let _ = headers;
+            match self.never {}
+        }
+    }
+}
+
+impl Future for KeysWait {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        #[cfg(feature = "asymmetric")]
+        {
+            self.get_mut().refresh.as_mut().poll(cx)
+        }
+        #[cfg(not(feature = "asymmetric"))]
+        {
+            let _ = cx;
+            match self.never {}
+        }
+    }
 }
 
 impl fmt::Debug for Verifier {
@@ -368,9 +459,36 @@ impl fmt::Debug for Verifier {
 #[cfg(test)]
 mod tests {
     use super::hs256::tests::{
-        dt_claims, mint, sha1_hex, sha256_hex, verifier_at, BODY, DT_HEADER, NOW,
+        dt_claims, mint, sha1_hex, sha256_hex, verifier_at, BODY, DT_HEADER, NOW, SECRET,
     };
     use super::*;
+
+    /// After a wait, the HMAC token's state from before it stands: here its header is gone
+    /// when the wait ends, and the request is still accepted on it (under `either`, with
+    /// no asymmetric token), where checking the headers again would refuse it.
+    #[cfg(feature = "asymmetric")]
+    #[test]
+    fn after_a_wait_only_the_asymmetric_token_is_checked_again() {
+        use crate::consts::X_DT_SIGNATURE;
+        use crate::error::ErrorKind;
+
+        let keys = DtKeys::from_jwks("https://issuer.example", r#"{"keys":[]}"#).unwrap();
+        let verifier = Verifier::either(SECRET, keys, "org")
+            .clock(|| std::time::UNIX_EPOCH + Duration::from_secs(NOW));
+        let mut headers = HeaderMap::new();
+        let token = mint(DT_HEADER, &dt_claims(BODY).to_string(), SECRET);
+        headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
+        let hmac = Some(verifier.hmac_token(&headers));
+        let mut wait = KeysWait::new(Box::pin(async {}), verifier.clone(), hmac);
+
+        let mut body = wait.resume(&HeaderMap::new()).unwrap();
+        body.update(BODY);
+        assert_eq!(body.finish().unwrap().schemes(), [Scheme::Hmac]);
+        assert_eq!(
+            verifier.begin(&HeaderMap::new()).unwrap_err().kind(),
+            ErrorKind::MissingHeader
+        );
+    }
 
     #[test]
     fn debug_and_errors_hide_secrets() {
