@@ -15,12 +15,12 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::DtBody;
+use super::meter::Meter;
 use super::rejection::{reject, report, MakeRejection};
+use super::verdict::Verdict;
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
-use crate::meter::Meter;
-use crate::verdict::Verdict;
 use crate::verify::{BodyVerifier, KeysWait, Start, Verifier};
 
 pin_project! {

@@ -17,8 +17,10 @@ use crate::verify::Verifier;
 
 pub(crate) mod body;
 pub(crate) mod future;
+pub(crate) mod meter;
 pub(crate) mod rejection;
 pub(crate) mod service;
+pub(crate) mod verdict;
 
 pub use rejection::{DefaultRejection, MakeRejection};
 pub use service::DtSignature;

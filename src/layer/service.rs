@@ -10,11 +10,11 @@ use tower_service::Service;
 
 use super::body::DtBody;
 use super::future::{ResponseFuture, Waiting};
+use super::meter::Meter;
 use super::rejection::{DefaultRejection, MakeRejection};
 use super::DtSignatureLayer;
 use crate::error::{ConfigError, DtSignatureError, ErrorKind};
 use crate::gateway::{FixedTenant, ResolveSecrets};
-use crate::meter::Meter;
 
 /// Middleware that forwards only requests signed by a DT Data Connector.
 ///
