@@ -292,9 +292,9 @@ where
                     pending,
                     max_body_size,
                 } => ready!(poll_buffering(body, buffered, pending, *max_body_size, cx)),
-                StateProj::Acquiring { service, request } => {
-                    ready!(poll_acquiring(service, request, cx))?
-                }
+                StateProj::Acquiring { service, request } => State::Calling {
+                    future: ready!(poll_acquiring(service, request, cx))?,
+                },
                 StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Rejected { response } => {
                     let response = response.take().expect("polled after completion");
@@ -385,19 +385,17 @@ where
 }
 
 /// `Acquiring`: the inner service's readiness, then the call on that same service.
-fn poll_acquiring<S, B, Res, R>(
+fn poll_acquiring<S>(
     service: &mut S,
     request: &mut Option<Request<DtBody>>,
     cx: &mut Context<'_>,
-) -> Poll<Result<State<S, B, Res, R>, S::Error>>
+) -> Poll<Result<S::Future, S::Error>>
 where
     S: Service<Request<DtBody>>,
-    Res: ResolveSecrets,
 {
     ready!(service.poll_ready(cx))?;
     let request = request.take().expect("polled after completion");
-    let future = service.call(request);
-    Poll::Ready(Ok(State::Calling { future }))
+    Poll::Ready(Ok(service.call(request)))
 }
 
 impl<S, R> Pending<S, R> {
