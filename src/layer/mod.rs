@@ -58,6 +58,11 @@ pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     pub(crate) max_body_size: usize,
     pub(crate) rejection: R,
     pub(crate) report_only: bool,
+    /// Every request resolves to one tenant whose policy is known up front: set by
+    /// `DtSignatureLayer::new` and `From<Verifier>`, never by a user's resolver. A gateway
+    /// (`false`) first refuses a request that carries no signature header at all, which no
+    /// tenant and no policy accepts, without asking its resolver.
+    pub(crate) fixed: bool,
 }
 
 impl DtSignatureLayer {
@@ -80,7 +85,10 @@ impl DtSignatureLayer {
 impl From<Verifier> for DtSignatureLayer {
     /// A layer that applies `verifier`'s rules, with the default body limit and rejection.
     fn from(verifier: Verifier) -> Self {
-        Self::gateway(FixedTenant::new(verifier))
+        Self {
+            fixed: true,
+            ..Self::gateway(FixedTenant::new(verifier))
+        }
     }
 }
 
@@ -112,6 +120,7 @@ impl<Res> DtSignatureLayer<Res> {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             rejection: DefaultRejection,
             report_only: false,
+            fixed: false,
         }
     }
 }
@@ -201,6 +210,7 @@ impl<Res, R> DtSignatureLayer<Res, R> {
             max_body_size: self.max_body_size,
             rejection,
             report_only: self.report_only,
+            fixed: self.fixed,
         }
     }
 

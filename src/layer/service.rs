@@ -122,7 +122,7 @@ where
 
         // No signature header at all: every tenant and policy refuses it, so a gateway
         // does not ask its resolver (whose failure would hide the request's own refusal).
-        let unsigned = !config.resolver.is_fixed() && !has_signature_header(request.headers());
+        let unsigned = !config.fixed && !has_signature_header(request.headers());
         let (parts, body) = request.into_parts();
         let resolving = (!unsigned).then(|| config.resolver.resolve(&parts));
         // A clone goes into the future, which polls it ready once the body is verified.
