@@ -53,6 +53,7 @@ pub use service::DtSignature;
 ///     .layer(DtSignatureLayer::new("connector secret"));
 /// ```
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     pub(crate) resolver: Res,
     pub(crate) max_body_size: usize,

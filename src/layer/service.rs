@@ -23,6 +23,7 @@ use crate::gateway::{FixedTenant, ResolveSecrets};
 /// when a gateway's lookup failed), so `Error` is the inner service's own error type and
 /// axum needs no `HandleErrorLayer`.
 #[derive(Clone)]
+#[must_use]
 pub struct DtSignature<S, Res = FixedTenant, R = DefaultRejection> {
     inner: S,
     config: DtSignatureLayer<Res, R>,

@@ -18,6 +18,7 @@ use crate::error::{DtSignatureError, ErrorKind, Scheme};
 ///
 /// Made by [`Verifier::begin`] once the tokens are known to be valid. Only the digests the
 /// tokens carry are computed, in one pass over the bytes (one SHA-256 for both tokens).
+#[must_use = "the body is verified only by `finish`"]
 pub struct BodyVerifier {
     sha1: Option<(Sha1, [u8; 20])>,
     sha256: Option<Sha256>,

@@ -71,6 +71,7 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// assert_eq!(error.kind(), ErrorKind::ChecksumMismatch);
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct Verifier {
     inner: Arc<Config>,
 }
