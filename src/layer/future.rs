@@ -140,11 +140,8 @@ where
         S: Service<Request<DtBody>, Response = Response<ResBody>>,
         R: MakeRejection<ResBody>,
     {
-        meter.rejected(&error);
         Self {
-            state: State::Rejected {
-                response: Some(reject(rejection, error)),
-            },
+            state: refused(rejection, meter, false, error),
         }
     }
 
@@ -186,11 +183,7 @@ impl<S, B, R> Waiting<S, B, R> {
     {
         match verifier {
             Err(error) if !self.report_only => {
-                let error = if self.masked { error.masked() } else { error };
-                self.meter.rejected(&error);
-                State::Rejected {
-                    response: Some(reject(&self.rejection, error)),
-                }
+                refused(&self.rejection, self.meter, self.masked, error)
             }
             verifier => {
                 // Never trust an unverified length for more than a bounded reservation.
@@ -281,19 +274,25 @@ where
         loop {
             let next = match this.state.as_mut().project() {
                 StateProj::Resolving { future, waiting } => {
-                    ready!(poll_resolving(future, waiting, cx))
+                    ready!(Self::poll_resolving(future, waiting, cx))
                 }
                 StateProj::WaitingForKeys { wait, waiting } => {
-                    ready!(poll_waiting_for_keys(wait, waiting, cx))
+                    ready!(Self::poll_waiting_for_keys(wait, waiting, cx))
                 }
                 StateProj::Buffering {
                     body,
                     buffered,
                     pending,
                     max_body_size,
-                } => ready!(poll_buffering(body, buffered, pending, *max_body_size, cx)),
+                } => ready!(Self::poll_buffering(
+                    body,
+                    buffered,
+                    pending,
+                    *max_body_size,
+                    cx
+                )),
                 StateProj::Acquiring { service, request } => State::Calling {
-                    future: ready!(poll_acquiring(service, request, cx))?,
+                    future: ready!(Self::poll_acquiring(service, request, cx))?,
                 },
                 StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Rejected { response } => {
@@ -306,50 +305,8 @@ where
     }
 }
 
-/// `Resolving`: the resolver's answer, then the tokens (or a wait first).
-fn poll_resolving<S, B, Res, R, ResBody>(
-    future: Pin<&mut Res::Future>,
-    waiting: &mut Option<Waiting<S, B, R>>,
-    cx: &mut Context<'_>,
-) -> Poll<State<S, B, Res, R>>
-where
-    S: Service<Request<DtBody>, Response = Response<ResBody>>,
-    Res: ResolveSecrets,
-    R: MakeRejection<ResBody>,
-{
-    let resolved = ready!(future.poll(cx));
-    let waiting = waiting.take().expect("polled after completion");
-    Poll::Ready(waiting.resolved(resolved))
-}
-
-/// `WaitingForKeys`: the verifier's wait, then its decision.
-fn poll_waiting_for_keys<S, B, Res, R, ResBody>(
-    wait: &mut KeysWait,
-    waiting: &mut Option<Waiting<S, B, R>>,
-    cx: &mut Context<'_>,
-) -> Poll<State<S, B, Res, R>>
-where
-    S: Service<Request<DtBody>, Response = Response<ResBody>>,
-    Res: ResolveSecrets,
-    R: MakeRejection<ResBody>,
-{
-    ready!(Pin::new(&mut *wait).poll(cx));
-    let mut waiting = waiting.take().expect("polled after completion");
-    // The wait is over: the verifier decides now.
-    let headers = &waiting.parts.headers;
-    let result = waiting.meter.timed(|| wait.resume(headers));
-    Poll::Ready(waiting.verify(result))
-}
-
-/// `Buffering`: the body's frames, hashed as they come, until its end (or the limit, or
-/// a read error); then the verdict.
-fn poll_buffering<S, B, Res, R, ResBody>(
-    mut body: Pin<&mut B>,
-    buffered: &mut Buffered,
-    pending: &mut Option<Pending<S, R>>,
-    max_body_size: usize,
-    cx: &mut Context<'_>,
-) -> Poll<State<S, B, Res, R>>
+/// The step of each state but `Calling` and `Rejected`, which `poll` takes in place.
+impl<S, B, Res, R, ResBody> ResponseFuture<S, B, Res, R>
 where
     S: Service<Request<DtBody>, Response = Response<ResBody>>,
     Res: ResolveSecrets,
@@ -357,60 +314,85 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     R: MakeRejection<ResBody>,
 {
-    let outcome = loop {
-        match ready!(body.as_mut().poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                // Trailers are not forwarded: DT sends none.
-                let Ok(mut data) = frame.into_data() else {
-                    continue;
-                };
-                // The limit is checked before anything is copied.
-                if buffered.len + data.remaining() > max_body_size {
-                    break Err(DtSignatureError::new(ErrorKind::BodyTooLarge));
+    /// `Resolving`: the resolver's answer, then the tokens (or a wait first).
+    fn poll_resolving(
+        future: Pin<&mut Res::Future>,
+        waiting: &mut Option<Waiting<S, B, R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        let resolved = ready!(future.poll(cx));
+        let waiting = waiting.take().expect("polled after completion");
+        Poll::Ready(waiting.resolved(resolved))
+    }
+
+    /// `WaitingForKeys`: the verifier's wait, then its decision.
+    fn poll_waiting_for_keys(
+        wait: &mut KeysWait,
+        waiting: &mut Option<Waiting<S, B, R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        ready!(Pin::new(&mut *wait).poll(cx));
+        let mut waiting = waiting.take().expect("polled after completion");
+        // The wait is over: the verifier decides now.
+        let headers = &waiting.parts.headers;
+        let result = waiting.meter.timed(|| wait.resume(headers));
+        Poll::Ready(waiting.verify(result))
+    }
+
+    /// `Buffering`: the body's frames, hashed as they come, until its end (or the limit, or
+    /// a read error); then the verdict.
+    fn poll_buffering(
+        mut body: Pin<&mut B>,
+        buffered: &mut Buffered,
+        pending: &mut Option<Pending<S, R>>,
+        max_body_size: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        let outcome = loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // Trailers are not forwarded: DT sends none.
+                    let Ok(mut data) = frame.into_data() else {
+                        continue;
+                    };
+                    // The limit is checked before anything is copied.
+                    if buffered.len + data.remaining() > max_body_size {
+                        break Err(DtSignatureError::new(ErrorKind::BodyTooLarge));
+                    }
+                    // Zero-copy for `Bytes`, the data type of hyper and axum.
+                    let chunk = data.copy_to_bytes(data.remaining());
+                    let pending = pending.as_mut().expect("polled after completion");
+                    if let Ok(verifier) = &mut pending.verifier {
+                        pending.meter.timed(|| verifier.update(&chunk));
+                    }
+                    buffered.push(chunk);
                 }
-                // Zero-copy for `Bytes`, the data type of hyper and axum.
-                let chunk = data.copy_to_bytes(data.remaining());
-                let pending = pending.as_mut().expect("polled after completion");
-                if let Ok(verifier) = &mut pending.verifier {
-                    pending.meter.timed(|| verifier.update(&chunk));
-                }
-                buffered.push(chunk);
+                Some(Err(error)) => break Err(DtSignatureError::from_body_error(error.into())),
+                None => break Ok(()),
             }
-            Some(Err(error)) => break Err(DtSignatureError::from_body_error(error.into())),
-            None => break Ok(()),
-        }
-    };
-    let pending = pending.take().expect("polled after completion");
-    Poll::Ready(pending.finish(outcome, std::mem::take(buffered)))
-}
+        };
+        let pending = pending.take().expect("polled after completion");
+        Poll::Ready(Self::finish(pending, outcome, std::mem::take(buffered)))
+    }
 
-/// `Acquiring`: the inner service's readiness, then the call on that same service.
-fn poll_acquiring<S>(
-    service: &mut S,
-    request: &mut Option<Request<DtBody>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<S::Future, S::Error>>
-where
-    S: Service<Request<DtBody>>,
-{
-    ready!(service.poll_ready(cx))?;
-    let request = request.take().expect("polled after completion");
-    Poll::Ready(Ok(service.call(request)))
-}
+    /// `Acquiring`: the inner service's readiness, then the call on that same service.
+    fn poll_acquiring(
+        service: &mut S,
+        request: &mut Option<Request<DtBody>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<S::Future, S::Error>> {
+        ready!(service.poll_ready(cx))?;
+        let request = request.take().expect("polled after completion");
+        Poll::Ready(Ok(service.call(request)))
+    }
 
-impl<S, R> Pending<S, R> {
-    /// The body is in (`outcome`: or why it could not be read): the verdict, then the
-    /// request forwarded with the same bytes, or the refusal.
-    fn finish<B, Res, ResBody>(
-        self,
+    /// The end of `Buffering`: the body is in (`outcome`: or why it could not be read).
+    /// The verdict, then the request forwarded with the same bytes, or the refusal.
+    fn finish(
+        pending: Pending<S, R>,
         outcome: Result<(), DtSignatureError>,
         buffered: Buffered,
-    ) -> State<S, B, Res, R>
-    where
-        S: Service<Request<DtBody>, Response = Response<ResBody>>,
-        Res: ResolveSecrets,
-        R: MakeRejection<ResBody>,
-    {
+    ) -> State<S, B, Res, R> {
         let Pending {
             mut parts,
             verifier,
@@ -419,7 +401,7 @@ impl<S, R> Pending<S, R> {
             report_only,
             masked,
             mut meter,
-        } = self;
+        } = pending;
         // A body over the limit or broken cannot be forwarded intact: refused in
         // report-only mode too.
         let verdict = match outcome {
@@ -445,13 +427,7 @@ impl<S, R> Pending<S, R> {
                 parts.extensions.remove::<DtClaims>();
                 parts.extensions.insert(Verdict::Refused(error));
             }
-            Err(error) => {
-                let error = if masked { error.masked() } else { error };
-                meter.rejected(&error);
-                return State::Rejected {
-                    response: Some(reject(&rejection, error)),
-                };
-            }
+            Err(error) => return refused(&rejection, meter, masked, error),
         }
         let bytes = buffered.into_bytes();
         parts.headers.remove(TRANSFER_ENCODING);
@@ -462,6 +438,26 @@ impl<S, R> Pending<S, R> {
             service,
             request: Some(Request::from_parts(parts, DtBody::new(bytes))),
         }
+    }
+}
+
+/// A refusal: logged and counted, then answered (with a gateway's one text when
+/// `masked`).
+fn refused<S, B, Res, R, ResBody>(
+    rejection: &R,
+    meter: Meter,
+    masked: bool,
+    error: DtSignatureError,
+) -> State<S, B, Res, R>
+where
+    S: Service<Request<DtBody>, Response = Response<ResBody>>,
+    Res: ResolveSecrets,
+    R: MakeRejection<ResBody>,
+{
+    let error = if masked { error.masked() } else { error };
+    meter.rejected(&error);
+    State::Rejected {
+        response: Some(reject(rejection, error)),
     }
 }
 
