@@ -16,7 +16,7 @@ use crate::error::{DtSignatureError, ErrorKind, Scheme};
 
 /// The second half of a verification: hashes the body as it arrives, then compares.
 ///
-/// Made by [`Verifier::begin`] once the tokens are known to be valid. Only the digests the
+/// Made by [`Verifier::begin`](super::Verifier::begin) once the tokens are known to be valid. Only the digests the
 /// tokens carry are computed, in one pass over the bytes (one SHA-256 for both tokens).
 #[must_use = "the body is verified only by `finish`"]
 pub struct BodyVerifier {

@@ -224,7 +224,7 @@ impl Verifier {
         self
     }
 
-    /// Refuse HMAC tokens without a `checksum_sha256` claim ([`ErrorKind::MissingSha256`]).
+    /// Refuse HMAC tokens without a `checksum_sha256` claim ([`ErrorKind::MissingSha256`](crate::ErrorKind::MissingSha256)).
     /// (Asymmetric tokens always need one.)
     ///
     /// Default: `false`, since tokens made before 2022-02-10 carry only the SHA-1
