@@ -30,8 +30,7 @@ mod times;
 pub use body::BodyVerifier;
 #[cfg(feature = "asymmetric")]
 use es256::EsPart;
-use hs256::HmacPart;
-use hs256::{header_token, key, Secret};
+use hs256::{header_token, key, HmacPart, Secret};
 use policy::Token;
 pub use policy::{Policy, UnknownPolicy};
 use times::Clock;
@@ -460,7 +459,7 @@ impl fmt::Debug for Verifier {
 #[cfg(test)]
 mod tests {
     use super::hs256::tests::{
-        dt_claims, mint, sha1_hex, sha256_hex, verifier_at, BODY, DT_HEADER, NOW, SECRET,
+        dt_claims, mint, sha1_hex, sha256_hex, verifier_at, BODY, DT_HEADER, NOW,
     };
     use super::*;
 
@@ -470,6 +469,7 @@ mod tests {
     #[cfg(feature = "asymmetric")]
     #[test]
     fn after_a_wait_only_the_asymmetric_token_is_checked_again() {
+        use super::hs256::tests::SECRET;
         use crate::consts::X_DT_SIGNATURE;
         use crate::error::ErrorKind;
 
