@@ -196,13 +196,11 @@ pub mod gateway;
 #[cfg_attr(docsrs, doc(cfg(feature = "asymmetric")))]
 pub mod keys;
 mod layer;
-mod meter;
 #[cfg(feature = "test-util")]
 mod sample;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
-mod verdict;
 mod verify;
 
 /// The response futures of the services.
@@ -216,6 +214,6 @@ pub use error::{ConfigError, DtSignatureError, ErrorKind, Scheme};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{DtPayload, DtPayloadRejection};
 pub use layer::body::DtBody;
+pub use layer::verdict::Verdict;
 pub use layer::{DefaultRejection, DtSignature, DtSignatureLayer, MakeRejection};
-pub use verdict::Verdict;
 pub use verify::{BodyVerifier, Policy, UnknownPolicy, Verifier};

@@ -13,7 +13,9 @@ use super::memory::MemoryStore;
 use super::response::{refusal, DedupRefusal};
 use super::stats::DedupStats;
 use super::store::DedupStore;
-use crate::{DtBody, DtClaims, Verdict};
+use crate::claims::DtClaims;
+use crate::layer::body::DtBody;
+use crate::layer::verdict::Verdict;
 
 /// Middleware that forwards each DT event once. Made by
 /// [`DedupLayer`](super::DedupLayer); see there and the [module docs](super).

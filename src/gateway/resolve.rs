@@ -58,15 +58,6 @@ pub trait ResolveSecrets {
 
     /// The tenant of the request with this head, `None` if there is none.
     fn resolve(&self, parts: &Parts) -> Self::Future;
-
-    /// Whether every request resolves to one fixed tenant whose policy is known up front
-    /// ([`FixedTenant`]). A gateway (`false`, the default) first refuses a request that
-    /// carries no signature header at all, which no tenant and no policy accepts, without
-    /// asking the resolver.
-    #[doc(hidden)]
-    fn is_fixed(&self) -> bool {
-        false
-    }
 }
 
 impl<F, Fut> ResolveSecrets for F
@@ -356,10 +347,6 @@ impl FixedTenant {
 
 impl ResolveSecrets for FixedTenant {
     type Future = Ready<Result<Option<Tenant>, ResolveError>>;
-
-    fn is_fixed(&self) -> bool {
-        true
-    }
 
     fn resolve(&self, _parts: &Parts) -> Self::Future {
         ready(Ok(Some(Tenant {

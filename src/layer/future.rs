@@ -15,13 +15,13 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::DtBody;
+use super::meter::Meter;
 use super::rejection::{reject, report, MakeRejection};
+use super::verdict::Verdict;
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
-use crate::meter::Meter;
-use crate::verdict::Verdict;
-use crate::verify::{BodyVerifier, Start, Verifier};
+use crate::verify::{BodyVerifier, KeysWait, Start, Verifier};
 
 pin_project! {
     /// The response future of [`DtSignature`](crate::DtSignature): resolve the tenant,
@@ -49,10 +49,9 @@ pin_project! {
             future: Res::Future,
             waiting: Option<Waiting<S, B, R>>,
         },
-        // A token's `kid` is not in the key set: a refresh was asked for (feature `jwks`).
+        // The verifier waits on something before it decides (a refresh of its key set).
         WaitingForKeys {
-            wait: KeyWait,
-            verifier: Verifier,
+            wait: KeysWait,
             waiting: Option<Waiting<S, B, R>>,
         },
         Buffering {
@@ -77,12 +76,6 @@ pin_project! {
         },
     }
 }
-
-/// A key refresh to wait for; never constructed without the feature `asymmetric`.
-#[cfg(feature = "asymmetric")]
-type KeyWait = crate::keys::KeyWait;
-#[cfg(not(feature = "asymmetric"))]
-type KeyWait = std::future::Pending<()>;
 
 impl<S, B, Res, R> fmt::Debug for ResponseFuture<S, B, Res, R>
 where
@@ -147,11 +140,8 @@ where
         S: Service<Request<DtBody>, Response = Response<ResBody>>,
         R: MakeRejection<ResBody>,
     {
-        meter.rejected(&error);
         Self {
-            state: State::Rejected {
-                response: Some(reject(rejection, error)),
-            },
+            state: refused(rejection, meter, false, error),
         }
     }
 
@@ -193,11 +183,7 @@ impl<S, B, R> Waiting<S, B, R> {
     {
         match verifier {
             Err(error) if !self.report_only => {
-                let error = if self.masked { error.masked() } else { error };
-                self.meter.rejected(&error);
-                State::Rejected {
-                    response: Some(reject(&self.rejection, error)),
-                }
+                refused(&self.rejection, self.meter, self.masked, error)
             }
             verifier => {
                 // Never trust an unverified length for more than a bounded reservation.
@@ -240,11 +226,9 @@ impl<S, B, R> Waiting<S, B, R> {
                 let headers = &self.parts.headers;
                 match self.meter.timed(|| tenant.verifier().start(headers, true)) {
                     Start::Done(result) => result,
-                    #[cfg(feature = "asymmetric")]
                     Start::Wait(wait) => {
                         return State::WaitingForKeys {
                             wait,
-                            verifier: tenant.verifier().clone(),
                             waiting: Some(self),
                         }
                     }
@@ -283,130 +267,197 @@ where
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
+    /// One step per state, in the order a request goes through them, until a state is
+    /// pending or the response is ready.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            let (service, request) = match this.state.as_mut().project() {
+            let next = match this.state.as_mut().project() {
+                StateProj::Resolving { future, waiting } => {
+                    ready!(Self::poll_resolving(future, waiting, cx))
+                }
+                StateProj::WaitingForKeys { wait, waiting } => {
+                    ready!(Self::poll_waiting_for_keys(wait, waiting, cx))
+                }
+                StateProj::Buffering {
+                    body,
+                    buffered,
+                    pending,
+                    max_body_size,
+                } => ready!(Self::poll_buffering(
+                    body,
+                    buffered,
+                    pending,
+                    *max_body_size,
+                    cx
+                )),
+                StateProj::Acquiring { service, request } => State::Calling {
+                    future: ready!(Self::poll_acquiring(service, request, cx))?,
+                },
+                StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Rejected { response } => {
                     let response = response.take().expect("polled after completion");
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Calling { future } => return future.poll(cx),
-                StateProj::Acquiring { service, request } => {
-                    ready!(service.poll_ready(cx))?;
-                    let request = request.take().expect("polled after completion");
-                    let future = service.call(request);
-                    this.state.set(State::Calling { future });
-                    continue;
-                }
-                StateProj::Resolving { future, waiting } => {
-                    let resolved = ready!(future.poll(cx));
-                    let waiting = waiting.take().expect("polled after completion");
-                    let next = waiting.resolved(resolved);
-                    this.state.set(next);
-                    continue;
-                }
-                StateProj::WaitingForKeys {
-                    wait,
-                    verifier,
-                    waiting,
-                } => {
-                    ready!(Pin::new(wait).poll(cx));
-                    let mut waiting = waiting.take().expect("polled after completion");
-                    // The refresh is over (or its 5 s are): the key set decides now.
-                    let headers = &waiting.parts.headers;
-                    let result = waiting.meter.timed(|| verifier.begin(headers));
-                    let next = waiting.verify(result);
-                    this.state.set(next);
-                    continue;
-                }
-                StateProj::Buffering {
-                    mut body,
-                    buffered,
-                    pending,
-                    max_body_size,
-                } => {
-                    let outcome = match ready!(body.as_mut().poll_frame(cx)) {
-                        Some(Ok(frame)) => {
-                            // Trailers are not forwarded: DT sends none.
-                            let Ok(mut data) = frame.into_data() else {
-                                continue;
-                            };
-                            // The limit is checked before anything is copied.
-                            if buffered.len + data.remaining() > *max_body_size {
-                                Err(DtSignatureError::new(ErrorKind::BodyTooLarge))
-                            } else {
-                                // Zero-copy for `Bytes`, the data type of hyper and axum.
-                                let chunk = data.copy_to_bytes(data.remaining());
-                                let pending = pending.as_mut().expect("polled after completion");
-                                if let Ok(verifier) = &mut pending.verifier {
-                                    pending.meter.timed(|| verifier.update(&chunk));
-                                }
-                                buffered.push(chunk);
-                                continue;
-                            }
-                        }
-                        Some(Err(error)) => Err(DtSignatureError::from_body_error(error.into())),
-                        None => Ok(()),
-                    };
-                    let Pending {
-                        mut parts,
-                        verifier,
-                        service,
-                        rejection,
-                        report_only,
-                        masked,
-                        mut meter,
-                    } = pending.take().expect("polled after completion");
-                    // A body over the limit or broken cannot be forwarded intact: refused
-                    // in report-only mode too.
-                    let verdict = match outcome {
-                        Ok(()) => {
-                            meter.body_size(buffered.len);
-                            verifier.and_then(|verifier| meter.timed(|| verifier.finish()))
-                        }
-                        Err(error) => Err(error),
-                    };
-                    match verdict {
-                        Ok(claims) => {
-                            meter.accepted(claims.schemes());
-                            parts.extensions.insert(Verdict::Verified(claims.clone()));
-                            parts.extensions.insert(claims);
-                        }
-                        Err(error)
-                            if report_only
-                                && !matches!(
-                                    error.kind(),
-                                    ErrorKind::BodyTooLarge | ErrorKind::BodyRead
-                                ) =>
-                        {
-                            report(&error);
-                            meter.reported(&error);
-                            // Claims of an outer layer must not vouch for this request.
-                            parts.extensions.remove::<DtClaims>();
-                            parts.extensions.insert(Verdict::Refused(error));
-                        }
-                        Err(error) => {
-                            let error = if masked { error.masked() } else { error };
-                            meter.rejected(&error);
-                            let response = reject(&rejection, error);
-                            this.state.set(State::Rejected { response: None });
-                            return Poll::Ready(Ok(response));
-                        }
-                    }
-                    let bytes = std::mem::take(buffered).into_bytes();
-                    parts.headers.remove(TRANSFER_ENCODING);
-                    parts
-                        .headers
-                        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                    (service, Request::from_parts(parts, DtBody::new(bytes)))
-                }
             };
-            this.state.set(State::Acquiring {
-                service,
-                request: Some(request),
-            });
+            this.state.set(next);
         }
+    }
+}
+
+/// The step of each state but `Calling` and `Rejected`, which `poll` takes in place.
+impl<S, B, Res, R, ResBody> ResponseFuture<S, B, Res, R>
+where
+    S: Service<Request<DtBody>, Response = Response<ResBody>>,
+    Res: ResolveSecrets,
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R: MakeRejection<ResBody>,
+{
+    /// `Resolving`: the resolver's answer, then the tokens (or a wait first).
+    fn poll_resolving(
+        future: Pin<&mut Res::Future>,
+        waiting: &mut Option<Waiting<S, B, R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        let resolved = ready!(future.poll(cx));
+        let waiting = waiting.take().expect("polled after completion");
+        Poll::Ready(waiting.resolved(resolved))
+    }
+
+    /// `WaitingForKeys`: the verifier's wait, then its decision.
+    fn poll_waiting_for_keys(
+        wait: &mut KeysWait,
+        waiting: &mut Option<Waiting<S, B, R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        ready!(Pin::new(&mut *wait).poll(cx));
+        let mut waiting = waiting.take().expect("polled after completion");
+        // The wait is over: the verifier decides now.
+        let headers = &waiting.parts.headers;
+        let result = waiting.meter.timed(|| wait.resume(headers));
+        Poll::Ready(waiting.verify(result))
+    }
+
+    /// `Buffering`: the body's frames, hashed as they come, until its end (or the limit, or
+    /// a read error); then the verdict.
+    fn poll_buffering(
+        mut body: Pin<&mut B>,
+        buffered: &mut Buffered,
+        pending: &mut Option<Pending<S, R>>,
+        max_body_size: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<State<S, B, Res, R>> {
+        let outcome = loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // Trailers are not forwarded: DT sends none.
+                    let Ok(mut data) = frame.into_data() else {
+                        continue;
+                    };
+                    // The limit is checked before anything is copied.
+                    if buffered.len + data.remaining() > max_body_size {
+                        break Err(DtSignatureError::new(ErrorKind::BodyTooLarge));
+                    }
+                    // Zero-copy for `Bytes`, the data type of hyper and axum.
+                    let chunk = data.copy_to_bytes(data.remaining());
+                    let pending = pending.as_mut().expect("polled after completion");
+                    if let Ok(verifier) = &mut pending.verifier {
+                        pending.meter.timed(|| verifier.update(&chunk));
+                    }
+                    buffered.push(chunk);
+                }
+                Some(Err(error)) => break Err(DtSignatureError::from_body_error(error.into())),
+                None => break Ok(()),
+            }
+        };
+        let pending = pending.take().expect("polled after completion");
+        Poll::Ready(Self::finish(pending, outcome, std::mem::take(buffered)))
+    }
+
+    /// `Acquiring`: the inner service's readiness, then the call on that same service.
+    fn poll_acquiring(
+        service: &mut S,
+        request: &mut Option<Request<DtBody>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<S::Future, S::Error>> {
+        ready!(service.poll_ready(cx))?;
+        let request = request.take().expect("polled after completion");
+        Poll::Ready(Ok(service.call(request)))
+    }
+
+    /// The end of `Buffering`: the body is in (`outcome`: or why it could not be read).
+    /// The verdict, then the request forwarded with the same bytes, or the refusal.
+    fn finish(
+        pending: Pending<S, R>,
+        outcome: Result<(), DtSignatureError>,
+        buffered: Buffered,
+    ) -> State<S, B, Res, R> {
+        let Pending {
+            mut parts,
+            verifier,
+            service,
+            rejection,
+            report_only,
+            masked,
+            mut meter,
+        } = pending;
+        // A body over the limit or broken cannot be forwarded intact: refused in
+        // report-only mode too.
+        let verdict = match outcome {
+            Ok(()) => {
+                meter.body_size(buffered.len);
+                verifier.and_then(|verifier| meter.timed(|| verifier.finish()))
+            }
+            Err(error) => Err(error),
+        };
+        match verdict {
+            Ok(claims) => {
+                meter.accepted(claims.schemes());
+                parts.extensions.insert(Verdict::Verified(claims.clone()));
+                parts.extensions.insert(claims);
+            }
+            Err(error)
+                if report_only
+                    && !matches!(error.kind(), ErrorKind::BodyTooLarge | ErrorKind::BodyRead) =>
+            {
+                report(&error);
+                meter.reported(&error);
+                // Claims of an outer layer must not vouch for this request.
+                parts.extensions.remove::<DtClaims>();
+                parts.extensions.insert(Verdict::Refused(error));
+            }
+            Err(error) => return refused(&rejection, meter, masked, error),
+        }
+        let bytes = buffered.into_bytes();
+        parts.headers.remove(TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        State::Acquiring {
+            service,
+            request: Some(Request::from_parts(parts, DtBody::new(bytes))),
+        }
+    }
+}
+
+/// A refusal: logged and counted, then answered (with a gateway's one text when
+/// `masked`).
+fn refused<S, B, Res, R, ResBody>(
+    rejection: &R,
+    meter: Meter,
+    masked: bool,
+    error: DtSignatureError,
+) -> State<S, B, Res, R>
+where
+    S: Service<Request<DtBody>, Response = Response<ResBody>>,
+    Res: ResolveSecrets,
+    R: MakeRejection<ResBody>,
+{
+    let error = if masked { error.masked() } else { error };
+    meter.rejected(&error);
+    State::Rejected {
+        response: Some(reject(rejection, error)),
     }
 }
 

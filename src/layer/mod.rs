@@ -17,8 +17,10 @@ use crate::verify::Verifier;
 
 pub(crate) mod body;
 pub(crate) mod future;
+pub(crate) mod meter;
 pub(crate) mod rejection;
 pub(crate) mod service;
+pub(crate) mod verdict;
 
 pub use rejection::{DefaultRejection, MakeRejection};
 pub use service::DtSignature;
@@ -51,11 +53,17 @@ pub use service::DtSignature;
 ///     .layer(DtSignatureLayer::new("connector secret"));
 /// ```
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     pub(crate) resolver: Res,
     pub(crate) max_body_size: usize,
     pub(crate) rejection: R,
     pub(crate) report_only: bool,
+    /// Every request resolves to one tenant whose policy is known up front: set by
+    /// `DtSignatureLayer::new` and `From<Verifier>`, never by a user's resolver. A gateway
+    /// (`false`) first refuses a request that carries no signature header at all, which no
+    /// tenant and no policy accepts, without asking its resolver.
+    pub(crate) fixed: bool,
 }
 
 impl DtSignatureLayer {
@@ -78,7 +86,10 @@ impl DtSignatureLayer {
 impl From<Verifier> for DtSignatureLayer {
     /// A layer that applies `verifier`'s rules, with the default body limit and rejection.
     fn from(verifier: Verifier) -> Self {
-        Self::gateway(FixedTenant::new(verifier))
+        Self {
+            fixed: true,
+            ..Self::gateway(FixedTenant::new(verifier))
+        }
     }
 }
 
@@ -110,6 +121,7 @@ impl<Res> DtSignatureLayer<Res> {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             rejection: DefaultRejection,
             report_only: false,
+            fixed: false,
         }
     }
 }
@@ -199,6 +211,7 @@ impl<Res, R> DtSignatureLayer<Res, R> {
             max_body_size: self.max_body_size,
             rejection,
             report_only: self.report_only,
+            fixed: self.fixed,
         }
     }
 

@@ -10,11 +10,11 @@ use tower_service::Service;
 
 use super::body::DtBody;
 use super::future::{ResponseFuture, Waiting};
+use super::meter::Meter;
 use super::rejection::{DefaultRejection, MakeRejection};
 use super::DtSignatureLayer;
 use crate::error::{ConfigError, DtSignatureError, ErrorKind};
 use crate::gateway::{FixedTenant, ResolveSecrets};
-use crate::meter::Meter;
 
 /// Middleware that forwards only requests signed by a DT Data Connector.
 ///
@@ -23,6 +23,7 @@ use crate::meter::Meter;
 /// when a gateway's lookup failed), so `Error` is the inner service's own error type and
 /// axum needs no `HandleErrorLayer`.
 #[derive(Clone)]
+#[must_use]
 pub struct DtSignature<S, Res = FixedTenant, R = DefaultRejection> {
     inner: S,
     config: DtSignatureLayer<Res, R>,
@@ -122,7 +123,7 @@ where
 
         // No signature header at all: every tenant and policy refuses it, so a gateway
         // does not ask its resolver (whose failure would hide the request's own refusal).
-        let unsigned = !config.resolver.is_fixed() && !has_signature_header(request.headers());
+        let unsigned = !config.fixed && !has_signature_header(request.headers());
         let (parts, body) = request.into_parts();
         let resolving = (!unsigned).then(|| config.resolver.resolve(&parts));
         // A clone goes into the future, which polls it ready once the body is verified.

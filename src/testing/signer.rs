@@ -115,7 +115,7 @@ impl Signer {
     /// ```
     pub fn sign_parts(&self, header: &[u8], claims: &[u8]) -> String {
         let message = super::signing_input(header, claims);
-        let signature = URL_SAFE_NO_PAD.encode(hs256(&self.key, message.as_bytes()));
+        let signature = URL_SAFE_NO_PAD.encode(hs256::sign(&self.key, message.as_bytes()));
         format!("{message}.{signature}")
     }
 

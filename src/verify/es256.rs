@@ -9,11 +9,12 @@ use base64::{DecodeSliceError, Engine as _};
 use http::HeaderMap;
 use serde::Deserialize;
 
-use super::policy::Token;
-use super::{
-    check_times, decode_json_object, expect_alg, parse_claims, parse_jose, signature_header,
-    HeaderKinds, HexClaim, TokenParts,
+use super::jws::{
+    decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
+    HexClaim, TokenParts,
 };
+use super::policy::Token;
+use super::times::check_times;
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
 use crate::keys::{DtKeys, KeyWait, Lookup, OrgId};
@@ -182,20 +183,22 @@ fn check_token(
     })
 }
 
-#[cfg(all(test, feature = "test-util"))]
+#[cfg(test)]
 mod tests {
-    use std::sync::OnceLock;
+    use std::sync::{Arc, OnceLock};
     use std::time::UNIX_EPOCH;
 
+    use hmac::{Hmac, Mac};
     use http::HeaderValue;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::{json, Map, Value};
     use sha2::{Digest, Sha256};
 
     use super::*;
     use crate::claims::DtClaims;
     use crate::consts::{MAX_HEADER_LEN, X_DT_SIGNATURE};
-    use crate::testing::{AsymmetricSignOptions, AsymmetricSigner, Signer};
-    use crate::Verifier;
+    use crate::verify::Verifier;
 
     const ISSUER: &str = "https://identity.example/data-connector";
     const ORG: &str = "c0rg1d0000000000000a";
@@ -203,23 +206,130 @@ mod tests {
     const NOW: u64 = 1_730_382_284;
     const BODY: &[u8] = br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"},"labels":{},"metadata":{}}"#;
 
-    /// A fresh key, with DT's issuer and the test organization.
-    fn generated() -> AsymmetricSigner {
-        AsymmetricSigner::generate()
-            .with_issuer(ISSUER)
-            .with_org_id(ORG)
+    /// A P-256 key of these tests (the core does not lean on `testing`): it mints tokens
+    /// in DT's shape, `{"alg":"ES256","kid":..,"typ":"JWT"}` over DT's claims in DT's order.
+    #[derive(Clone)]
+    struct TestKey {
+        pair: Arc<EcdsaKeyPair>,
+        pkcs8: Arc<[u8]>,
+        kid: String,
+        issuer: String,
+        org: String,
+    }
+
+    impl TestKey {
+        fn generate() -> Self {
+            let rng = SystemRandom::new();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .unwrap();
+            let kid = hex::encode(&Sha256::digest(pair.public_key().as_ref())[..10]);
+            Self {
+                pair: Arc::new(pair),
+                pkcs8: pkcs8.as_ref().into(),
+                kid,
+                issuer: ISSUER.into(),
+                org: ORG.into(),
+            }
+        }
+
+        fn with_kid(mut self, kid: &str) -> Self {
+            self.kid = kid.into();
+            self
+        }
+
+        fn with_issuer(mut self, issuer: &str) -> Self {
+            self.issuer = issuer.into();
+            self
+        }
+
+        fn with_org_id(mut self, org: &str) -> Self {
+            self.org = org.into();
+            self
+        }
+
+        fn kid(&self) -> &str {
+            &self.kid
+        }
+
+        fn to_pkcs8(&self) -> &[u8] {
+            &self.pkcs8
+        }
+
+        /// `04 || x || y`.
+        fn public_key(&self) -> &[u8] {
+            self.pair.public_key().as_ref()
+        }
+
+        fn jwk(&self) -> Value {
+            let point = self.public_key();
+            json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+                "x": b64(&point[1..33]), "y": b64(&point[33..]),
+            })
+        }
+
+        fn jwks(&self) -> String {
+            json!({ "keys": [self.jwk()] }).to_string()
+        }
+
+        fn sign_parts(&self, header: &[u8], claims: &[u8]) -> String {
+            let input = format!("{}.{}", b64(header), b64(claims));
+            let signature = self
+                .pair
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .unwrap();
+            format!("{input}.{}", b64(signature.as_ref()))
+        }
+
+        /// DT's token for `body`, issued at `iat`, under the JOSE header's `kid` `kid`.
+        fn sign_as(&self, body: &[u8], iat: u64, kid: &str) -> String {
+            let header = format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"JWT"}}"#);
+            let claims = claims_for(body, iat, &self.issuer, &self.org);
+            self.sign_parts(
+                header.as_bytes(),
+                Value::Object(claims).to_string().as_bytes(),
+            )
+        }
+
+        /// DT's token for `body`, issued at `iat`.
+        fn sign_at(&self, body: &[u8], iat: u64) -> String {
+            self.sign_as(body, iat, &self.kid)
+        }
+
+        /// DT's token for `body`, issued now.
+        fn sign(&self, body: &[u8]) -> String {
+            let now = std::time::SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap();
+            self.sign_at(body, now.as_secs())
+        }
+
+        fn dt_keys(&self) -> DtKeys {
+            DtKeys::from_jwks(self.issuer.clone(), &self.jwks()).unwrap()
+        }
+    }
+
+    /// An HS256 token over `header` and `claims` under `key`.
+    fn hs256_token(key: &[u8], header: &[u8], claims: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", b64(mac.finalize().into_bytes()))
     }
 
     /// The key DT signs with, in these tests.
-    fn dt() -> &'static AsymmetricSigner {
-        static SIGNER: OnceLock<AsymmetricSigner> = OnceLock::new();
-        SIGNER.get_or_init(generated)
+    fn dt() -> &'static TestKey {
+        static KEY: OnceLock<TestKey> = OnceLock::new();
+        KEY.get_or_init(TestKey::generate)
     }
 
     /// A key DT does not publish.
-    fn attacker() -> &'static AsymmetricSigner {
-        static SIGNER: OnceLock<AsymmetricSigner> = OnceLock::new();
-        SIGNER.get_or_init(generated)
+    fn attacker() -> &'static TestKey {
+        static KEY: OnceLock<TestKey> = OnceLock::new();
+        KEY.get_or_init(TestKey::generate)
     }
 
     fn at(secs: u64) -> impl Fn() -> SystemTime + Send + Sync + 'static {
@@ -252,12 +362,17 @@ mod tests {
 
     /// DT's claims for `body` at [`NOW`] (serde_json's map is sorted: DT's order).
     fn dt_claims(body: &[u8]) -> Map<String, Value> {
+        claims_for(body, NOW, ISSUER, ORG)
+    }
+
+    /// DT's claims for `body`, issued at `iat` by `issuer` for the organization `org`.
+    fn claims_for(body: &[u8], iat: u64, issuer: &str, org: &str) -> Map<String, Value> {
         let Value::Object(map) = json!({
             "checksum_sha256": hex::encode(Sha256::digest(body)),
-            "exp": NOW + 300,
-            "iat": NOW,
-            "iss": ISSUER,
-            "sub": ORG,
+            "exp": iat + 300,
+            "iat": iat,
+            "iss": issuer,
+            "sub": org,
         }) else {
             unreachable!()
         };
@@ -302,7 +417,7 @@ mod tests {
 
     #[test]
     fn dt_shaped_token_is_accepted_with_its_claims() {
-        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let token = dt().sign_at(BODY, NOW);
         let claims = check(&verifier(), &es_headers(&token), BODY).unwrap();
         assert_eq!(claims.schemes(), [Scheme::Asymmetric]);
         assert_eq!(claims.org_id(), Some(ORG));
@@ -374,9 +489,9 @@ mod tests {
         let jwk_text = dt().jwk().to_string();
         let hs256_with = |key: &[u8]| {
             let header = json!({"alg": "HS256", "kid": dt().kid(), "typ": "JWT"}).to_string();
-            Signer::new(key).sign_parts(header.as_bytes(), dt_claims_text().as_bytes())
+            hs256_token(key, header.as_bytes(), dt_claims_text().as_bytes())
         };
-        let valid = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let valid = dt().sign_at(BODY, NOW);
         let signature = valid.rsplit_once('.').unwrap().1;
         let raw_signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
         let der_signature = {
@@ -416,7 +531,7 @@ mod tests {
         let rows: Vec<(&str, HeaderMap, &[u8], ErrorKind)> = vec![
             ("missing header (an HMAC one is no substitute)", {
                 let mut headers = HeaderMap::new();
-                headers.insert(X_DT_SIGNATURE, Signer::new("s").sign(BODY).parse().unwrap());
+                headers.insert(X_DT_SIGNATURE, hs256_token(b"s", br#"{"alg":"HS256","typ":"JWT"}"#, dt_claims_text().as_bytes()).parse().unwrap());
                 headers
             }, BODY, MissingAsymmetricHeader),
             ("duplicate header", {
@@ -446,8 +561,8 @@ mod tests {
             ("no alg", token(header_with(json!({"kid": dt().kid(), "typ": "JWT"}))), BODY, MalformedToken),
             ("missing kid", token(header_with(json!({"alg": "ES256", "typ": "JWT"}))), BODY, MissingKeyId),
             ("kid not a string", token(header_with(json!({"alg": "ES256", "kid": 7, "typ": "JWT"}))), BODY, MalformedToken),
-            ("unknown kid", token(dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW).kid("cp65gdon1e4bhb5icbmg"))), BODY, UnknownKey),
-            ("signed by another key under DT's kid", token(attacker().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW).kid(dt().kid()))), BODY, InvalidSignature),
+            ("unknown kid", token(dt().sign_as(BODY, NOW, "cp65gdon1e4bhb5icbmg")), BODY, UnknownKey),
+            ("signed by another key under DT's kid", token(attacker().sign_as(BODY, NOW, dt().kid())), BODY, InvalidSignature),
             ("claims changed after signing", token({
                 let (header, rest) = valid.split_once('.').unwrap();
                 let (_, signature) = rest.split_once('.').unwrap();
@@ -507,7 +622,7 @@ mod tests {
 
     #[test]
     fn unknown_kid_in_a_pinned_set_is_a_400() {
-        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW).kid("other"));
+        let token = dt().sign_as(BODY, NOW, "other");
         let error = verifier().verify(&es_headers(&token), BODY).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::UnknownKey);
         assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
@@ -515,10 +630,7 @@ mod tests {
         let empty = DtKeys::from_jwks(ISSUER, r#"{"keys":[]}"#).unwrap();
         let error = Verifier::asymmetric(empty, ORG)
             .clock(at(NOW))
-            .verify(
-                &es_headers(&dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW))),
-                BODY,
-            )
+            .verify(&es_headers(&dt().sign_at(BODY, NOW)), BODY)
             .unwrap_err();
         assert_eq!(
             (error.kind(), error.status().as_u16()),
@@ -550,7 +662,7 @@ mod tests {
     #[test]
     fn time_boundaries() {
         let exp = NOW + 300;
-        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let token = dt().sign_at(BODY, NOW);
         let at_time = |now: u64, leeway: u64| {
             check(
                 &verifier()
@@ -561,7 +673,7 @@ mod tests {
             )
             .map(|_| ())
         };
-        crate::verify::tests::assert_time_boundaries(NOW, exp, at_time);
+        crate::verify::times::tests::assert_time_boundaries(NOW, exp, at_time);
         // The default verifier (leeway 60 s) at the default clock of these tests.
         let default = Verifier::asymmetric(dt().clone().with_issuer(ISSUER).dt_keys(), ORG)
             .clock(at(exp + 60));
@@ -573,7 +685,7 @@ mod tests {
 
     #[test]
     fn any_changed_token_byte_fails() {
-        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let token = dt().sign_at(BODY, NOW);
         let verifier = verifier();
         for i in 0..token.len() {
             let mut bytes = token.clone().into_bytes();
@@ -594,7 +706,7 @@ mod tests {
         jwk["y"] = Value::String(b64([7u8; 32]));
         let keys = DtKeys::from_jwks(ISSUER, &json!({ "keys": [jwk] }).to_string()).unwrap();
         assert!(keys.kids().is_empty(), "an off-curve key was loaded");
-        let token = dt().sign_with(BODY, &AsymmetricSignOptions::new().iat(NOW));
+        let token = dt().sign_at(BODY, NOW);
         let got = check(
             &Verifier::asymmetric(keys, ORG).clock(at(NOW)),
             &es_headers(&token),
@@ -638,7 +750,7 @@ mod tests {
             .with_issuer(issuer)
             .with_org_id(org)
             .with_kid(kid)
-            .sign_with(body, &AsymmetricSignOptions::new().iat(iat));
+            .sign_at(body, iat);
         let (theirs_input, theirs_signature) = token.rsplit_once('.').unwrap();
         let (ours_input, _) = ours.rsplit_once('.').unwrap();
         assert_eq!(ours_input, theirs_input);
@@ -707,7 +819,7 @@ mod tests {
         );
         assert_eq!(decoded.claims.exp, decoded.claims.iat + 300);
         // And it refuses what we refuse: another key's signature.
-        let forged = attacker().sign_with(BODY, &AsymmetricSignOptions::new().kid(dt().kid()));
+        let forged = attacker().sign_as(BODY, decoded.claims.iat, dt().kid());
         assert!(jsonwebtoken::decode::<Claims>(&forged, &decoding, &validation).is_err());
 
         // A token minted by jsonwebtoken with DT's claims, under DT's key.
