@@ -55,6 +55,8 @@
 //! Set the in-flight TTL longer than your handler can take: past it a duplicate is
 //! handled even if the first request is still running.
 
+use std::time::Duration;
+
 mod event_id;
 mod future;
 mod layer;
@@ -75,3 +77,15 @@ pub use response::{DedupRefusal, Duplicate, X_DT_DUPLICATE};
 pub use service::Dedup;
 pub use stats::DedupStats;
 pub use store::{BoxStoreFuture, DedupStore, ReservationToken, Reserve, StoreError};
+
+/// The guard's settings, shared by the layer, its services and their futures; set through
+/// [`DedupLayer`]'s setters.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// [`DedupLayer::in_flight_ttl`].
+    pub(crate) in_flight_ttl: Duration,
+    /// [`DedupLayer::done_ttl`].
+    pub(crate) done_ttl: Duration,
+    /// [`DedupLayer::fail_closed`].
+    pub(crate) fail_closed: bool,
+}

@@ -8,12 +8,14 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::layer::Config;
 use super::memory::MemoryStore;
 use super::response::{refusal, DedupRefusal};
 use super::stats::DedupStats;
 use super::store::DedupStore;
-use crate::{DtBody, DtClaims, Verdict};
+use super::Config;
+use crate::claims::DtClaims;
+use crate::layer::body::DtBody;
+use crate::verdict::Verdict;
 
 /// Middleware that forwards each DT event once. Made by
 /// [`DedupLayer`](super::DedupLayer); see there and the [module docs](super).
