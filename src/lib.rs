@@ -173,8 +173,6 @@ pub mod keys;
 mod layer;
 mod meter;
 #[cfg(feature = "test-util")]
-mod sample;
-#[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod verdict;
