@@ -103,6 +103,7 @@ impl MemoryStore {
     }
 
     /// The clock TTLs are measured with, for tests. Default: [`Instant::now`].
+    #[must_use = "the store with this clock is returned, not set in place"]
     pub fn clock(mut self, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self

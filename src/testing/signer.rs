@@ -148,6 +148,7 @@ impl fmt::Debug for Signer {
 /// # let _ = token;
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use = "options do nothing until passed to `sign_with` or `request_with`"]
 pub struct SignOptions {
     iat: Option<u64>,
     exp: Option<u64>,
