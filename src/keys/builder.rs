@@ -10,6 +10,7 @@ use rustls::crypto::CryptoProvider;
 
 use super::discovery::discovery_issuer;
 use super::fetch::{loggable, FetchJwks, HttpsFetcher, TlsOptions, BUDGET};
+use super::refresh::Shared;
 use super::task::Remote;
 use super::{DtKeys, Inner, KeysError, Snapshot};
 
@@ -147,7 +148,8 @@ impl DiscoveryBuilder {
                 Arc::new(HttpsFetcher::new(options, self.budget)?)
             }
         };
-        let remote = Remote::new(discovery_url, issuer.clone(), fetcher, self.budget);
+        let shared = Shared::new(discovery_url, issuer.clone(), fetcher, self.budget);
+        let remote = Remote::new(shared);
         let inner = Arc::new(Inner {
             issuer: issuer.into(),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),

@@ -15,12 +15,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use http::Uri;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 use tokio::time::{timeout_at, Instant};
 
-use super::fetch::FetchJwks;
 use super::refresh::{lock, Shared};
 use super::{Inner, KeyWait};
 
@@ -44,16 +42,10 @@ impl Drop for Remote {
 }
 
 impl Remote {
-    /// The keys of `issuer`, found through `discovery_url` with `fetcher`; a refresh and a
-    /// request's wait for it take `budget` at most. Nothing starts yet.
-    pub(super) fn new(
-        discovery_url: Uri,
-        issuer: String,
-        fetcher: Arc<dyn FetchJwks>,
-        budget: Duration,
-    ) -> Self {
+    /// The refreshes of `shared`, done by a task that is not started yet.
+    pub(super) fn new(shared: Shared) -> Self {
         Self {
-            shared: Arc::new(Shared::new(discovery_url, issuer, fetcher, budget)),
+            shared: Arc::new(shared),
             task: Mutex::new(None),
         }
     }
