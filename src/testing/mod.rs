@@ -55,7 +55,7 @@ macro_rules! dt_requests {
             options: &$options,
         ) -> Result<Request<B>, http::Error> {
             let body = body.into();
-            super::dt_post(uri, $header, self.sign_with(&body, options), body)
+            $crate::testing::dt_post(uri, $header, self.sign_with(&body, options), body)
         }
     };
 }
