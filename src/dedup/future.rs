@@ -44,7 +44,7 @@ pin_project! {
         S: Service<Request<DtBody>>,
         St: DedupStore,
     {
-        // The answer, handed out at the next poll.
+        // The answer, to hand out (then nothing: polled after completion).
         Ready {
             result: Option<Result<S::Response, S::Error>>,
         },
