@@ -197,8 +197,6 @@ pub mod gateway;
 pub mod keys;
 mod layer;
 #[cfg(feature = "test-util")]
-mod sample;
-#[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod verify;

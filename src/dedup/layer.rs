@@ -9,6 +9,7 @@ use super::memory::MemoryStore;
 use super::service::Dedup;
 use super::stats::DedupStats;
 use super::store::DedupStore;
+use super::Config;
 
 /// The default [`in_flight_ttl`](DedupLayer::in_flight_ttl): 30 seconds, three times DT's
 /// 10 s answer timeout.
@@ -43,17 +44,11 @@ const MAX_DONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 ///     .layer(DtSignatureLayer::new("connector secret"));
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct DedupLayer<St = MemoryStore> {
     store: St,
     config: Arc<Config>,
     stats: DedupStats,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) in_flight_ttl: Duration,
-    pub(crate) done_ttl: Duration,
-    pub(crate) fail_closed: bool,
 }
 
 impl DedupLayer {

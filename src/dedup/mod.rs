@@ -26,16 +26,20 @@
 //!
 //! # What it answers
 //!
-//! | The event is | The guard | Status | Marked |
+//! | The event is | The guard | Status and body (`text/plain`) | Marked |
 //! | --- | --- | --- | --- |
 //! | new (or its key expired) | reserves it for the in-flight TTL (30 s) and forwards | the inner service's | - |
 //! | ... answered 2xx | marks it done for the done TTL (13 h) | the inner service's | - |
 //! | ... answered non-2xx, an error, or dropped | releases it, so DT's retry is handled | the inner service's | - |
-//! | done | answers without forwarding, counts it | `200` | `x-dt-duplicate: done`, [`Duplicate::Done`] |
-//! | in flight elsewhere | answers without forwarding, counts it | `409` | `x-dt-duplicate: in-flight`, [`Duplicate::InFlight`] |
-//! | unknown: the store failed | forwards unguarded and warns (default), or refuses | inner's, or `503` | [`DedupRefusal::StoreUnavailable`] |
-//! | a body without `event.eventId` | refuses | `400` | [`DedupRefusal::MissingEventId`] |
-//! | a request without [`DtClaims`](crate::DtClaims) | refuses: the body is not verified | `500` | [`DedupRefusal::Unverified`] |
+//! | done | answers without forwarding, counts it | `200 done` | `x-dt-duplicate: done`, [`Duplicate::Done`] |
+//! | in flight elsewhere | answers without forwarding, counts it | `409 in-flight` | `x-dt-duplicate: in-flight`, [`Duplicate::InFlight`] |
+//! | unknown: the store failed, and the guard fails open (the default) | forwards unguarded and warns | the inner service's | - |
+//! | unknown: the store failed, and the guard [fails closed](DedupLayer::fail_closed) | refuses | `503 dedup store unavailable` | [`DedupRefusal::StoreUnavailable`] |
+//! | new, but the store is full of reservations in flight | refuses: a reservation in flight is never evicted | `503 dedup store full` | `Retry-After: 5`, [`DedupRefusal::StoreFull`] |
+//! | a body without `event.eventId` | refuses | `400 missing event id` | [`DedupRefusal::MissingEventId`] |
+//! | a body that cannot be read | refuses | `400 failed to read request body` | [`DedupRefusal::BodyRead`] |
+//! | refused by a report-only `DtSignatureLayer` (`Verdict::Refused`) | forwards it unguarded, with its `Verdict`, and marks nothing | the inner service's | - |
+//! | a request without [`DtClaims`](crate::DtClaims) (nor a `Verdict`) | refuses: the body is not verified | `500 dedup guard used without DtSignatureLayer` | [`DedupRefusal::Unverified`] |
 //!
 //! Every answer the guard gives itself is `text/plain` and carries the marked extension.
 //! The 409 makes DT send the event again later, when the first request has finished: by
@@ -54,6 +58,8 @@
 //!
 //! Set the in-flight TTL longer than your handler can take: past it a duplicate is
 //! handled even if the first request is still running.
+
+use std::time::Duration;
 
 mod event_id;
 mod future;
@@ -75,3 +81,15 @@ pub use response::{DedupRefusal, Duplicate, X_DT_DUPLICATE};
 pub use service::Dedup;
 pub use stats::DedupStats;
 pub use store::{BoxStoreFuture, DedupStore, ReservationToken, Reserve, StoreError};
+
+/// The guard's settings, shared by the layer, its services and their futures; set through
+/// [`DedupLayer`]'s setters.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// [`DedupLayer::in_flight_ttl`].
+    pub(crate) in_flight_ttl: Duration,
+    /// [`DedupLayer::done_ttl`].
+    pub(crate) done_ttl: Duration,
+    /// [`DedupLayer::fail_closed`].
+    pub(crate) fail_closed: bool,
+}

@@ -172,12 +172,14 @@ impl RedisStore {
 
     /// The prefix of every key, to share one Redis between applications or connectors.
     /// Default: [`DEFAULT_PREFIX`] (`dt-dedup:`).
+    #[must_use = "the store with this prefix is returned, not set in place"]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.shared_mut().prefix = prefix.into();
         self
     }
 
     /// The longest one operation may take before it fails. Default: [`DEFAULT_TIMEOUT`].
+    #[must_use = "the store with this timeout is returned, not set in place"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.shared_mut().timeout = timeout;
         self

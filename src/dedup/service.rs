@@ -8,11 +8,11 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::layer::Config;
 use super::memory::MemoryStore;
 use super::response::{refusal, DedupRefusal};
 use super::stats::DedupStats;
 use super::store::DedupStore;
+use super::Config;
 use crate::claims::DtClaims;
 use crate::layer::body::DtBody;
 use crate::layer::verdict::Verdict;

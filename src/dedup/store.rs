@@ -8,6 +8,32 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::gateway::TenantId;
+
+/// The store key of an event: its `eventId`, scoped by the tenant when a gateway resolved
+/// one, so that one tenant's event never answers (nor marks) another's with the same id.
+/// A single-secret layer inserts no `TenantId`: its keys are the bare ids, as before.
+/// The tenant's length comes first, so no tenant and id pair can spell another's key.
+pub(crate) fn scoped_key(tenant: Option<&TenantId>, event_id: &str) -> String {
+    match tenant {
+        None => event_id.to_owned(),
+        Some(tenant) => format!("t{}:{}:{}", tenant.as_str().len(), tenant, event_id),
+    }
+}
+
+/// The tenant a key made by [`scoped_key`] belongs to (`""` for a bare event id), for a
+/// store that shares its capacity fairly between tenants.
+pub(crate) fn tenant_of(key: &str) -> &str {
+    let scoped = || {
+        let rest = key.strip_prefix('t')?;
+        let (len, rest) = rest.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        let tenant = rest.get(..len)?;
+        rest[len..].starts_with(':').then_some(tenant)
+    };
+    scoped().unwrap_or("")
+}
+
 /// Where [`Dedup`](super::Dedup) records which events it has seen.
 ///
 /// A key is either absent, reserved (in flight, held by one [`ReservationToken`]) or done.
@@ -177,5 +203,33 @@ mod tests {
         let token = ReservationToken::from_u128(0xab);
         assert_eq!(token.to_string(), format!("{:032x}", 0xab));
         assert_eq!(token.as_u128(), 0xab);
+    }
+
+    #[test]
+    fn scoped_keys_keep_tenants_apart() {
+        assert_eq!(scoped_key(None, "evt"), "evt");
+        let keys: Vec<String> = [("a:b", "evt"), ("a", "b:evt"), ("", "evt")]
+            .into_iter()
+            .map(|(tenant, id)| scoped_key(Some(&TenantId::from(tenant)), id))
+            .collect();
+        assert_eq!(keys, ["t3:a:b:evt", "t1:a:b:evt", "t0::evt"]);
+        for (key, tenant) in keys.iter().zip(["a:b", "a", ""]) {
+            assert_eq!(tenant_of(key), tenant, "{key}");
+        }
+    }
+
+    #[test]
+    fn tenants_are_read_back_from_scoped_keys() {
+        for (key, tenant) in [
+            ("c82gg9catj3vmh4248og", ""),
+            ("t1:a:evt", "a"),
+            ("t5:acme1:evt:with:colons", "acme1"),
+            ("t3:a:b:evt", "a:b"),
+            ("t9:short:evt", ""),
+            ("tx:a:evt", ""),
+            ("t1:ab:evt", ""),
+        ] {
+            assert_eq!(super::tenant_of(key), tenant, "{key}");
+        }
     }
 }

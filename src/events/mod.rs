@@ -50,7 +50,7 @@
 //
 // Adding an event type: one line in the table in `table.rs` (variant, DT name, data
 // struct, shape, sample device), its data struct in `data.rs`, its `Sample` in
-// `../sample.rs`, and an example body in `tests/data/dt-events/<dtName>.json`.
+// `../testing/sample.rs`, and an example body in `tests/data/dt-events/<dtName>.json`.
 mod data;
 mod event;
 mod format;

@@ -1,6 +1,7 @@
 //! The table of event types, and what is made from it: [`EventType`] (with
 //! [`EventType::ALL`]), [`EventData`], and the dispatch of `event.data` by type on the way
-//! in and out. `Payload::sample` (feature `test-util`, `sample.rs`) is made from it too.
+//! in and out. `Payload::sample` (feature `test-util`, `testing/sample.rs`) is made from it
+//! too.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,9 +29,10 @@ use super::*;
 ///   `test-util`); `"ccon"` makes the sample come from a Cloud Connector.
 ///
 /// `for_each_event_type!(then)` calls the macro `then!` with the table; each place that
-/// needs every type (here, `sample.rs`, the tests) generates its part that way. Adding a
-/// type is one line here, its data struct in `data.rs`, its `Sample` impl in `sample.rs`
-/// and its body in `tests/data/dt-events/<dtName>.json` (the tests fail without it).
+/// needs every type (here, `testing/sample.rs`, the tests) generates its part that way.
+/// Adding a type is one line here, its data struct in `data.rs`, its `Sample` impl in
+/// `testing/sample.rs` and its body in `tests/data/dt-events/<dtName>.json` (the tests
+/// fail without it).
 macro_rules! for_each_event_type {
     ($then:ident) => {
         $then! {
@@ -57,7 +59,7 @@ macro_rules! for_each_event_type {
         }
     };
 }
-// For `sample.rs`; the rest of this module uses the macro in place.
+// For `testing/sample.rs`; the rest of this module uses the macro in place.
 #[cfg(feature = "test-util")]
 pub(crate) use for_each_event_type;
 

@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
 
@@ -31,6 +32,10 @@ use super::KeysError;
 
 /// The largest discovery document or key set read: 64 KiB.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// The time a refresh (discovery and key set) may take, and a request may wait for one;
+/// also the default client's connect timeout.
+pub(crate) const BUDGET: Duration = Duration::from_secs(5);
 
 /// The future of [`FetchJwks::fetch`].
 pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
@@ -216,6 +221,40 @@ pub(crate) fn loggable(uri: &Uri) -> String {
 pub(crate) struct TlsOptions {
     pub(crate) extra_roots: Vec<CertificateDer<'static>>,
     pub(crate) provider: Option<Arc<CryptoProvider>>,
+}
+
+impl TlsOptions {
+    /// The options with these extra roots (each DER, or PEM with one or more
+    /// certificates) and this provider (`None`: see [`crypto_provider`]).
+    pub(crate) fn new(
+        extra_roots: &[Vec<u8>],
+        provider: Option<Arc<CryptoProvider>>,
+    ) -> Result<Self, KeysError> {
+        let mut roots = Vec::new();
+        for certificate in extra_roots {
+            roots.extend(certificates(certificate)?);
+        }
+        Ok(Self {
+            extra_roots: roots,
+            provider,
+        })
+    }
+}
+
+/// The certificates of one extra root: PEM, or else DER.
+fn certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, KeysError> {
+    if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        return Ok(vec![CertificateDer::from(bytes.to_vec())]);
+    }
+    let certificates = CertificateDer::pem_slice_iter(bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| KeysError::new(format!("an extra root certificate is not valid PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(KeysError::new(
+            "an extra root certificate holds no CERTIFICATE",
+        ));
+    }
+    Ok(certificates)
 }
 
 /// The default [`FetchJwks`]: hyper + rustls, system roots through
@@ -494,7 +533,7 @@ mod tests {
     }
 
     fn fetcher() -> HttpsFetcher {
-        HttpsFetcher::new(TlsOptions::default(), Duration::from_secs(5)).unwrap()
+        HttpsFetcher::new(TlsOptions::default(), BUDGET).unwrap()
     }
 
     #[tokio::test]

@@ -26,18 +26,26 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 #[cfg(feature = "jwks")]
+mod builder;
+#[cfg(feature = "jwks")]
+mod discovery;
+#[cfg(all(test, feature = "jwks"))]
+mod fake;
+#[cfg(feature = "jwks")]
 mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
-mod remote;
+mod refresh;
+#[cfg(feature = "jwks")]
+mod task;
 
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use builder::DiscoveryBuilder;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub use org::OrgId;
-#[cfg(feature = "jwks")]
-#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use remote::DiscoveryBuilder;
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
 /// clone sees the same keys.
@@ -61,7 +69,7 @@ struct Inner {
     issuer: Arc<str>,
     snapshot: RwLock<Arc<Snapshot>>,
     #[cfg(feature = "jwks")]
-    remote: Option<remote::Remote>,
+    remote: Option<task::Remote>,
 }
 
 /// The key set as last obtained, and how the last refresh went.

@@ -137,6 +137,7 @@ impl AsymmetricSigner {
 
     /// The same key under the key id `kid`. Default: 20 characters in the alphabet of DT's
     /// ids, derived from the public key (the same key always gets the same `kid`).
+    #[must_use = "the signer with this kid is returned, not set in place"]
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = kid.into();
         self
@@ -144,6 +145,7 @@ impl AsymmetricSigner {
 
     /// The same key, minting tokens whose `iss` is `issuer`. Default:
     /// [`DT_ISSUER`], DT's production issuer.
+    #[must_use = "the signer with this issuer is returned, not set in place"]
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = issuer.into();
         self
@@ -151,6 +153,7 @@ impl AsymmetricSigner {
 
     /// The same key, minting tokens whose `sub` is `org_id`, the DT organization.
     /// Default: [`SAMPLE_ORG_ID`].
+    #[must_use = "the signer with this org_id is returned, not set in place"]
     pub fn with_org_id(mut self, org_id: impl Into<String>) -> Self {
         self.org_id = org_id.into();
         self
@@ -315,6 +318,7 @@ impl fmt::Debug for AsymmetricSigner {
 /// # let _ = token;
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use = "options do nothing until passed to `sign_with` or `request_with`"]
 pub struct AsymmetricSignOptions {
     iat: Option<u64>,
     exp: Option<u64>,

@@ -55,7 +55,7 @@ macro_rules! dt_requests {
             options: &$options,
         ) -> Result<Request<B>, http::Error> {
             let body = body.into();
-            super::dt_post(uri, $header, self.sign_with(&body, options), body)
+            $crate::testing::dt_post(uri, $header, self.sign_with(&body, options), body)
         }
     };
 }
@@ -64,16 +64,16 @@ macro_rules! dt_requests {
 mod asymmetric;
 #[cfg(feature = "asymmetric")]
 mod identity;
+mod sample;
 mod signer;
 
-pub use crate::sample::SAMPLE_PROJECT_ID;
 #[cfg(feature = "asymmetric")]
 #[cfg_attr(docsrs, doc(cfg(feature = "asymmetric")))]
 pub use asymmetric::{AsymmetricSignOptions, AsymmetricSigner, SAMPLE_ORG_ID};
 #[cfg(feature = "asymmetric")]
 #[cfg_attr(docsrs, doc(cfg(feature = "asymmetric")))]
 pub use identity::{Behavior, Endpoint, IdentityServer};
-pub(crate) use signer::{encode_id, new_id};
+pub use sample::SAMPLE_PROJECT_ID;
 pub use signer::{SignOptions, Signer};
 
 /// A `POST` to `uri` as a Data Connector sends it: the signature header, `Content-Type:

@@ -148,6 +148,7 @@ impl fmt::Debug for Signer {
 /// # let _ = token;
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use = "options do nothing until passed to `sign_with` or `request_with`"]
 pub struct SignOptions {
     iat: Option<u64>,
     exp: Option<u64>,
@@ -199,7 +200,7 @@ fn unix_now() -> u64 {
 /// secret.
 ///
 /// [xid]: https://github.com/rs/xid
-pub(crate) fn new_id(unix_secs: u64) -> String {
+pub(super) fn new_id(unix_secs: u64) -> String {
     static PROCESS: OnceLock<([u8; 5], AtomicU32)> = OnceLock::new();
     let (process, counter) = PROCESS.get_or_init(|| {
         let random = RandomState::new().build_hasher().finish();
@@ -223,7 +224,7 @@ pub(crate) fn new_id(unix_secs: u64) -> String {
 const BASE32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
 
 /// 12 bytes as 20 lowercase base32hex characters, without padding.
-pub(crate) fn encode_id(raw: &[u8; 12]) -> String {
+pub(super) fn encode_id(raw: &[u8; 12]) -> String {
     let mut out = String::with_capacity(20);
     let mut buffer = 0u32;
     let mut bits = 0;

@@ -1,4 +1,5 @@
-//! DtGatewayLayer: per-tenant secrets picked by a resolver, through the public API.
+//! `DtSignatureLayer::gateway`: per-tenant secrets picked by a resolver, through the public
+//! API.
 
 use std::sync::atomic::Ordering;
 

@@ -1,4 +1,4 @@
-//! `Signer` (feature `signer`) against DT's real tokens and against `DtSignatureLayer`.
+//! `Signer` (feature `test-util`) against DT's real tokens and against `DtSignatureLayer`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -59,7 +59,7 @@ async fn the_service_polled_ready_is_the_one_called() {
     let cases: [Case; 3] = [
         ("DtSignatureLayer", signature_layer, "/"),
         (
-            "DtGatewayLayer",
+            "DtSignatureLayer::gateway",
             |mock| {
                 let secrets = StaticSecrets::by_path_segment(1)
                     .tenant("a", Verifier::new(SECRET).clock(at(NOW)));

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DurationRound, TimeDelta};
 
+use super::signer::{encode_id, new_id};
 use crate::events::for_each_event_type;
 use crate::events::*;
-use crate::testing::{encode_id, new_id};
 
 /// The project id of every [`Payload::sample`]: an id in DT's format that no real
 /// project has.

@@ -1,0 +1,135 @@
+//! OpenID Connect discovery's rules (feature `jwks`): the issuer a discovery URL names,
+//! and what the discovery document must say.
+//!
+//! - The URL ends in `/.well-known/openid-configuration`; the issuer is the URL without
+//!   that suffix (OpenID Connect Discovery 1.0, 4.3).
+//! - The document is JSON with `issuer` and `jwks_uri` (other members are ignored); its
+//!   `issuer` equals the URL's byte for byte (4.3), and its `jwks_uri` may be fetched
+//!   ([`check_url`]).
+
+use http::Uri;
+use serde::Deserialize;
+
+use super::fetch::check_url;
+use super::KeysError;
+
+/// The path an OpenID Connect discovery URL ends with (OIDC Discovery 1.0, 4).
+pub(crate) const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// The discovery URL, checked, and the issuer it names.
+pub(crate) fn discovery_issuer(url: &str) -> Result<(Uri, String), KeysError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| KeysError::new("the discovery URL is not a valid URL"))?;
+    check_url(&uri).map_err(|e| KeysError::new(format!("discovery URL: {e}")))?;
+    if uri.query().is_some() || url.contains('#') {
+        return Err(KeysError::new(
+            "the discovery URL must not have a query or a fragment",
+        ));
+    }
+    let issuer = url
+        .strip_suffix(WELL_KNOWN)
+        .ok_or_else(|| KeysError::new(format!("the discovery URL must end in {WELL_KNOWN}")))?;
+    if issuer.ends_with('/') {
+        return Err(KeysError::new("the discovery URL names no issuer"));
+    }
+    Ok((uri, issuer.to_owned()))
+}
+
+/// The members of a discovery document that the key cache reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Discovery {
+    /// The issuer the document speaks for.
+    pub(crate) issuer: String,
+    /// Where its JWK Set is.
+    pub(crate) jwks_uri: String,
+}
+
+/// Parse a discovery document: JSON with the string members `issuer` and `jwks_uri`.
+/// Nothing is checked but the shape: see [`Discovery::jwks_uri_for`].
+pub(crate) fn parse_discovery(body: &[u8]) -> Result<Discovery, KeysError> {
+    serde_json::from_slice(body).map_err(|_| KeysError::new("not JSON with issuer and jwks_uri"))
+}
+
+impl Discovery {
+    /// The document's `jwks_uri`, once the document is found to speak for `issuer` (byte
+    /// for byte) and to name a key set that may be fetched.
+    pub(crate) fn jwks_uri_for(self, issuer: &str) -> Result<String, KeysError> {
+        if self.issuer != issuer {
+            return Err(KeysError::new(format!(
+                "issuer {:?} is not {issuer:?}",
+                self.issuer
+            )));
+        }
+        let uri: Uri = self
+            .jwks_uri
+            .parse()
+            .map_err(|_| KeysError::new("jwks_uri is not a URL"))?;
+        check_url(&uri).map_err(|e| KeysError::new(format!("jwks_uri: {e}")))?;
+        Ok(self.jwks_uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://id.example/dc";
+
+    #[test]
+    fn documents() {
+        let jwks_uri = |body: &str| {
+            parse_discovery(body.as_bytes())
+                .and_then(|document| document.jwks_uri_for(ISSUER))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            jwks_uri(
+                r#"{"issuer":"https://id.example/dc","jwks_uri":"https://id.example/dc/jwks","id_token_signing_alg_values_supported":["ES256"]}"#
+            ),
+            Ok("https://id.example/dc/jwks".to_owned())
+        );
+        for (body, reason) in [
+            ("", "not JSON"),
+            ("<html>", "not JSON"),
+            (r#"{"issuer":"https://id.example/dc"}"#, "not JSON"),
+            (
+                r#"{"issuer":1,"jwks_uri":"https://id.example/dc/jwks"}"#,
+                "not JSON",
+            ),
+            (r#"["https://id.example/dc"]"#, "not JSON"),
+            (
+                r#"{"issuer":"https://id.example/dc/","jwks_uri":"https://id.example/dc/jwks"}"#,
+                "is not",
+            ),
+            (
+                r#"{"issuer":"https://id.example/dc","jwks_uri":"not a url"}"#,
+                "jwks_uri is not a URL",
+            ),
+            (
+                r#"{"issuer":"https://id.example/dc","jwks_uri":"http://id.example/dc/jwks"}"#,
+                "loopback",
+            ),
+        ] {
+            let error = jwks_uri(body).unwrap_err();
+            assert!(error.contains(reason), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn issuers() {
+        let issuer = |url: &str| discovery_issuer(url).map(|(_, issuer)| issuer);
+        assert_eq!(
+            issuer("https://id.example/dc/.well-known/openid-configuration").unwrap(),
+            ISSUER
+        );
+        assert_eq!(
+            issuer("https://id.example/.well-known/openid-configuration").unwrap(),
+            "https://id.example"
+        );
+        let error = issuer("https://id.example/dc//.well-known/openid-configuration")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("names no issuer"), "{error}");
+    }
+}

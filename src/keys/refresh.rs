@@ -1,0 +1,410 @@
+//! One refresh of a discovered key set (feature `jwks`), the state the refreshes keep, and
+//! when the next one is due.
+//!
+//! - One refresh is a GET of the discovery document (only when its own `max-age` expired,
+//!   or after a failed refresh) and a GET of its `jwks_uri`, within 5 s in all.
+//! - The key set is refreshed after its `Cache-Control: max-age`, clamped to 1 min ..
+//!   24 h; 15 min without one.
+//! - After a failed refresh, the next try comes after 1 s, doubling up to 60 s. The last
+//!   good key set is kept meanwhile, but a `kid` it lacks is then
+//!   [`Lookup::Unavailable`](super::Lookup::Unavailable), not unknown: the keys may have
+//!   rotated.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::Uri;
+use tokio::sync::{watch, Notify};
+use tokio::time::{timeout, Instant};
+
+use super::discovery::parse_discovery;
+use super::fetch::{loggable, FetchJwks};
+use super::{parse_jwks, EsKey, Inner, Snapshot};
+
+/// A key set is refreshed this long after it was fetched when it has no `max-age`.
+const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// The bounds of a `max-age`.
+const MIN_TTL: Duration = Duration::from_secs(60);
+const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The first retry after a failure, doubled after each further failure up to the maximum.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// What a successful refresh brings: the key set, and how long it stays fresh.
+type Refreshed = (HashMap<Box<str>, EsKey>, Duration);
+
+/// What the refresh task shares with the handle and with waiting requests.
+pub(super) struct Shared {
+    discovery_url: Uri,
+    issuer: String,
+    fetcher: Arc<dyn FetchJwks>,
+    /// The time one refresh, and a request's wait for it, may take.
+    pub(super) budget: Duration,
+    pub(super) state: Mutex<State>,
+    /// The task is running (cleared when its future is dropped: finished, aborted, or its
+    /// runtime shut down).
+    pub(super) running: AtomicBool,
+    /// Wakes the task for a refresh that a request asked for.
+    pub(super) kick: Notify,
+    /// The number of refreshes done (successful or not), for waiting requests.
+    pub(super) done: watch::Sender<u64>,
+}
+
+/// Where the refreshes stand.
+#[derive(Default)]
+pub(super) struct State {
+    /// A refresh is asked for or running: a request joins it.
+    pub(super) busy: bool,
+    /// A request asked for a refresh that the task has not started yet.
+    pub(super) requested: bool,
+    /// When the last refresh started.
+    pub(super) last_start: Option<Instant>,
+    /// Refreshes done (as `done`).
+    pub(super) generation: u64,
+    /// The discovery document's `jwks_uri`, while its `max-age` lasts.
+    discovery: Option<(String, Instant)>,
+    /// Failed refreshes in a row.
+    failures: u32,
+}
+
+/// Why a refresh failed, for the log and the metric.
+pub(super) struct Failure {
+    outcome: &'static str,
+    reason: String,
+}
+
+impl Failure {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            outcome: "error",
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Shared {
+    /// The refreshes of `issuer`'s keys, found through `discovery_url` with `fetcher`; one
+    /// refresh, and a request's wait for it, take `budget` at most.
+    pub(super) fn new(
+        discovery_url: Uri,
+        issuer: String,
+        fetcher: Arc<dyn FetchJwks>,
+        budget: Duration,
+    ) -> Self {
+        Self {
+            discovery_url,
+            issuer,
+            fetcher,
+            budget,
+            state: Mutex::new(State::default()),
+            running: AtomicBool::new(false),
+            kick: Notify::new(),
+            done: watch::channel(0).0,
+        }
+    }
+
+    /// One refresh within the budget: the key set and how long it stays fresh.
+    pub(super) async fn refresh(&self) -> Result<Refreshed, Failure> {
+        match timeout(self.budget, self.fetch_keys()).await {
+            Ok(Ok(keys)) => Ok(keys),
+            Ok(Err(failure)) => {
+                // The key set may have moved: read the discovery document again next time.
+                lock(&self.state).discovery = None;
+                Err(failure)
+            }
+            Err(_) => {
+                lock(&self.state).discovery = None;
+                Err(Failure {
+                    outcome: "timeout",
+                    reason: format!("no answer within {:?}", self.budget),
+                })
+            }
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<Refreshed, Failure> {
+        let now = Instant::now();
+        let cached = lock(&self.state)
+            .discovery
+            .as_ref()
+            .filter(|(_, expires)| *expires > now)
+            .map(|(jwks_uri, _)| jwks_uri.clone());
+        let jwks_uri = match cached {
+            Some(jwks_uri) => jwks_uri,
+            None => self.discover().await?,
+        };
+        let fetched = self.fetcher.fetch(&jwks_uri).await.map_err(|e| {
+            let uri = jwks_uri.parse().map(|u| loggable(&u)).unwrap_or_default();
+            Failure::new(format!("key set {uri}: {e}"))
+        })?;
+        let keys = parse_jwks(&fetched.body).map_err(|e| Failure::new(format!("key set: {e}")))?;
+        Ok((keys, ttl(fetched.max_age)))
+    }
+
+    /// Read the discovery document: its `jwks_uri`, also kept while its `max-age` lasts.
+    async fn discover(&self) -> Result<String, Failure> {
+        let url = self.discovery_url.to_string();
+        let fetched = self
+            .fetcher
+            .fetch(&url)
+            .await
+            .map_err(|e| Failure::new(format!("discovery document: {e}")))?;
+        let jwks_uri = parse_discovery(&fetched.body)
+            .and_then(|document| document.jwks_uri_for(&self.issuer))
+            .map_err(|e| Failure::new(format!("discovery document: {e}")))?;
+        let expires = Instant::now() + ttl(fetched.max_age);
+        lock(&self.state).discovery = Some((jwks_uri.clone(), expires));
+        Ok(jwks_uri)
+    }
+
+    /// Publish a refresh's outcome; the time until the next refresh.
+    pub(super) fn finish(&self, inner: &Inner, outcome: Result<Refreshed, Failure>) -> Duration {
+        let (snapshot, delay, label) = match outcome {
+            Ok((keys, ttl)) => {
+                tracing::debug!(
+                    issuer = %self.issuer,
+                    keys = keys.len(),
+                    next_refresh = ?ttl,
+                    "DT's key set refreshed"
+                );
+                lock(&self.state).failures = 0;
+                let snapshot = Snapshot {
+                    keys,
+                    loaded: true,
+                    last_refresh_ok: true,
+                };
+                (snapshot, ttl, "ok")
+            }
+            Err(failure) => {
+                let failures = {
+                    let mut state = lock(&self.state);
+                    state.failures = state.failures.saturating_add(1);
+                    state.failures
+                };
+                let delay = backoff(failures);
+                let previous = inner.snapshot.read().unwrap_or_else(|e| e.into_inner());
+                tracing::warn!(
+                    discovery = %loggable(&self.discovery_url),
+                    reason = %failure.reason,
+                    failures,
+                    retry_in = ?delay,
+                    kept_keys = previous.keys.len(),
+                    "refreshing DT's key set failed; the last good set is kept"
+                );
+                let snapshot = Snapshot {
+                    keys: previous.keys.clone(),
+                    loaded: previous.loaded,
+                    last_refresh_ok: false,
+                };
+                (snapshot, delay, failure.outcome)
+            }
+        };
+        #[cfg(feature = "metrics")]
+        metrics::counter!("dt_signature_jwks_fetches_total", "outcome" => label).increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = label;
+        *inner.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        let generation = {
+            let mut state = lock(&self.state);
+            state.busy = false;
+            state.generation += 1;
+            state.generation
+        };
+        self.done.send_replace(generation);
+        delay
+    }
+}
+
+/// How long a document stays fresh, from its `max-age`.
+fn ttl(max_age: Option<Duration>) -> Duration {
+    max_age.map_or(DEFAULT_TTL, |max_age| max_age.clamp(MIN_TTL, MAX_TTL))
+}
+
+/// The wait before the next try after `failures` failed refreshes in a row.
+fn backoff(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_RETRY)
+}
+
+/// The mutex's value, also after another holder panicked.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::super::fake::{discover, jwk, settle, state, wait, Fake, Mode, ISSUER};
+    use super::super::fetch::BUDGET;
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_from_1_s_to_60_s() {
+        let fake = Fake::new(&["k1"]);
+        fake.set_mode(Mode::Fail);
+        let _keys = discover(&fake);
+        tokio::time::sleep(Duration::from_secs(250)).await;
+        assert_eq!(fake.intervals(), [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        // A success resets the backoff.
+        fake.set_mode(Mode::Ok);
+        *lock(&fake.jwks_max_age) = Some(Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        fake.set_mode(Mode::Fail);
+        lock(&fake.times).clear();
+        tokio::time::sleep(Duration::from_secs(125)).await;
+        assert_eq!(fake.intervals(), [1, 2, 4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn issuer_mismatch_fails_the_refresh() {
+        let fake = Fake::new(&["k1"]);
+        *lock(&fake.issuer) = format!("{ISSUER}/");
+        let keys = discover(&fake);
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(!keys.ready());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        assert_eq!(fake.jwks_calls(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_age_is_clamped() {
+        for (max_age, interval) in [
+            (Some(Duration::ZERO), 60),
+            (Some(Duration::from_secs(90)), 90),
+            (Some(Duration::from_secs(10 * 24 * 3600)), 24 * 3600),
+            (None, 15 * 60),
+        ] {
+            let fake = Fake::new(&["k1"]);
+            *lock(&fake.jwks_max_age) = max_age;
+            let _keys = discover(&fake);
+            tokio::time::sleep(Duration::from_secs(2 * interval + 1)).await;
+            assert_eq!(fake.intervals(), [interval, interval], "{max_age:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_is_read_again_after_its_max_age() {
+        let fake = Fake::new(&["k1"]);
+        *lock(&fake.discovery_max_age) = Some(Duration::from_secs(3600));
+        *lock(&fake.jwks_max_age) = Some(Duration::from_secs(60));
+        let _keys = discover(&fake);
+        tokio::time::sleep(Duration::from_secs(3590)).await;
+        assert_eq!((fake.discovery_calls(), fake.jwks_calls()), (1, 60));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!((fake.discovery_calls(), fake.jwks_calls()), (2, 61));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rotation() {
+        let fake = Fake::new(&["old"]);
+        let keys = discover(&fake);
+        settle().await;
+        assert_eq!(keys.kids(), ["old"]);
+        fake.set_jwks(&["new"]);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert_eq!(keys.kids(), ["new"]);
+        assert_eq!(state(&keys, "new"), "found");
+        assert_eq!(state(&keys, "old"), "unknown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_good_set_is_kept_on_failure() {
+        let fake = Fake::new(&["k1"]);
+        let keys = discover(&fake);
+        settle().await;
+        for (mode, jwks) in [
+            (Mode::Fail, None),
+            (Mode::Garbage, None),
+            (Mode::Ok, Some(r#"{"keys":[X,X]}"#)),
+        ] {
+            fake.set_mode(mode);
+            if jwks.is_some() {
+                // The same kid twice: the set is refused whole.
+                let key = jwk("k2");
+                *lock(&fake.jwks) = format!(r#"{{"keys":[{key},{key}]}}"#);
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            wait(keys.refresh_for_unknown_kid()).await;
+            assert!(keys.ready(), "{mode:?}");
+            assert_eq!(keys.kids(), ["k1"], "{mode:?}");
+            assert_eq!(state(&keys, "k1"), "found", "{mode:?}");
+            // The keys may have rotated: a kid not in the old set cannot be judged.
+            assert_eq!(state(&keys, "k2"), "unavailable", "{mode:?}");
+            fake.set_mode(Mode::Ok);
+            fake.set_jwks(&["k1"]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(state(&keys, "k2"), "unknown", "{mode:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_fetch_is_waited_for_5_s_at_most() {
+        let fake = Fake::new(&["k1"]);
+        fake.set_mode(Mode::Stall);
+        let keys = discover(&fake);
+        let start = Instant::now();
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(start.elapsed() <= BUDGET, "{:?}", start.elapsed());
+        assert_eq!(state(&keys, "k1"), "unavailable");
+        // The stalled refresh counts as failed, and is retried.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fake.set_mode(Mode::Ok);
+        let start = Instant::now();
+        wait(keys.refresh_for_unknown_kid()).await;
+        assert!(start.elapsed() <= BUDGET);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(keys.ready());
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn refreshes_are_counted_by_outcome() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let fake = Fake::new(&["k1"]);
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let keys = discover(&fake);
+                settle().await;
+                fake.set_mode(Mode::Fail);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                wait(keys.refresh_for_unknown_kid()).await;
+                fake.set_mode(Mode::Stall);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(BUDGET + Duration::from_millis(500)).await;
+            });
+        });
+        let mut counts: Vec<(String, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "dt_signature_jwks_fetches_total")
+            .map(|(key, _, _, value)| {
+                let outcome = key.key().labels().next().unwrap().value().to_owned();
+                let DebugValue::Counter(count) = value else {
+                    panic!("not a counter")
+                };
+                (outcome, count)
+            })
+            .collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [("error".into(), 1), ("ok".into(), 1), ("timeout".into(), 1)]
+        );
+    }
+}
