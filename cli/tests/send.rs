@@ -1,13 +1,11 @@
-//! The local Data Connector of `examples/send_event/` (its engine, compiled in here)
+//! The local Data Connector of `dt-signature send` (its engine, `send::connector`)
 //! against in-process axum receivers on 127.0.0.1:0: delivery of every event type,
 //! DT-like retries, and `--tamper` mode, which must report a receiver that accepts
-//! tampered requests. With `asymmetric`: the same for `--scheme asymmetric` and `both`,
-//! against receivers that pin the keys of the connector's identity server, and a `kid`
-//! that stays the same across runs with one key file.
+//! tampered requests; the same for `--scheme asymmetric` and `both`, against receivers
+//! that pin the keys of the connector's identity server, and a `kid` that stays the same
+//! across runs with one key file. `cli.rs` runs the built binary.
 
-#[path = "../../examples/send_event/connector.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod connector;
+use dt_signature_cli::send::connector;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -278,7 +276,6 @@ fn config_debug_hides_the_secret() {
 
 /// `--scheme asymmetric` and `both`: the connector signs with its key, served by the
 /// identity server; receivers pin the keys from that server's JWK Set.
-#[cfg(feature = "asymmetric")]
 mod asymmetric {
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
@@ -306,8 +303,10 @@ mod asymmetric {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_nanos();
-            let dir = std::env::temp_dir()
-                .join(format!("send_event-{name}-{}-{nanos}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!(
+                "dt-signature-send-{name}-{}-{nanos}",
+                std::process::id()
+            ));
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
         }
@@ -324,7 +323,7 @@ mod asymmetric {
         }
     }
 
-    /// What `main.rs` does for the asymmetric schemes: the key from `key_file`, for the
+    /// What `send` does for the asymmetric schemes: the key from `key_file`, for the
     /// server's issuer and [`ORG`], served by the server.
     fn connector_key(server: &IdentityServer, key_file: &Path) -> (AsymmetricSigner, bool) {
         let (signer, new) = connector::load_key(key_file, server.issuer(), ORG).unwrap();
