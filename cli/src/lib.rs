@@ -16,8 +16,3 @@ pub mod send;
 
 /// The exit status of bad usage or unreadable input (clap's own usage errors use it too).
 pub const EXIT_USAGE: u8 = 2;
-
-/// Prints `dt-signature <command>: <message>` on stderr: the one-line error of the tool.
-pub fn error(command: &str, message: impl std::fmt::Display) {
-    eprintln!("dt-signature {command}: {message}");
-}

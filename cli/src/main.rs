@@ -26,16 +26,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Send(args) => runtime().block_on(send::run(args)),
-        Command::Identity(args) => runtime().block_on(identity::run(args)),
-        Command::Explain(args) => explain::run(args),
+    let command = Cli::parse().command;
+    if let Command::Explain(args) = command {
+        return explain::run(args);
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("dt-signature: cannot start the tokio runtime")
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dt-signature: cannot start the tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Command::Send(args) => runtime.block_on(send::run(args)),
+        Command::Identity(args) => runtime.block_on(identity::run(args)),
+        Command::Explain(args) => explain::run(args),
+    }
 }

@@ -115,7 +115,7 @@ fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, InputError> {
 
 /// `n` bytes in MiB or bytes, for messages.
 fn size(n: usize) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
     } else {
         format!("{n} bytes")
@@ -337,7 +337,9 @@ pub fn parse_har(bytes: &[u8]) -> Result<Captured, InputError> {
         .map_err(|error| InputError::new(format!("not a HAR file (invalid JSON: {error})")))?;
     let request = har
         .pointer("/log/entries/0/request")
-        .ok_or_else(|| InputError::new("not a HAR file: no log.entries[0].request"))?;
+        .ok_or_else(|| InputError::new(
+            "not a HAR file: no log.entries[0].request (a body alone? use --headers FILE --body FILE)",
+        ))?;
     let list = request
         .get("headers")
         .and_then(serde_json::Value::as_array)
