@@ -2,7 +2,7 @@
 //! against DT's own Python library (`interop/check_dtintegrations.py`, run by `.ci/run`).
 //!
 //! ```text
-//! cargo run --features signer --example sign_requests -- <out-dir> <secret>
+//! cargo run --features test-util --example sign_requests -- <out-dir> <secret>
 //! ```
 //!
 //! Each `<eventType>.json` is `{"eventType", "headers": {...}, "body": "<exact body>"}`,

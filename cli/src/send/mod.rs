@@ -13,7 +13,7 @@
 //! `--scheme asymmetric` (or `both`) signs `DT-Asymmetric-Signature` (ES256) as DT's
 //! identity service does, with a P-256 key kept in `--key-file` (made on the first run, so
 //! its `kid` stays the same; by default in the per-user data directory, see
-//! [`key_file`](crate::key_file)), and serves the public key through OpenID Connect
+//! [`crate::key_file`]), and serves the public key through OpenID Connect
 //! discovery on `--identity-addr`: give the receiver the `DT_OIDC_DISCOVERY_URL` and
 //! `DT_ORG_ID` printed at start. `--serve-identity` keeps that server up after sending,
 //! until Ctrl-C (`dt-signature identity` serves it without sending).
