@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tower_dt_signature::testing::IdentityServer;
+use tower_dt_signature::testing::{AsymmetricSigner, IdentityServer};
 
 use crate::send::connector;
 use crate::{key_file, EXIT_USAGE};
@@ -55,33 +55,36 @@ pub struct Args {
     key_file: Option<PathBuf>,
 }
 
+/// The identity server on `addr` (named by the option `flag` in errors), serving the
+/// connector's key from `key_file` (or the default one) for `org_id`: the server, the
+/// signer, the key file and whether the key is new. The error is the line to print (exit
+/// status 2). Shared by `identity` and `send`.
+pub async fn serve_key(
+    addr: SocketAddr,
+    flag: &str,
+    key_file: Option<PathBuf>,
+    org_id: &str,
+) -> Result<(IdentityServer, AsymmetricSigner, PathBuf, bool), String> {
+    let key_file = key_file::resolve(key_file)?;
+    let server = IdentityServer::try_start_on(addr).await.map_err(|error| {
+        format!("cannot start the identity server on {addr} ({error}): choose another {flag}")
+    })?;
+    let (signer, new) = connector::load_key(&key_file, server.issuer(), org_id)
+        .map_err(|error| format!("--key-file: {error}"))?;
+    server.add_signer(&signer);
+    Ok((server, signer, key_file, new))
+}
+
 /// Runs `dt-signature identity` and returns its exit status.
 pub async fn run(args: Args) -> ExitCode {
-    let key_file = match key_file::resolve(args.key_file) {
-        Ok(path) => path,
+    let served = serve_key(args.addr, "--addr", args.key_file, &args.org_id).await;
+    let (server, signer, key_file, new) = match served {
+        Ok(served) => served,
         Err(error) => {
             eprintln!("{NAME}: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let server = match IdentityServer::try_start_on(args.addr).await {
-        Ok(server) => server,
-        Err(error) => {
-            eprintln!(
-                "{NAME}: cannot listen on {} ({error}): choose another --addr",
-                args.addr
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let (signer, new) = match connector::load_key(&key_file, server.issuer(), &args.org_id) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{NAME}: --key-file: {error}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    server.add_signer(&signer);
     println!(
         "{NAME}: serving key {} ({} {}) on http://{}",
         signer.kid(),

@@ -32,9 +32,8 @@ use std::time::Duration;
 use connector::{Config, Report, Scheme, Signing};
 use http::Uri;
 use tower_dt_signature::events::EventType;
-use tower_dt_signature::testing::IdentityServer;
 
-use crate::{key_file, EXIT_USAGE};
+use crate::{identity, key_file, EXIT_USAGE};
 
 /// The name on every line the command prints.
 const NAME: &str = "dt-signature send";
@@ -181,33 +180,20 @@ pub async fn run(args: Args) -> ExitCode {
     let mut config = match (args.scheme, secret) {
         (Scheme::Hmac, Some(secret)) => Config::new(args.url.clone(), secret),
         (scheme, secret) => {
-            let server = match IdentityServer::try_start_on(args.identity_addr).await {
-                Ok(server) => server,
-                Err(error) => {
-                    eprintln!(
-                        "{NAME}: cannot start the identity server on {} ({error}): \
-                         choose another --identity-addr",
-                        args.identity_addr
-                    );
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
-            let key_file = match key_file::resolve(args.key_file.clone()) {
-                Ok(path) => path,
+            let served = identity::serve_key(
+                args.identity_addr,
+                "--identity-addr",
+                args.key_file.clone(),
+                &args.org_id,
+            )
+            .await;
+            let (server, signer, key_file, new) = match served {
+                Ok(served) => served,
                 Err(error) => {
                     eprintln!("{NAME}: {error}");
                     return ExitCode::from(EXIT_USAGE);
                 }
             };
-            let (signer, new) = match connector::load_key(&key_file, server.issuer(), &args.org_id)
-            {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    eprintln!("{NAME}: --key-file: {error}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
-            server.add_signer(&signer);
             println!(
                 "{NAME}: identity server on http://{}, key {} ({} {})",
                 server.addr(),
