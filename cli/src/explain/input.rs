@@ -68,7 +68,11 @@ impl std::error::Error for InputError {}
 
 /// The request in the file at `path`, read as `format` says.
 pub fn read_request(path: &Path, format: Format) -> Result<Captured, InputError> {
-    let bytes = read_file(path, MAX_HAR.max(MAX_HEAD + MAX_BODY))?;
+    let bytes = read_file(
+        path,
+        MAX_HAR.max(MAX_HEAD + MAX_BODY),
+        "explain reads bodies up to 16 MiB",
+    )?;
     let har = match format {
         Format::Har => true,
         Format::Raw => false,
@@ -85,17 +89,18 @@ pub fn read_request(path: &Path, format: Format) -> Result<Captured, InputError>
 /// The request of a headers file (`Name: value` lines, as `curl -D` writes them) and a body
 /// file (its bytes as they are).
 pub fn read_split(headers: &Path, body: &Path) -> Result<Captured, InputError> {
-    let text = read_file(headers, MAX_HEAD)?;
+    let text = read_file(headers, MAX_HEAD, "is it a headers file?")?;
     let headers_map = parse_headers_file(&text).map_err(|error| error.in_file(headers))?;
-    let body = read_file(body, MAX_BODY)?;
+    let body = read_file(body, MAX_BODY, "explain reads bodies up to 16 MiB")?;
     Ok(Captured {
         headers: headers_map,
         body,
     })
 }
 
-/// The bytes of the file at `path`, at most `limit` of them.
-fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, InputError> {
+/// The bytes of the file at `path`, at most `limit` of them (over it, an error that ends
+/// with `hint`).
+fn read_file(path: &Path, limit: usize, hint: &str) -> Result<Vec<u8>, InputError> {
     let unreadable =
         |error: std::io::Error| InputError::new(format!("cannot read {}: {error}", path.display()));
     let file = std::fs::File::open(path).map_err(unreadable)?;
@@ -105,7 +110,7 @@ fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, InputError> {
         .map_err(unreadable)?;
     if bytes.len() > limit {
         return Err(InputError::new(format!(
-            "{} is over {}: explain reads bodies up to 16 MiB",
+            "{} is over {}: {hint}",
             path.display(),
             size(limit)
         )));
@@ -232,9 +237,8 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, InputError> {
         let size_line = std::str::from_utf8(trim_cr(&rest[..end]))
             .map_err(|_| InputError::new("a chunk size line is not ASCII"))?;
         let size_text = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| {
-            InputError::new(format!("the chunk size {size_text:?} is not hexadecimal"))
-        })?;
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| InputError::new("a chunk size of the chunked body is not hexadecimal"))?;
         rest = &rest[end + 1..];
         if size == 0 {
             return Ok(body);
