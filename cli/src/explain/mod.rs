@@ -156,8 +156,7 @@ pub fn run(args: Args) -> ExitCode {
 
 /// What was read and what it is checked with (never the secret, a token or the body).
 fn print_setup(captured: &Captured, setup: &Setup) {
-    let mut names: Vec<&str> = captured.headers.keys().map(|name| name.as_str()).collect();
-    names.dedup();
+    let names: Vec<&str> = captured.headers.keys().map(|name| name.as_str()).collect();
     println!(
         "request: {} header(s) ({}), body {} bytes",
         captured.headers.len(),
