@@ -27,9 +27,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let command = Cli::parse().command;
-    if let Command::Explain(args) = command {
-        return explain::run(args);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,6 +40,10 @@ fn main() -> ExitCode {
     match command {
         Command::Send(args) => runtime.block_on(send::run(args)),
         Command::Identity(args) => runtime.block_on(identity::run(args)),
-        Command::Explain(args) => explain::run(args),
+        Command::Explain(args) => {
+            // `--discovery`: the keys' refresh task runs on this runtime's workers.
+            let _entered = runtime.enter();
+            explain::run(args)
+        }
     }
 }

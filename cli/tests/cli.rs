@@ -17,7 +17,7 @@ use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use support::{recording_receiver, serve, TempDir};
-use tower_dt_signature::testing::AsymmetricSigner;
+use tower_dt_signature::testing::{AsymmetricSigner, IdentityServer};
 use tower_dt_signature::{DtSignatureLayer, Verifier};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dt-signature");
@@ -352,6 +352,80 @@ fn explain_accepts_an_asymmetric_token_of_a_pinned_key() {
         "{shown}"
     );
     assert!(out.contains("org:     my-org"), "{shown}");
+}
+
+/// `--discovery` (or `DT_OIDC_DISCOVERY_URL`): the keys come from an identity server on
+/// 127.0.0.1 as a receiver gets them; with the server down, the library's verdict is
+/// `keys_unavailable` (exit 1), not bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_fetches_dt_s_keys_through_discovery() {
+    let server = IdentityServer::start().await;
+    let signer = server.new_signer("my-org");
+    let dir = TempDir::new("explain-discovery");
+    let body = br#"{"event":{"eventId":"x"}}"#;
+    let vector = Vector {
+        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
+        body: body.to_vec(),
+        secret: String::new(),
+        at: None,
+    };
+    let request = dir.join("request.http");
+    std::fs::write(&request, vector.raw(body)).unwrap();
+    let request = request.display().to_string();
+    let url = server.discovery_url();
+    let keys = format!("keys:    issuer {}, kid {}", server.issuer(), signer.kid());
+
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id my-org"),
+        &[],
+    )
+    .await;
+    expect(
+        &output,
+        0,
+        &[
+            "policy:  asymmetric",
+            &keys,
+            "accepted: DT-Asymmetric-Signature",
+        ],
+    );
+    let env = [
+        ("DT_OIDC_DISCOVERY_URL", url.as_str()),
+        ("DT_ORG_ID", "my-org"),
+    ];
+    let output = run_beside(format!("explain {request}"), &env).await;
+    expect(&output, 0, &["accepted: DT-Asymmetric-Signature"]);
+    // Another organization: refused by the library.
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id other"),
+        &[],
+    )
+    .await;
+    expect(&output, 1, &["refused: wrong_organization"]);
+
+    server.go_down().await;
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id my-org"),
+        &[],
+    )
+    .await;
+    expect(
+        &output,
+        1,
+        &["refused: keys_unavailable (503 Service Unavailable)"],
+    );
+
+    // Not a discovery URL: bad usage.
+    let output = run_beside(
+        format!("explain {request} --discovery http://example.com/ --org-id o"),
+        &[],
+    )
+    .await;
+    let shown = expect(&output, 2, &[]);
+    assert!(
+        stderr(&output).contains("--discovery http://example.com/: "),
+        "{shown}"
+    );
 }
 
 /// Bad input: exit 2 and one line on stderr that names the problem, nothing on stdout.
@@ -719,22 +793,26 @@ fn identity_on_a_taken_address_exits_2() {
 // ---------------------------------------------------------------------------------------
 // send
 
-/// `dt-signature send` with `args` (separated by spaces; no argument holds one) in a
-/// blocking task (the receiver runs on the test's runtime meanwhile), with `env` added.
-async fn send(args: String, env: &[(&str, &str)]) -> Output {
+/// `dt-signature` with `args` (separated by spaces; no argument holds one) in a blocking
+/// task (a receiver or an identity server runs on the test's runtime meanwhile), with
+/// `env` added.
+async fn run_beside(args: String, env: &[(&str, &str)]) -> Output {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = std::iter::once("send")
-            .chain(args.split_whitespace())
-            .collect();
+        let args: Vec<&str> = args.split_whitespace().collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         run_with(&args, &env)
     })
     .await
     .unwrap()
+}
+
+/// `dt-signature send` with `args`, as [`run_beside`] runs them.
+async fn send(args: String, env: &[(&str, &str)]) -> Output {
+    run_beside(format!("send {args}"), env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

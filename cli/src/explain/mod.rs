@@ -28,8 +28,9 @@ The request is a raw HTTP/1.1 capture (`nc -l 8080 > request.http`), a HAR 1.2 f
 (the first entry's request, as browsers and request-inspection services export it),
 or --headers FILE (`Name: value` lines, as `curl -D` writes them) with --body FILE.
 
-The secret comes from --secret-file or DT_SIGNATURE_SECRET; DT's keys from --jwks FILE
---issuer ISS (or DT_JWKS_FILE, DT_ISSUER) with --org-id (or DT_ORG_ID). The policy is
+The secret comes from --secret-file or DT_SIGNATURE_SECRET; DT's keys from --discovery
+URL (or DT_OIDC_DISCOVERY_URL) or --jwks FILE --issuer ISS (or DT_JWKS_FILE, DT_ISSUER),
+with --org-id (or DT_ORG_ID). The policy is
 --policy (or DT_SIGNATURE_SCHEME), by default `either` when a secret and keys are
 given, else the one scheme that is. The secret is never printed.
 
@@ -90,6 +91,11 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     org_id: Option<String>,
 
+    /// DT's OpenID Connect discovery URL: the keys are fetched as a receiver fetches them
+    /// (https, or http to loopback). Default: DT_OIDC_DISCOVERY_URL.
+    #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+    discovery: Option<String>,
+
     /// DT's public keys: a JWK Set file (pinned). Default: DT_JWKS_FILE.
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
@@ -105,7 +111,8 @@ pub struct Args {
     at: Option<String>,
 }
 
-/// Runs `dt-signature explain` and returns its exit status.
+/// Runs `dt-signature explain` and returns its exit status. `--discovery` needs it to be
+/// called inside a multi-thread tokio runtime (the keys' refresh task runs there).
 pub fn run(args: Args) -> ExitCode {
     let captured = match (&args.request, &args.headers, &args.body) {
         (Some(path), _, _) => input::read_request(path, args.format),
@@ -127,6 +134,7 @@ pub fn run(args: Args) -> ExitCode {
         secret: args.secret,
         policy: args.policy,
         org_id: args.org_id,
+        discovery: args.discovery,
         jwks: args.jwks,
         issuer: args.issuer,
         at: args.at,

@@ -3,7 +3,7 @@
 //! Like [`input`](super::input), this decides nothing about a request.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tower_dt_signature::keys::DtKeys;
 use tower_dt_signature::{Policy, Verifier};
@@ -19,6 +19,8 @@ pub struct Options {
     pub policy: Option<Policy>,
     /// `--org-id`.
     pub org_id: Option<String>,
+    /// `--discovery`.
+    pub discovery: Option<String>,
     /// `--jwks`.
     pub jwks: Option<PathBuf>,
     /// `--issuer`.
@@ -34,6 +36,7 @@ impl std::fmt::Debug for Options {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("policy", &self.policy)
             .field("org_id", &self.org_id)
+            .field("discovery", &self.discovery)
             .field("jwks", &self.jwks)
             .field("issuer", &self.issuer)
             .field("at", &self.at)
@@ -65,7 +68,7 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
     let env = |name: &str| env(name).filter(|value| !value.is_empty());
     let mut warnings = Vec::new();
 
-    let (secret, secret_from) = match (&options.secret_file, options.secret) {
+    let (secret, secret_from) = match (&options.secret_file, options.secret.clone()) {
         (Some(_), Some(_)) => return Err("--secret and --secret-file: give one".into()),
         (Some(path), None) => (
             Some(read_secret_file(path)?),
@@ -88,24 +91,7 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         return Err("the secret is empty".into());
     }
 
-    let jwks = options
-        .jwks
-        .or_else(|| env("DT_JWKS_FILE").map(PathBuf::from));
-    let keys = match jwks {
-        Some(path) => {
-            let issuer = options
-                .issuer
-                .or_else(|| env("DT_ISSUER"))
-                .unwrap_or_else(|| tower_dt_signature::consts::DT_ISSUER.to_owned());
-            let keys = DtKeys::from_jwks_file(issuer, &path)
-                .map_err(|error| format!("--jwks {}: {error}", path.display()))?;
-            Some(keys)
-        }
-        None if options.issuer.is_some() => {
-            return Err("--issuer names the issuer of --jwks FILE: give --jwks too".into())
-        }
-        None => None,
-    };
+    let keys = keys(&options, &env)?;
 
     let policy = match options.policy {
         Some(policy) => policy,
@@ -122,7 +108,7 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
                 (None, None) => {
                     return Err(
                         "nothing to verify with: give the secret (--secret-file FILE or \
-                                DT_SIGNATURE_SECRET) or DT's keys (--jwks FILE --issuer ISS)"
+                                DT_SIGNATURE_SECRET) or DT's keys (--discovery URL, or --jwks FILE --issuer ISS)"
                             .into(),
                     )
                 }
@@ -138,8 +124,9 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         (_, secret) => secret.filter(|_| policy.uses_hmac()),
     };
     let asymmetric = if policy.uses_asymmetric() {
-        let keys = keys
-            .ok_or_else(|| format!("policy {policy} needs DT's keys: --jwks FILE --issuer ISS"))?;
+        let keys = keys.ok_or_else(|| {
+            format!("policy {policy} needs DT's keys: --discovery URL, or --jwks FILE --issuer ISS")
+        })?;
         let org = options.org_id.or_else(|| env("DT_ORG_ID")).ok_or_else(|| {
             format!("policy {policy} needs your DT organization: --org-id ID (or DT_ORG_ID)")
         })?;
@@ -178,6 +165,57 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         warnings,
     })
 }
+
+/// DT's keys: pinned from `--jwks` (or `DT_JWKS_FILE`) for `--issuer` (or `DT_ISSUER`, else
+/// DT's production issuer), or through discovery at `--discovery` (or
+/// `DT_OIDC_DISCOVERY_URL`), waited for up to [`DISCOVERY_WAIT`]; `None` when neither is
+/// given.
+fn keys(options: &Options, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<DtKeys>, String> {
+    let jwks = options
+        .jwks
+        .clone()
+        .or_else(|| env("DT_JWKS_FILE").map(PathBuf::from));
+    let discovery = options
+        .discovery
+        .clone()
+        .or_else(|| env("DT_OIDC_DISCOVERY_URL"));
+    match (jwks, discovery) {
+        (Some(_), Some(_)) => Err("--jwks and --discovery (or DT_JWKS_FILE and \
+                                   DT_OIDC_DISCOVERY_URL): give one"
+            .into()),
+        (Some(path), None) => {
+            let issuer = options
+                .issuer
+                .clone()
+                .or_else(|| env("DT_ISSUER"))
+                .unwrap_or_else(|| tower_dt_signature::consts::DT_ISSUER.to_owned());
+            let keys = DtKeys::from_jwks_file(issuer, &path)
+                .map_err(|error| format!("--jwks {}: {error}", path.display()))?;
+            Ok(Some(keys))
+        }
+        (None, _) if options.issuer.is_some() => Err(
+            "--issuer names the issuer of --jwks FILE: give --jwks too (discovery reads \
+                 the issuer from the document)"
+                .into(),
+        ),
+        (None, Some(url)) => {
+            // The refresh task runs on the caller's tokio runtime (main enters one).
+            let keys =
+                DtKeys::discover(&url).map_err(|error| format!("--discovery {url}: {error}"))?;
+            let started = Instant::now();
+            while !keys.ready() && started.elapsed() < DISCOVERY_WAIT {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(Some(keys))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// How long `--discovery` waits for the first key set: the library's 5 s budget per
+/// refresh, and a little more. Keys not loaded by then are the library's verdict
+/// (`keys_unavailable`), not an input error.
+pub const DISCOVERY_WAIT: Duration = Duration::from_secs(6);
 
 /// The secret in the file at `path`: its text, without one final line ending (what
 /// `echo secret > file` adds). Any other whitespace is kept, as DT Studio keeps it.
