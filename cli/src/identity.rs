@@ -20,8 +20,10 @@ const IDENTITY_HELP: &str = r#"Serve the local connector's public key through Op
 
 It prints the discovery URL and the variables a receiver of this crate's examples
 reads (DT_SIGNATURE_SCHEME, DT_ORG_ID, DT_OIDC_DISCOVERY_URL). The key is the one
-`dt-signature send --scheme asymmetric` signs with (same --key-file), so a receiver
-configured from this output accepts what `send` signs for the same --addr.
+`dt-signature send --scheme asymmetric` signs with (same --key-file), and the issuer
+depends only on --addr, so a receiver configured from this output also accepts what
+`send --identity-addr` (same address) signs later. `send` serves the key itself while it
+runs: stop this server first, or use `send --serve-identity` to send and serve at once.
 
 Example:
 
