@@ -15,7 +15,7 @@ changed, another key and another allowed algorithm, all of which must fail; the
 `sign`: the bodies of the accepted requests in the first folder, signed by PyJWT with a
 fresh P-256 key in DT's token shape, written to <out-dir> with the public JWK Set
 (`keys.json`) and tampered requests, each naming the error code tower-dt-signature must
-refuse it with: `examples/verify_requests.rs` checks them.
+refuse it with: `interop/verify_requests.rs` checks them.
 
 A missing package is an ImportError: this script never skips.
 """

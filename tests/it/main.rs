@@ -35,8 +35,6 @@ mod metrics_facade;
 mod property;
 mod report_only;
 mod resolver;
-#[cfg(feature = "axum")]
-mod send_event;
 mod signer;
 mod stacking;
 mod tower_plumbing;

@@ -1,48 +1,63 @@
-//! A local DT Data Connector: sends schema-true, DT-signed events to a receiver, retries
-//! like DT, and ends with DT Studio's view of the connector (success and error counts) plus
-//! latency percentiles.
+//! `dt-signature send`: a local DT Data Connector. It sends schema-true, DT-signed events to
+//! a receiver, retries like DT, and ends with DT Studio's view of the connector (success and
+//! error counts) plus latency percentiles.
 //!
 //! ```text
 //! # terminal 1: a verifying receiver
 //! DT_SIGNATURE_SECRET=change-me cargo run --example axum_receiver
 //! # terminal 2: every event type, then the same with broken signatures
-//! cargo run --features test-util,asymmetric --example send_event -- --secret change-me
-//! cargo run --features test-util,asymmetric --example send_event -- --secret change-me --tamper
+//! dt-signature send --secret change-me
+//! dt-signature send --secret change-me --tamper
 //! ```
 //!
 //! `--scheme asymmetric` (or `both`) signs `DT-Asymmetric-Signature` (ES256) as DT's
 //! identity service does, with a P-256 key kept in `--key-file` (made on the first run, so
-//! its `kid` stays the same), and serves the public key through OpenID Connect discovery
-//! on `--identity-addr`: give the receiver the `DT_OIDC_DISCOVERY_URL` and `DT_ORG_ID`
-//! printed at start. `--serve-identity` keeps that server up after sending, until Ctrl-C.
-//!
-//! ```text
-//! cargo run --features test-util,asymmetric --example send_event -- --scheme asymmetric --serve-identity
-//! cargo run --features test-util,asymmetric --example send_event -- --scheme both --secret change-me --tamper
-//! ```
+//! its `kid` stays the same; by default in the per-user data directory, see
+//! [`crate::key_file`]), and serves the public key through OpenID Connect
+//! discovery on `--identity-addr`: give the receiver the `DT_OIDC_DISCOVERY_URL` and
+//! `DT_ORG_ID` printed at start. `--serve-identity` keeps that server up after sending,
+//! until Ctrl-C (`dt-signature identity` serves it without sending).
 //!
 //! Exits 0 when every event was delivered (with `--tamper`: every tampered request was
 //! refused), 1 otherwise, 2 on bad arguments (or an identity address that cannot be
 //! bound). Plain `http://` only: point it at a local receiver, not at a public host.
 
-mod connector;
+pub mod connector;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use connector::{Config, Report, Scheme, Signing};
 use http::Uri;
 use tower_dt_signature::events::EventType;
-use tower_dt_signature::testing::IdentityServer;
 
-/// A local DT Data Connector: sends signed events of any of DT's 19 event types to a
-/// receiver, as DT does, and reports what DT Studio would show.
-#[derive(Debug, Parser)]
-#[command(name = "send_event", version)]
-struct Args {
+use crate::{identity, key_file, EXIT_USAGE};
+
+/// The name on every line the command prints.
+const NAME: &str = "dt-signature send";
+
+/// `--help` of the command: what it does, with examples (clap prints it as is).
+const SEND_HELP: &str = r#"Send signed events of any of DT's 19 event types to a receiver, as DT does, and report
+what DT Studio would show.
+
+Example, against `DT_SIGNATURE_SECRET=change-me cargo run --example axum_receiver`:
+
+    dt-signature send --url http://127.0.0.1:8080/ --secret change-me
+    dt-signature send --secret change-me --type temperature,touch --count 6 --tamper
+    dt-signature send --scheme both --secret change-me --org-id local-org --serve-identity
+
+Exit status: 0 when every event was delivered (with --tamper: every tampered request
+was refused), 1 otherwise, 2 on bad arguments."#;
+
+/// The options of `dt-signature send` (`--help` prints them with examples).
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Send DT-signed events to a receiver, as a Data Connector does",
+    long_about = SEND_HELP
+)]
+pub struct Args {
     /// The receiver's URL; http:// only.
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     url: Uri,
@@ -69,8 +84,8 @@ struct Args {
 
     /// The connector's P-256 key (PKCS#8 DER, a test key), made on the first run and read
     /// on the next ones, so that its `kid` stays the same (`asymmetric`, `both`).
-    #[arg(long, default_value = "target/send_event/es256-key.p8")]
-    key_file: PathBuf,
+    #[arg(long, value_name = "PATH", help = key_file::HELP)]
+    key_file: Option<PathBuf>,
 
     /// Keep the identity server up after sending, until Ctrl-C (`asymmetric`, `both`).
     #[arg(long)]
@@ -119,27 +134,26 @@ struct Args {
     tamper: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
+/// Runs `dt-signature send` and returns its exit status.
+pub async fn run(args: Args) -> ExitCode {
     if args.url.scheme_str() != Some("http") {
-        eprintln!("send_event: --url must start with http://");
-        return ExitCode::from(2);
+        eprintln!("{NAME}: --url must start with http://");
+        return ExitCode::from(EXIT_USAGE);
     }
     let secret = match (args.scheme, args.secret) {
         (_, Some(secret)) if secret.is_empty() => {
-            eprintln!("send_event: --secret must not be empty");
-            return ExitCode::from(2);
+            eprintln!("{NAME}: --secret must not be empty");
+            return ExitCode::from(EXIT_USAGE);
         }
         (scheme, None) if scheme.uses_hmac() => {
             eprintln!(
-                "send_event: --secret is required with --scheme {scheme} (or use --scheme asymmetric)"
+                "{NAME}: --secret is required with --scheme {scheme} (or use --scheme asymmetric)"
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
         (Scheme::Asymmetric, Some(_)) => {
             eprintln!(
-                "send_event: warning: --secret is ignored with --scheme asymmetric: no \
+                "{NAME}: warning: --secret is ignored with --scheme asymmetric: no \
                  X-Dt-Signature is sent (--scheme both sends both tokens)"
             );
             None
@@ -147,17 +161,17 @@ async fn main() -> ExitCode {
         (_, secret) => secret,
     };
     if args.serve_identity && !args.scheme.uses_asymmetric() {
-        eprintln!("send_event: warning: --serve-identity does nothing with --scheme hmac");
+        eprintln!("{NAME}: warning: --serve-identity does nothing with --scheme hmac");
     }
     let types = match connector::parse_types(&args.types) {
         Ok(types) => types,
         Err(unknown) => {
             let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
             eprintln!(
-                "send_event: unknown event type {unknown:?}; use `all` or some of: {}",
+                "{NAME}: unknown event type {unknown:?}; use `all` or some of: {}",
                 known.join(", ")
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
 
@@ -166,32 +180,26 @@ async fn main() -> ExitCode {
     let mut config = match (args.scheme, secret) {
         (Scheme::Hmac, Some(secret)) => Config::new(args.url.clone(), secret),
         (scheme, secret) => {
-            let server = match IdentityServer::try_start_on(args.identity_addr).await {
-                Ok(server) => server,
+            let served = identity::serve_key(
+                args.identity_addr,
+                "--identity-addr",
+                args.key_file.clone(),
+                &args.org_id,
+            )
+            .await;
+            let (server, signer, key_file, new) = match served {
+                Ok(served) => served,
                 Err(error) => {
-                    eprintln!(
-                        "send_event: cannot start the identity server on {} ({error}): \
-                         choose another --identity-addr",
-                        args.identity_addr
-                    );
-                    return ExitCode::from(2);
+                    eprintln!("{NAME}: {error}");
+                    return ExitCode::from(EXIT_USAGE);
                 }
             };
-            let (signer, new) =
-                match connector::load_key(&args.key_file, server.issuer(), &args.org_id) {
-                    Ok(loaded) => loaded,
-                    Err(error) => {
-                        eprintln!("send_event: --key-file: {error}");
-                        return ExitCode::from(2);
-                    }
-                };
-            server.add_signer(&signer);
             println!(
-                "send_event: identity server on http://{}, key {} ({} {})",
+                "{NAME}: identity server on http://{}, key {} ({} {})",
                 server.addr(),
                 signer.kid(),
                 if new { "new, saved to" } else { "read from" },
-                args.key_file.display()
+                key_file.display()
             );
             println!(
                 "  give the receiver: DT_OIDC_DISCOVERY_URL={} DT_ORG_ID={}",
@@ -220,7 +228,7 @@ async fn main() -> ExitCode {
         "events"
     };
     println!(
-        "send_event: {} {what} ({} types x {}) to {} ({} at a time)",
+        "{NAME}: {} {what} ({} types x {}) to {} ({} at a time)",
         config.types.len() * config.count,
         config.types.len(),
         config.count,
@@ -237,12 +245,9 @@ async fn main() -> ExitCode {
 
     if let Some(server) = identity {
         if args.serve_identity {
-            println!(
-                "send_event: serving {} until Ctrl-C",
-                server.discovery_url()
-            );
+            println!("{NAME}: serving {} until Ctrl-C", server.discovery_url());
             if let Err(error) = tokio::signal::ctrl_c().await {
-                eprintln!("send_event: cannot wait for Ctrl-C: {error}");
+                eprintln!("{NAME}: cannot wait for Ctrl-C: {error}");
             }
         }
         server.shutdown().await;

@@ -1,13 +1,13 @@
-//! The local Data Connector of `examples/send_event/` (its engine, compiled in here)
+//! The local Data Connector of `dt-signature send` (its engine, `send::connector`)
 //! against in-process axum receivers on 127.0.0.1:0: delivery of every event type,
 //! DT-like retries, and `--tamper` mode, which must report a receiver that accepts
-//! tampered requests. With `asymmetric`: the same for `--scheme asymmetric` and `both`,
-//! against receivers that pin the keys of the connector's identity server, and a `kid`
-//! that stays the same across runs with one key file.
+//! tampered requests; the same for `--scheme asymmetric` and `both`, against receivers
+//! that pin the keys of the connector's identity server, and a `kid` that stays the same
+//! across runs with one key file. `cli.rs` runs the built binary.
 
-#[path = "../../examples/send_event/connector.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod connector;
+mod support;
+
+use dt_signature_cli::send::connector;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -18,18 +18,12 @@ use axum::routing::post;
 use axum::Router;
 use connector::{Config, Tamper};
 use http::StatusCode;
-use tower_dt_signature::events::{EventType, Payload};
-use tower_dt_signature::{DtPayload, DtSignatureLayer};
+use tower_dt_signature::events::EventType;
+use tower_dt_signature::DtSignatureLayer;
+
+use support::{recording_receiver, serve, Seen};
 
 const SECRET: &str = "local-secret";
-
-/// Serves `app` on a free loopback port until the test ends; returns its URL.
-async fn serve(app: Router) -> http::Uri {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/").parse().unwrap()
-}
 
 /// A verifying receiver that records every typed payload it gets.
 async fn verifying_receiver() -> (http::Uri, Seen) {
@@ -39,28 +33,6 @@ async fn verifying_receiver() -> (http::Uri, Seen) {
             .leeway(Duration::ZERO),
     )
     .await
-}
-
-/// The payloads a receiver decoded, in arrival order.
-type Seen = Arc<Mutex<Vec<Payload>>>;
-
-/// A receiver behind `layer` that records every typed payload it gets.
-async fn recording_receiver(layer: DtSignatureLayer) -> (http::Uri, Seen) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let app = Router::new()
-        .route(
-            "/",
-            post(move |DtPayload(payload): DtPayload| {
-                let record = record.clone();
-                async move {
-                    record.lock().unwrap().push(payload);
-                    StatusCode::OK
-                }
-            }),
-        )
-        .layer(layer);
-    (serve(app).await, seen)
 }
 
 /// `config` in tamper mode: every one of `kinds` once, on a touch event.
@@ -278,10 +250,9 @@ fn config_debug_hides_the_secret() {
 
 /// `--scheme asymmetric` and `both`: the connector signs with its key, served by the
 /// identity server; receivers pin the keys from that server's JWK Set.
-#[cfg(feature = "asymmetric")]
 mod asymmetric {
     use std::net::SocketAddr;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::time::Duration;
 
     use tower_dt_signature::events::EventType;
@@ -290,41 +261,15 @@ mod asymmetric {
     use tower_dt_signature::{DtSignatureLayer, Verifier};
 
     use super::connector::{self, Config, Scheme, Signing, Tamper};
+    use super::support::TempDir;
     use super::{
         delivers_every_type_twice, recording_receiver, refuses_every_kind,
-        reports_every_kind_accepted, tamper_touch, SECRET,
+        reports_every_kind_accepted, tamper_touch, Seen, SECRET,
     };
 
     const ORG: &str = "local-org";
 
-    /// A fresh folder for key files, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let dir = std::env::temp_dir()
-                .join(format!("send_event-{name}-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        fn key_file(&self) -> PathBuf {
-            // A folder that does not exist yet: load_key makes it.
-            self.0.join("keys/es256-key.p8")
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// What `main.rs` does for the asymmetric schemes: the key from `key_file`, for the
+    /// What `send` does for the asymmetric schemes: the key from `key_file`, for the
     /// server's issuer and [`ORG`], served by the server.
     fn connector_key(server: &IdentityServer, key_file: &Path) -> (AsymmetricSigner, bool) {
         let (signer, new) = connector::load_key(key_file, server.issuer(), ORG).unwrap();
@@ -359,7 +304,7 @@ mod asymmetric {
     async fn both_tamper_mode(
         name: &str,
         receiver: impl FnOnce(&IdentityServer) -> DtSignatureLayer,
-    ) -> (Vec<String>, connector::Report, super::Seen) {
+    ) -> (Vec<String>, connector::Report, Seen) {
         let (_dir, server, signer) = keyed(name).await;
         let (url, seen) = recording_receiver(receiver(&server)).await;
         let signing = Signing::Both {
@@ -376,7 +321,7 @@ mod asymmetric {
 
     /// The connector, its identity server and its key (in a fresh folder `name`), and a
     /// receiver verifying `scheme` with the server's keys pinned.
-    async fn setup(scheme: Scheme, name: &str) -> (Config, super::Seen, IdentityServer) {
+    async fn setup(scheme: Scheme, name: &str) -> (Config, Seen, IdentityServer) {
         let (_dir, server, signer) = keyed(name).await;
         let (verifier, signing) = match scheme {
             Scheme::Asymmetric => (
@@ -539,7 +484,7 @@ mod asymmetric {
         assert_eq!(seen.lock().unwrap().len(), 2);
 
         // Another key file: another key and kid, refused by the pinned receiver.
-        let (other, new) = connector_key(&server, &dir.0.join("other.p8"));
+        let (other, new) = connector_key(&server, &dir.join("other.p8"));
         assert!(new);
         assert_ne!(other.kid(), first.kid());
         let mut config = fast(url, Signing::Asymmetric { signer: other });

@@ -1,8 +1,8 @@
-//! The engine of the local Data Connector: build, sign, send, retry, count. `main.rs` wraps
-//! it in a command line; `tests/it/send_event.rs` runs it against in-process receivers.
+//! The engine of the local Data Connector: build, sign, send, retry, count. `mod.rs` wraps
+//! it in a command line (`dt-signature send`); `cli/tests/send.rs` runs it against
+//! in-process receivers.
 
 use std::collections::BTreeMap;
-#[cfg(feature = "asymmetric")]
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,11 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-#[cfg(feature = "asymmetric")]
 use tower_dt_signature::consts::DT_ASYMMETRIC_SIGNATURE;
 use tower_dt_signature::consts::X_DT_SIGNATURE;
 use tower_dt_signature::events::{EventType, Payload};
-#[cfg(feature = "asymmetric")]
 use tower_dt_signature::testing::{AsymmetricSignOptions, AsymmetricSigner};
 use tower_dt_signature::testing::{SignOptions, Signer};
 
@@ -69,13 +67,11 @@ pub enum Signing {
         secret: String,
     },
     /// `DT-Asymmetric-Signature` from this signer (its `kid`, `iss` and `sub`).
-    #[cfg(feature = "asymmetric")]
     Asymmetric {
         /// The connector's key, issuer and organization.
         signer: AsymmetricSigner,
     },
     /// Both tokens.
-    #[cfg(feature = "asymmetric")]
     Both {
         /// The connector's signature secret.
         secret: String,
@@ -89,9 +85,7 @@ impl Signing {
     pub fn scheme(&self) -> Scheme {
         match self {
             Self::Hmac { .. } => Scheme::Hmac,
-            #[cfg(feature = "asymmetric")]
             Self::Asymmetric { .. } => Scheme::Asymmetric,
-            #[cfg(feature = "asymmetric")]
             Self::Both { .. } => Scheme::Both,
         }
     }
@@ -100,15 +94,12 @@ impl Signing {
     pub fn secret(&self) -> Option<&str> {
         match self {
             Self::Hmac { secret } => Some(secret),
-            #[cfg(feature = "asymmetric")]
             Self::Both { secret, .. } => Some(secret),
-            #[cfg(feature = "asymmetric")]
             Self::Asymmetric { .. } => None,
         }
     }
 
     /// The ES256 signer, if `DT-Asymmetric-Signature` is sent.
-    #[cfg(feature = "asymmetric")]
     pub fn es256(&self) -> Option<&AsymmetricSigner> {
         match self {
             Self::Hmac { .. } => None,
@@ -123,7 +114,6 @@ impl std::fmt::Debug for Signing {
         if self.secret().is_some() {
             debug.field("secret", &"<redacted>");
         }
-        #[cfg(feature = "asymmetric")]
         if let Some(signer) = self.es256() {
             // AsymmetricSigner's Debug redacts its private key.
             debug.field("signer", signer);
@@ -135,7 +125,6 @@ impl std::fmt::Debug for Signing {
 /// The connector's ES256 key, read from the PKCS#8 file at `path`, or made and saved there
 /// (parent folders too) if there is none: the same `kid` from run to run. It signs for
 /// `issuer` with `sub` = `org_id`. The `bool` says whether the key is new.
-#[cfg(feature = "asymmetric")]
 pub fn load_key(
     path: &Path,
     issuer: &str,
@@ -404,12 +393,10 @@ struct Signers {
     hmac: Option<Signer>,
     /// Another secret, for [`Tamper::OtherSecret`].
     other_hmac: Option<Signer>,
-    #[cfg(feature = "asymmetric")]
     es256: Option<Es256Signers>,
 }
 
 /// The connector's key and two keys the identity server does not serve.
-#[cfg(feature = "asymmetric")]
 struct Es256Signers {
     signer: AsymmetricSigner,
     /// A stranger's key under the connector's `kid` ([`Tamper::UnknownKeySameKid`]).
@@ -424,7 +411,6 @@ impl Signers {
         Self {
             hmac: secret.map(Signer::new),
             other_hmac: secret.map(|secret| Signer::new(format!("{secret}-not"))),
-            #[cfg(feature = "asymmetric")]
             es256: signing.es256().map(|signer| {
                 // Fresh keys, never served: right issuer and organization, wrong key.
                 let unknown = || {
@@ -448,7 +434,6 @@ impl Signers {
             let token = hmac.sign_with(body, &SignOptions::new().iat(iat));
             tokens.push((X_DT_SIGNATURE, token));
         }
-        #[cfg(feature = "asymmetric")]
         if let Some(es) = &self.es256 {
             let token = es
                 .signer
@@ -483,7 +468,6 @@ impl Signers {
             };
             tokens.extend(token.map(|token| (X_DT_SIGNATURE, token)));
         }
-        #[cfg(feature = "asymmetric")]
         if let Some(es) = &self.es256 {
             let options = AsymmetricSignOptions::new().iat(iat);
             let signer = &es.signer;

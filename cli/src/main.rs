@@ -1,0 +1,49 @@
+//! `dt-signature`: send DT-signed events to a receiver, serve a local DT identity service,
+//! and explain why a captured request is accepted or refused. `dt-signature --help`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dt_signature_cli::{explain, identity, send};
+
+/// dt-signature: the Disruptive Technologies Data Connector, played and checked locally.
+///
+/// Each job is a subcommand; `dt-signature <command> --help` shows its options and an
+/// example. Exit status: 0 success, 1 a refusal or a failed delivery, 2 bad usage or
+/// unreadable input.
+#[derive(Debug, Parser)]
+#[command(name = "dt-signature", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Send(send::Args),
+    Identity(identity::Args),
+    Explain(explain::Args),
+}
+
+fn main() -> ExitCode {
+    let command = Cli::parse().command;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dt-signature: cannot start the tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Command::Send(args) => runtime.block_on(send::run(args)),
+        Command::Identity(args) => runtime.block_on(identity::run(args)),
+        Command::Explain(args) => {
+            // `--discovery`: the keys' refresh task runs on this runtime's workers.
+            let _entered = runtime.enter();
+            explain::run(args)
+        }
+    }
+}

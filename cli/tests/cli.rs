@@ -1,0 +1,918 @@
+//! The built `dt-signature` binary, run as a user runs it: `explain` on DT's real signed
+//! requests (`tests/data/dt-vectors/`) in every input format and on every kind of bad
+//! input; `identity` serving discovery over 127.0.0.1 until Ctrl-C; `send` into in-process
+//! receivers (both schemes, `--tamper`) and its per-user key file.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::routing::post;
+use axum::Router;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use support::{recording_receiver, serve, TempDir};
+use tower_dt_signature::testing::{AsymmetricSigner, IdentityServer};
+use tower_dt_signature::{DtSignatureLayer, Verifier};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dt-signature");
+
+/// `dt-signature` with `args`, its environment cleared of the receivers' `DT_*` variables
+/// (plus `env`), and its output.
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).stdin(Stdio::null());
+    for name in [
+        "DT_SIGNATURE_SECRET",
+        "DT_SIGNATURE_SCHEME",
+        "DT_ORG_ID",
+        "DT_JWKS_FILE",
+        "DT_ISSUER",
+        "DT_OIDC_DISCOVERY_URL",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("the binary runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, &[])
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that `output` exited with `code` and printed each of `expected` on stdout.
+/// Returns the output as `status` shows it, for further assertions.
+fn expect(output: &Output, code: i32, expected: &[&str]) -> String {
+    let (status, shown) = status(output);
+    assert_eq!(status, code, "{shown}");
+    for text in expected {
+        assert!(stdout(output).contains(text), "no {text:?} in\n{shown}");
+    }
+    shown
+}
+
+/// The exit status, with the output shown when an assertion on it fails.
+fn status(output: &Output) -> (i32, String) {
+    let shown = format!("stdout:\n{}stderr:\n{}", stdout(output), stderr(output));
+    (output.status.code().expect("exited, not killed"), shown)
+}
+
+// ---------------------------------------------------------------------------------------
+// explain
+
+/// A real DT request of `tests/data/dt-vectors/`.
+struct Vector {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    secret: String,
+    at: Option<u64>,
+}
+
+fn vector(name: &str) -> Vector {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/dt-vectors")
+        .join(name);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let headers = json["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+        .collect();
+    Vector {
+        headers,
+        body: json["body"].as_str().unwrap().as_bytes().to_vec(),
+        secret: json["secret"].as_str().unwrap().to_owned(),
+        at: json["verify_at_unix"].as_u64(),
+    }
+}
+
+const SHA256_VECTOR: &str = "touch-2022-02-10-sha256-valid.json";
+const SHA1_VECTOR: &str = "touch-2022-01-12-sha1-only-with-metadata.json";
+const ASYMMETRIC_VECTOR: &str = "asymmetric-dev-2024-10-31.json";
+
+impl Vector {
+    /// The request as `nc -l` saves it.
+    fn raw(&self, body: &[u8]) -> Vec<u8> {
+        let mut raw =
+            b"POST /dt HTTP/1.1\r\nHost: receiver.example\r\nContent-Type: application/json\r\n"
+                .to_vec();
+        for (name, value) in &self.headers {
+            raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        raw.extend_from_slice(body);
+        raw
+    }
+
+    /// The headers as `curl -D` writes them (a status line first).
+    fn headers_file(&self) -> String {
+        let mut text = "POST /dt HTTP/1.1\r\nContent-Type: application/json\r\n".to_owned();
+        for (name, value) in &self.headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text + "\r\n"
+    }
+
+    /// A HAR 1.2 file, the body as text or base64, lower-case header names (as browsers
+    /// export HTTP/2), a second entry that must be ignored.
+    fn har(&self, body: &[u8], base64: bool) -> String {
+        let mut headers = vec![json!({"name": ":authority", "value": "receiver.example"})];
+        for (name, value) in &self.headers {
+            headers.push(json!({"name": name.to_lowercase(), "value": value}));
+        }
+        let post_data = if base64 {
+            json!({"mimeType": "application/json", "encoding": "base64",
+                   "text": base64::engine::general_purpose::STANDARD.encode(body)})
+        } else {
+            json!({"mimeType": "application/json", "text": String::from_utf8(body.to_vec()).unwrap()})
+        };
+        json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [
+            {"request": {"method": "POST", "url": "https://receiver.example/dt", "httpVersion": "HTTP/2",
+                         "headers": headers, "postData": post_data}},
+            {"request": {"method": "POST", "url": "https://receiver.example/dt", "headers": [], "postData": {"text": "{}"}}}
+        ]}})
+        .to_string()
+    }
+}
+
+/// A folder with the vector's secret in `secret` (with the final newline `echo` adds) and
+/// its request in every format: `request.http`, `request.har`, `request-b64.har`,
+/// `headers.txt` + `body.json`; the same with one body byte changed, `tampered.*`.
+fn captures(name: &str, vector: &Vector) -> TempDir {
+    let dir = TempDir::new(name);
+    let write = |file: &str, bytes: &[u8]| std::fs::write(dir.join(file), bytes).unwrap();
+    write("secret", format!("{}\n", vector.secret).as_bytes());
+    let mut tampered = vector.body.clone();
+    let at = tampered.iter().position(|&b| b == b'4').unwrap();
+    tampered[at] = b'5';
+    for (prefix, body) in [("request", &vector.body), ("tampered", &tampered)] {
+        write(&format!("{prefix}.http"), &vector.raw(body));
+        write(&format!("{prefix}.har"), vector.har(body, false).as_bytes());
+        write(
+            &format!("{prefix}-b64.har"),
+            vector.har(body, true).as_bytes(),
+        );
+        write(&format!("{prefix}-body.json"), body);
+    }
+    write("headers.txt", vector.headers_file().as_bytes());
+    dir
+}
+
+/// The input arguments of each format, for the request or the tampered one.
+fn inputs(dir: &TempDir, prefix: &str) -> Vec<Vec<String>> {
+    let path = |file: &str| dir.join(file).display().to_string();
+    vec![
+        vec![path(&format!("{prefix}.http"))],
+        vec![path(&format!("{prefix}.har"))],
+        vec![
+            path(&format!("{prefix}-b64.har")),
+            "--format".into(),
+            "har".into(),
+        ],
+        vec![
+            "--headers".into(),
+            path("headers.txt"),
+            "--body".into(),
+            path(&format!("{prefix}-body.json")),
+        ],
+    ]
+}
+
+fn explain(input: &[String], options: &[&str]) -> Output {
+    let mut args = vec!["explain"];
+    args.extend(input.iter().map(String::as_str));
+    args.extend(options);
+    run(&args)
+}
+
+/// The captures of the vector `name` in a fresh folder `folder`, the path of its secret
+/// file and its time (`--at`).
+fn fixture(folder: &str, name: &str) -> (Vector, TempDir, String, String) {
+    let vector = vector(name);
+    let dir = captures(folder, &vector);
+    let secret = dir.join("secret").display().to_string();
+    let at = vector.at.map(|at| at.to_string()).unwrap_or_default();
+    (vector, dir, secret, at)
+}
+
+#[test]
+fn explain_accepts_dt_s_real_requests_in_every_input_format() {
+    for name in [SHA256_VECTOR, SHA1_VECTOR] {
+        let (_, dir, secret, at) = fixture("explain-ok", name);
+        let digests = if name == SHA1_VECTOR {
+            "body:    checksum (SHA-1) match"
+        } else {
+            "body:    checksum (SHA-1) and checksum_sha256 match"
+        };
+        for input in inputs(&dir, "request") {
+            let output = explain(&input, &["--secret-file", &secret, "--at", &at]);
+            let expected = ["accepted: X-Dt-Signature", "policy:  hmac", digests];
+            let shown = expect(&output, 0, &expected);
+            assert!(
+                !stdout(&output).contains("refused"),
+                "{name} {input:?}\n{shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn explain_takes_the_clock_in_rfc_3339_and_the_secret_from_the_environment() {
+    let vector = vector(SHA256_VECTOR);
+    let dir = captures("explain-env", &vector);
+    let request = dir.join("request.http").display().to_string();
+    let env = [("DT_SIGNATURE_SECRET", vector.secret.as_str())];
+    let output = run_with(&["explain", &request, "--at", "2022-02-10T12:42:13Z"], &env);
+    expect(
+        &output,
+        0,
+        &[
+            "secret:  from DT_SIGNATURE_SECRET",
+            "clock:   2022-02-10T12:42:13Z (--at)",
+        ],
+    );
+
+    // The same request now: expired, refused by the library, exit 1.
+    let output = run_with(&["explain", &request], &env);
+    expect(&output, 1, &["refused: expired (400 Bad Request)"]);
+}
+
+#[test]
+fn explain_refuses_a_tampered_body_with_the_library_s_verdict() {
+    let (_, dir, secret, at) = fixture("explain-tampered", SHA256_VECTOR);
+    for input in inputs(&dir, "tampered") {
+        let output = explain(&input, &["--secret-file", &secret, "--at", &at]);
+        let expected = [
+            "refused: checksum_mismatch (400 Bad Request)",
+            "  token:  X-Dt-Signature",
+            "  kind:   ChecksumMismatch",
+        ];
+        let shown = expect(&output, 1, &expected);
+        assert!(!stdout(&output).contains("accepted"), "{input:?}\n{shown}");
+    }
+    // Another secret: the signature, not the body.
+    let request = dir.join("request.http").display().to_string();
+    let output = run_with(
+        &["explain", &request, "--at", &at],
+        &[("DT_SIGNATURE_SECRET", "another-secret")],
+    );
+    expect(&output, 1, &["refused: invalid_signature"]);
+}
+
+/// DT's real ES256 token, against a key set without its `kid` (its key is not public):
+/// refused as an unknown key, with the keys, issuer and organization from the options.
+#[test]
+fn explain_asymmetric_token_with_pinned_keys() {
+    let vector = vector(ASYMMETRIC_VECTOR);
+    let dir = captures("explain-es256", &vector);
+    let jwks = dir.join("jwks.json");
+    let other = AsymmetricSigner::generate();
+    std::fs::write(&jwks, other.jwks()).unwrap();
+    let request = dir.join("request.http").display().to_string();
+    let issuer = "https://identity.dev.disruptive-technologies.com/data-connector";
+    let jwks = jwks.display().to_string();
+    let at = "1730382300";
+    let keys = [
+        "--jwks",
+        &jwks,
+        "--issuer",
+        issuer,
+        "--org-id",
+        "test-org-id",
+    ];
+    let args = [&["explain", &request, "--at", at][..], &keys].concat();
+    let output = run(&[&args[..], &["--policy", "asymmetric"]].concat());
+    let kid = format!("keys:    issuer {issuer}, kid {}", other.kid());
+    let expected = [
+        "policy:  asymmetric",
+        &kid,
+        "refused: unknown_key",
+        "  token:  DT-Asymmetric-Signature",
+    ];
+    expect(&output, 1, &expected);
+
+    // A secret and keys: `either` by default; the HMAC token expired in 2022.
+    let secret = dir.join("secret").display().to_string();
+    let output = run(&[&args[..], &["--secret-file", &secret]].concat());
+    expect(&output, 1, &["policy:  either"]);
+
+    // Keys without an organization: bad usage.
+    let output = run(&[
+        "explain", &request, "--jwks", &jwks, "--issuer", issuer, "--at", at,
+    ]);
+    let shown = expect(&output, 2, &[]);
+    assert!(stderr(&output).contains("--org-id"), "{shown}");
+}
+
+/// An ES256 request signed now by a test key, accepted through `--jwks`.
+#[test]
+fn explain_accepts_an_asymmetric_token_of_a_pinned_key() {
+    let dir = TempDir::new("explain-es256-ok");
+    let signer = AsymmetricSigner::generate()
+        .with_issuer("https://issuer.example/data-connector")
+        .with_org_id("my-org");
+    let body = br#"{"event":{"eventId":"x"}}"#;
+    let vector = Vector {
+        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
+        body: body.to_vec(),
+        secret: String::new(),
+        at: None,
+    };
+    std::fs::write(dir.join("request.http"), vector.raw(body)).unwrap();
+    std::fs::write(dir.join("jwks.json"), signer.jwks()).unwrap();
+    let output = run(&[
+        "explain",
+        &dir.join("request.http").display().to_string(),
+        "--jwks",
+        &dir.join("jwks.json").display().to_string(),
+        "--issuer",
+        "https://issuer.example/data-connector",
+        "--org-id",
+        "my-org",
+    ]);
+    let shown = expect(&output, 0, &[]);
+    let out = stdout(&output);
+    assert!(out.contains("accepted: DT-Asymmetric-Signature"), "{shown}");
+    assert!(
+        out.contains(&format!("kid:     {}", signer.kid())),
+        "{shown}"
+    );
+    assert!(out.contains("org:     my-org"), "{shown}");
+}
+
+/// `--discovery` (or `DT_OIDC_DISCOVERY_URL`): the keys come from an identity server on
+/// 127.0.0.1 as a receiver gets them; with the server down, the library's verdict is
+/// `keys_unavailable` (exit 1), not bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_fetches_dt_s_keys_through_discovery() {
+    let server = IdentityServer::start().await;
+    let signer = server.new_signer("my-org");
+    let dir = TempDir::new("explain-discovery");
+    let body = br#"{"event":{"eventId":"x"}}"#;
+    let vector = Vector {
+        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
+        body: body.to_vec(),
+        secret: String::new(),
+        at: None,
+    };
+    let request = dir.join("request.http");
+    std::fs::write(&request, vector.raw(body)).unwrap();
+    let request = request.display().to_string();
+    let url = server.discovery_url();
+    let keys = format!("keys:    issuer {}, kid {}", server.issuer(), signer.kid());
+
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id my-org"),
+        &[],
+    )
+    .await;
+    expect(
+        &output,
+        0,
+        &[
+            "policy:  asymmetric",
+            &keys,
+            "accepted: DT-Asymmetric-Signature",
+        ],
+    );
+    let env = [
+        ("DT_OIDC_DISCOVERY_URL", url.as_str()),
+        ("DT_ORG_ID", "my-org"),
+    ];
+    let output = run_beside(format!("explain {request}"), &env).await;
+    expect(&output, 0, &["accepted: DT-Asymmetric-Signature"]);
+    // Another organization: refused by the library.
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id other"),
+        &[],
+    )
+    .await;
+    expect(&output, 1, &["refused: wrong_organization"]);
+
+    server.go_down().await;
+    let output = run_beside(
+        format!("explain {request} --discovery {url} --org-id my-org"),
+        &[],
+    )
+    .await;
+    expect(
+        &output,
+        1,
+        &["refused: keys_unavailable (503 Service Unavailable)"],
+    );
+
+    // Not a discovery URL: bad usage.
+    let output = run_beside(
+        format!("explain {request} --discovery http://example.com/ --org-id o"),
+        &[],
+    )
+    .await;
+    let shown = expect(&output, 2, &[]);
+    assert!(
+        stderr(&output).contains("--discovery http://example.com/: "),
+        "{shown}"
+    );
+}
+
+/// Bad input: exit 2 and one line on stderr that names the problem, nothing on stdout.
+fn bad_input(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let output = run_with(args, env);
+    let (code, shown) = status(&output);
+    assert_eq!(code, 2, "{args:?}\n{shown}");
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "one line: {shown}");
+    assert!(err.starts_with("dt-signature explain: "), "{shown}");
+    assert!(
+        err.contains(expected),
+        "{args:?}: expected {expected:?}\n{shown}"
+    );
+    assert!(stdout(&output).is_empty(), "{shown}");
+}
+
+#[test]
+fn explain_bad_input_is_one_line_and_exit_2() {
+    let vector = vector(SHA256_VECTOR);
+    let dir = captures("explain-bad", &vector);
+    let path = |file: &str| dir.join(file).display().to_string();
+    let write = |file: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(file), bytes).unwrap();
+        path(file)
+    };
+    let env = [("DT_SIGNATURE_SECRET", "test-secret")];
+    let ok = vector.raw(&vector.body);
+
+    // An unreadable file: missing, a folder.
+    bad_input(&["explain", &path("missing.http")], &env, "cannot read");
+    bad_input(
+        &["explain", &dir.path().display().to_string()],
+        &env,
+        "cannot read",
+    );
+    bad_input(
+        &[
+            "explain",
+            "--headers",
+            &path("missing.txt"),
+            "--body",
+            &path("request-body.json"),
+        ],
+        &env,
+        "cannot read",
+    );
+    // A request without headers: an empty file, a body alone, a request line alone.
+    bad_input(
+        &["explain", &write("empty.http", b"")],
+        &env,
+        "the request is empty",
+    );
+    bad_input(
+        &[
+            "explain",
+            &write("body-only.http", &vector.body),
+            "--format",
+            "raw",
+        ],
+        &env,
+        "truncated request",
+    );
+    bad_input(
+        &[
+            "explain",
+            &write("body-only-2.http", b"{\"a\":1}\n\n"),
+            "--format",
+            "raw",
+        ],
+        &env,
+        "not an HTTP/1.1 request line",
+    );
+    bad_input(
+        &["explain", &path("body-only-2.http")],
+        &env,
+        "not a HAR file: no log.entries[0].request (a body alone? use --headers FILE --body FILE)",
+    );
+    bad_input(
+        &[
+            "explain",
+            &write("no-headers.http", b"POST / HTTP/1.1\r\n\r\n{}"),
+        ],
+        &env,
+        "the request has no headers",
+    );
+    bad_input(
+        &[
+            "explain",
+            "--headers",
+            &write("empty-headers.txt", b"HTTP/1.1 200 OK\r\n\r\n"),
+            "--body",
+            &path("request-body.json"),
+        ],
+        &env,
+        "no `Name: value` header line",
+    );
+    // Truncated: the headers cut, the body shorter than Content-Length, a HAR cut.
+    let head_end = ok.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    bad_input(
+        &["explain", &write("cut-head.http", &ok[..head_end - 10])],
+        &env,
+        "truncated request: the headers do not end with an empty line",
+    );
+    bad_input(
+        &["explain", &write("cut-body.http", &ok[..ok.len() - 10])],
+        &env,
+        "truncated request: Content-Length says 396 bytes, the capture has 386",
+    );
+    let har = vector.har(&vector.body, false);
+    bad_input(
+        &[
+            "explain",
+            &write("cut.har", &har.as_bytes()[..har.len() / 2]),
+        ],
+        &env,
+        "not a HAR file",
+    );
+    // A body over 16 MiB: announced, in a body file, in a HAR.
+    bad_input(
+        &[
+            "explain",
+            &write(
+                "huge-length.http",
+                b"POST / HTTP/1.1\r\nContent-Length: 16777217\r\n\r\n{}",
+            ),
+        ],
+        &env,
+        "the body is over 16 MiB (16777217 bytes)",
+    );
+    let huge = vec![b' '; 16 * 1024 * 1024 + 1];
+    bad_input(
+        &[
+            "explain",
+            "--headers",
+            &path("headers.txt"),
+            "--body",
+            &write("huge.json", &huge),
+        ],
+        &env,
+        "is over 16 MiB",
+    );
+    let huge_har = vector.har(&huge, true);
+    bad_input(
+        &["explain", &write("huge.har", huge_har.as_bytes())],
+        &env,
+        "the body is over 16 MiB (16777217 bytes)",
+    );
+    // A non-UTF-8 header, in a capture and in a headers file.
+    let mut latin1 = ok.clone();
+    let at = latin1.windows(4).position(|w| w == b"Host").unwrap() + 6;
+    latin1[at] = 0xe9;
+    bad_input(
+        &["explain", &write("latin1.http", &latin1)],
+        &env,
+        "line 2: the header is not UTF-8",
+    );
+    bad_input(
+        &[
+            "explain",
+            "--headers",
+            &write("latin1.txt", b"X-Dt-Signature: a\r\nX-Name: caf\xe9\r\n"),
+            "--body",
+            &path("request-body.json"),
+        ],
+        &env,
+        "line 2: the header is not UTF-8",
+    );
+    // Options: nothing to verify with, an empty secret file, a bad --at, a bad policy.
+    let request = path("request.http");
+    bad_input(&["explain", &request], &[], "nothing to verify with");
+    bad_input(
+        &[
+            "explain",
+            &request,
+            "--secret-file",
+            &write("empty-secret", b"\n"),
+        ],
+        &[],
+        "the secret is empty",
+    );
+    bad_input(
+        &["explain", &request, "--at", "yesterday"],
+        &env,
+        "--at \"yesterday\": not Unix seconds or an RFC 3339",
+    );
+    bad_input(
+        &["explain", &request],
+        &[
+            ("DT_SIGNATURE_SECRET", "s"),
+            ("DT_SIGNATURE_SCHEME", "hmax"),
+        ],
+        "DT_SIGNATURE_SCHEME=\"hmax\" is unknown",
+    );
+    bad_input(
+        &["explain", &request, "--policy", "both"],
+        &env,
+        "policy both needs DT's keys",
+    );
+}
+
+#[test]
+fn explain_usage_errors_exit_2() {
+    for args in [
+        &["explain"][..],
+        &["explain", "--headers", "h.txt"],
+        &["explain", "r.http", "--headers", "h.txt", "--body", "b"],
+        &["explain", "r.http", "--policy", "sometimes"],
+    ] {
+        let output = run(args);
+        let (code, shown) = status(&output);
+        assert_eq!(code, 2, "{args:?}\n{shown}");
+        assert!(stderr(&output).starts_with("error: "), "{shown}");
+    }
+}
+
+/// The secret is never printed, in any outcome, and `--secret` warns about shell history.
+#[test]
+fn explain_never_prints_the_secret() {
+    let vector = vector(SHA256_VECTOR);
+    let dir = captures("explain-secret", &vector);
+    let at = vector.at.unwrap().to_string();
+    let request = dir.join("request.http").display().to_string();
+    let tampered = dir.join("tampered.http").display().to_string();
+    let secret = vector.secret.as_str();
+    for (args, code) in [
+        (
+            vec!["explain", &request, "--secret", secret, "--at", &at],
+            0,
+        ),
+        (
+            vec!["explain", &tampered, "--secret", secret, "--at", &at],
+            1,
+        ),
+        (vec!["explain", &request, "--secret", secret], 1),
+        (
+            vec!["explain", &request, "--secret", secret, "--at", "x"],
+            2,
+        ),
+    ] {
+        let output = run(&args);
+        let (status, shown) = status(&output);
+        assert_eq!(status, code, "{args:?}\n{shown}");
+        assert!(!shown.contains(secret), "{args:?}\n{shown}");
+        assert!(
+            !shown.to_lowercase().contains("dgvzdc1zzwnyzxq"),
+            "base64 of it: {shown}"
+        );
+        if code != 2 {
+            assert!(stderr(&output).contains("shell history"), "{shown}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// identity
+
+/// A GET over 127.0.0.1 (HTTP/1.1, `Connection: close`): the status line and the body.
+fn get(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let addr: SocketAddr = host.parse().unwrap();
+    assert!(addr.ip().is_loopback());
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+/// `dt-signature identity` on a free port: it prints the discovery URL and the receiver's
+/// variables, serves discovery and the connector's key over 127.0.0.1, and stops on
+/// Ctrl-C (SIGINT) with exit 0.
+#[test]
+fn identity_serves_discovery_until_ctrl_c() {
+    let dir = TempDir::new("identity");
+    let key_file = dir.key_file();
+    let mut child = Command::new(BIN)
+        .args([
+            "identity",
+            "--addr",
+            "127.0.0.1:0",
+            "--org-id",
+            "my-org",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("up until Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let find = |prefix: &str| {
+        printed
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {printed:#?}"))
+            .trim()
+            .to_owned()
+    };
+    let discovery_url = find("discovery:");
+    assert_eq!(find("DT_OIDC_DISCOVERY_URL="), discovery_url);
+    assert_eq!(find("DT_ORG_ID="), "my-org");
+    assert_eq!(find("DT_SIGNATURE_SCHEME="), "asymmetric");
+    assert!(
+        discovery_url.starts_with("http://127.0.0.1:"),
+        "{discovery_url}"
+    );
+    assert!(discovery_url.ends_with("/data-connector/.well-known/openid-configuration"));
+    assert!(key_file.exists(), "the key is saved");
+
+    let (status_line, body) = get(&discovery_url);
+    assert!(status_line.contains(" 200 "), "{status_line}");
+    let document: Value = serde_json::from_str(&body).unwrap();
+    let issuer = discovery_url.trim_end_matches("/.well-known/openid-configuration");
+    assert_eq!(document["issuer"], issuer);
+    let (status_line, jwks) = get(document["jwks_uri"].as_str().unwrap());
+    assert!(status_line.contains(" 200 "), "{status_line}");
+    // The key served is the key file's.
+    let signer = AsymmetricSigner::from_pkcs8_file(&key_file).unwrap();
+    let jwks: Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], signer.kid());
+    assert!(printed[0].contains(signer.kid()), "{printed:#?}");
+
+    // Ctrl-C.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(rest.iter().any(|line| line.contains("stopped")), "{rest:?}");
+}
+
+#[test]
+fn identity_on_a_taken_address_exits_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = TempDir::new("identity-taken");
+    let key = dir.key_file().display().to_string();
+    let output = run(&["identity", "--addr", &addr, "--key-file", &key]);
+    let shown = expect(&output, 2, &[]);
+    assert!(stderr(&output).contains("choose another --addr"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------
+// send
+
+/// `dt-signature` with `args` (separated by spaces; no argument holds one) in a blocking
+/// task (a receiver or an identity server runs on the test's runtime meanwhile), with
+/// `env` added.
+async fn run_beside(args: String, env: &[(&str, &str)]) -> Output {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_with(&args, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// `dt-signature send` with `args`, as [`run_beside`] runs them.
+async fn send(args: String, env: &[(&str, &str)]) -> Output {
+    run_beside(format!("send {args}"), env).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_delivers_to_a_verifying_receiver_and_tamper_is_refused() {
+    let (url, seen) = recording_receiver(DtSignatureLayer::new("change-me")).await;
+    let base = format!("--url {url} --secret change-me --type");
+    let output = send(format!("{base} touch,co2 --count 2"), &[]).await;
+    let header = format!("dt-signature send: 4 events (2 types x 2) to {url} (4 at a time)");
+    let expected = [&header, "  success: 4\n  error:   0\n", "answers: 200 x4"];
+    expect(&output, 0, &expected);
+    assert_eq!(seen.lock().unwrap().len(), 4);
+
+    let output = send(format!("{base} touch --count 6 --tamper"), &[]).await;
+    let expected = ["6 tampered requests", "  refused:  6\n  ACCEPTED: 0\n"];
+    expect(&output, 0, &expected);
+    let reached = seen.lock().unwrap().len();
+    assert_eq!(reached, 4, "no tampered request reached the handler");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_tamper_exits_1_when_a_receiver_accepts_everything() {
+    let url = serve(Router::new().route("/", post(|_: Bytes| async { "ok" }))).await;
+    let args = format!("--url {url} --secret s --type touch --count 2 --tamper");
+    let expected = [
+        "  ACCEPTED: 2\n",
+        "accepted a tampered request: BodyByte (touch)",
+    ];
+    expect(&send(args, &[]).await, 1, &expected);
+}
+
+/// `--scheme both` with an identity address and key file a receiver pinned beforehand
+/// (same issuer, same key): delivered; tampered one token at a time: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_both_schemes_to_a_receiver_requiring_both() {
+    let dir = TempDir::new("send-both");
+    let key_file = dir.key_file();
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    // What the receiver pins: the key file's key for the issuer at `addr`.
+    std::fs::create_dir_all(key_file.parent().unwrap()).unwrap();
+    let signer = AsymmetricSigner::load_or_generate(&key_file).unwrap();
+    let issuer = format!("http://{addr}/data-connector");
+    let keys = tower_dt_signature::keys::DtKeys::from_jwks(&issuer, &signer.jwks()).unwrap();
+    let verifier = Verifier::both("change-me", keys, "org-1").require_sha256(true);
+    let (url, seen) = recording_receiver(DtSignatureLayer::from(verifier)).await;
+
+    let base = format!(
+        "--url {url} --scheme both --secret change-me --org-id org-1 --identity-addr {addr} \
+         --key-file {}",
+        key_file.display()
+    );
+    let output = send(format!("{base} --type temperature,contact"), &[]).await;
+    let key = format!("key {} (read from", signer.kid());
+    let give =
+        format!("DT_OIDC_DISCOVERY_URL={issuer}/.well-known/openid-configuration DT_ORG_ID=org-1");
+    let signed = "  signed: X-Dt-Signature and DT-Asymmetric-Signature (ES256)";
+    expect(&output, 0, &[&key, &give, signed, "  success: 2\n"]);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    let output = send(format!("{base} --type touch --count 14 --tamper"), &[]).await;
+    expect(&output, 0, &["  refused:  14\n  ACCEPTED: 0\n"]);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// Without --key-file the key lives in the per-user data directory, not under the
+/// working directory's target/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_keeps_its_key_in_the_per_user_data_directory() {
+    let url = serve(Router::new().route("/", post(|_: Bytes| async { "ok" }))).await;
+    let (data, home) = (TempDir::new("send-xdg"), TempDir::new("send-home"));
+    let args = format!("--url {url} --scheme asymmetric --identity-addr 127.0.0.1:0 --type touch");
+    let xdg = data.path().display().to_string();
+    let output = send(args.clone(), &[("XDG_DATA_HOME", &xdg)]).await;
+    let expected: PathBuf = data.join("dt-signature/es256-key.p8");
+    let saved = format!("new, saved to {}", expected.display());
+    let shown = expect(&output, 0, &[&saved]);
+    assert!(expected.exists(), "{shown}");
+
+    // No XDG_DATA_HOME: ~/.local/share.
+    let home_dir = home.path().display().to_string();
+    let output = send(args, &[("XDG_DATA_HOME", ""), ("HOME", &home_dir)]).await;
+    let shown = expect(&output, 0, &[]);
+    let key = home.join(".local/share/dt-signature/es256-key.p8");
+    assert!(key.exists(), "{shown}");
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for (command, example) in [
+        ("send", "dt-signature send --url"),
+        ("identity", "dt-signature identity --org-id"),
+        ("explain", "dt-signature explain --secret-file"),
+    ] {
+        let output = run(&[command, "--help"]);
+        let shown = expect(&output, 0, &[]);
+        assert!(stdout(&output).contains(example), "{command}: {shown}");
+    }
+    let output = run(&["--help"]);
+    for command in ["send", "identity", "explain"] {
+        assert!(stdout(&output).contains(command));
+    }
+}
