@@ -143,7 +143,7 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         (None, Some((keys, org))) => Verifier::asymmetric(keys, org),
         (Some(secret), Some((keys, org))) => {
             // try_new first: both and either panic on an empty secret.
-            Verifier::try_new(&secret).map_err(|error| error.to_string())?;
+            let _ = Verifier::try_new(&secret).map_err(|error| error.to_string())?;
             match policy {
                 Policy::Both => Verifier::both(secret, keys, org),
                 _ => Verifier::either(secret, keys, org),
