@@ -48,7 +48,7 @@ use tower_dt_signature::Verifier;
 use tower_dt_signature::{
     consts::DT_ASYMMETRIC_SIGNATURE,
     testing::{AsymmetricSigner, Signer},
-    Policy,
+    verify::Policy,
 };
 
 const SECRET: &str = "test-secret";

@@ -155,7 +155,7 @@ macro_rules! error_kinds {
             /// The [secret resolver](crate::gateway::ResolveSecrets) knows no tenant for this
             /// request.
             ///
-            /// Its public text (`Display`, [`DefaultRejection`](crate::DefaultRejection)) is
+            /// Its public text (`Display`, [`DefaultRejection`](crate::rejection::DefaultRejection)) is
             /// that of [`InvalidSignature`](Self::InvalidSignature), so a client cannot tell
             /// an unknown tenant from a known one it has no secret for; the precise reason
             /// ([`DtSignatureError::reason`]), the log line and the metric say

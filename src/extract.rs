@@ -1,4 +1,5 @@
-//! [`DtPayload`]: an axum extractor for the typed payload of a verified request.
+//! Axum extractors (feature `axum`): [`DtPayload`], the typed payload of a verified
+//! request.
 
 use std::fmt;
 
@@ -17,7 +18,7 @@ use crate::events::{DecodeError, Payload};
 /// ```
 /// use axum::{routing::post, Router};
 /// use tower_dt_signature::events::EventData;
-/// use tower_dt_signature::{DtPayload, DtSignatureLayer};
+/// use tower_dt_signature::{extract::DtPayload, DtSignatureLayer};
 ///
 /// async fn receive(DtPayload(payload): DtPayload) -> &'static str {
 ///     if let EventData::Temperature(temperature) = &payload.event.data {

@@ -144,7 +144,7 @@
 //! | `redis` | `dedup::RedisStore`: the guard's store in Redis, shared by several replicas (implies `dedup`; brings `redis` and `tokio`) |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes (implies `events`) |
 //! | `metrics` | Through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): the counter `dt_signature_requests_total` with labels `outcome` (`accepted`, `rejected`, `reported`) and `kind` ([`ErrorKind::code`], `none` when accepted), the histograms `dt_signature_body_bytes` (bodies read to their end) and `dt_signature_verification_seconds` (time spent checking the token and hashing, not waiting for bytes). Without the feature nothing is measured |
-//! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`]). No HTTP client, no runtime |
+//! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`](verify::Policy)). No HTTP client, no runtime |
 //! | `jwks` | `keys::DtKeys::discover`: DT's keys through OpenID Connect discovery, refreshed by a tokio task (rustls with no provider feature of its own; implies `asymmetric`) |
 //! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector; implies `events`) |
 //! | `full` | every feature above but `test-util` |
@@ -190,7 +190,8 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "events")))]
 pub mod events;
 #[cfg(feature = "axum")]
-mod extract;
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
 pub mod gateway;
 #[cfg(feature = "asymmetric")]
 #[cfg_attr(docsrs, doc(cfg(feature = "asymmetric")))]
@@ -199,19 +200,24 @@ mod layer;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
-mod verify;
+pub mod verify;
 
 /// The response futures of the services.
 pub mod future {
     pub use crate::layer::future::ResponseFuture;
 }
 
+/// The response of a refusal: [`DefaultRejection`](rejection::DefaultRejection) (the
+/// status and public text of the [`ErrorKind`]), or your own through
+/// [`MakeRejection`](rejection::MakeRejection) and
+/// [`DtSignatureLayer::with_rejection`].
+pub mod rejection {
+    pub use crate::layer::rejection::{DefaultRejection, MakeRejection};
+}
+
 pub use claims::DtClaims;
 pub use error::{ConfigError, DtSignatureError, ErrorKind, Scheme};
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{DtPayload, DtPayloadRejection};
 pub use layer::body::DtBody;
 pub use layer::verdict::Verdict;
-pub use layer::{DefaultRejection, DtSignature, DtSignatureLayer, MakeRejection};
-pub use verify::{BodyVerifier, Policy, UnknownPolicy, Verifier};
+pub use layer::{DtSignature, DtSignatureLayer};
+pub use verify::Verifier;

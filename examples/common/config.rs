@@ -18,7 +18,7 @@
 
 #![allow(dead_code)] // each receiver uses a part
 
-use tower_dt_signature::{DtSignatureLayer, Policy};
+use tower_dt_signature::{verify::Policy, DtSignatureLayer};
 
 /// Where the asymmetric keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,7 +63,7 @@ fn connector(
     entry: &str,
     keys: &mut Option<KeysHandle>,
 ) -> Result<(String, tower_dt_signature::Verifier), String> {
-    use tower_dt_signature::{Policy, Verifier};
+    use tower_dt_signature::{verify::Policy, Verifier};
     let malformed = || {
         "GATEWAY_CONNECTORS: each entry must be name=secret, name=hmac:secret, \
          name=asymmetric:org-id, name=both:secret:org-id or name=either:secret:org-id"
@@ -103,7 +103,7 @@ type KeysHandle = ();
 /// The verifier of an asymmetric connector, on the key set every such connector shares
 /// (made on first need from the environment).
 fn asymmetric_verifier(
-    policy: tower_dt_signature::Policy,
+    policy: tower_dt_signature::verify::Policy,
     secret: Option<&str>,
     org: &str,
     keys: &mut Option<KeysHandle>,

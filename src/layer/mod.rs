@@ -22,7 +22,7 @@ pub(crate) mod rejection;
 pub(crate) mod service;
 pub(crate) mod verdict;
 
-pub use rejection::{DefaultRejection, MakeRejection};
+use rejection::DefaultRejection;
 pub use service::DtSignature;
 
 /// A tower [`Layer`] that lets through only requests signed by a DT Data Connector.
@@ -203,7 +203,7 @@ impl<Res, R> DtSignatureLayer<Res, R> {
     }
 
     /// Replace the response sent for refused requests: a closure
-    /// `Fn(&DtSignatureError) -> Response<B>` or any [`MakeRejection`](crate::MakeRejection).
+    /// `Fn(&DtSignatureError) -> Response<B>` or any [`MakeRejection`](crate::rejection::MakeRejection).
     /// Default: [`DefaultRejection`].
     pub fn with_rejection<R2>(self, rejection: R2) -> DtSignatureLayer<Res, R2> {
         DtSignatureLayer {

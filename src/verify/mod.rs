@@ -1,9 +1,13 @@
-//! The tower-free core: the signature headers + body bytes (+ clock) -> claims or error.
+//! [`Verifier`]: DT's signature rules without tower, for any framework or a queue
+//! consumer, with [`Policy`] (which tokens a verifier requires) and [`BodyVerifier`] (the
+//! body's digests, fed chunk by chunk).
 //!
-//! Split along the JWS pipeline: [`jws`] holds the rules both tokens share, [`hs256`] the
-//! `X-Dt-Signature` token, `es256` the `DT-Asymmetric-Signature` token, [`times`] the
-//! clock rules, [`body`] the digests of the body and [`policy`] which tokens a verifier
-//! requires. This file holds the [`Verifier`] (its builder) and the policy dispatch.
+//! The tower-free core: the signature headers + body bytes (+ clock) -> claims or error.
+//! Split along the JWS pipeline: `jws.rs` holds the rules both tokens share, `hs256.rs`
+//! the `X-Dt-Signature` token, `es256.rs` the `DT-Asymmetric-Signature` token, `times.rs`
+//! the clock rules, `body.rs` the digests of the body and `policy.rs` which tokens a
+//! verifier requires. This file holds the [`Verifier`] (its builder) and the policy
+//! dispatch.
 
 use std::fmt;
 use std::future::Future;

@@ -26,7 +26,8 @@ use tower_dt_signature::testing::{
     AsymmetricSignOptions, AsymmetricSigner, Behavior, Endpoint, IdentityServer, Signer,
 };
 use tower_dt_signature::{
-    DtBody, DtClaims, DtSignatureError, DtSignatureLayer, ErrorKind, Policy, Scheme, Verifier,
+    verify::Policy, DtBody, DtClaims, DtSignatureError, DtSignatureLayer, ErrorKind, Scheme,
+    Verifier,
 };
 
 use crate::support::call;

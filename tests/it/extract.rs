@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use tower_dt_signature::events::{EventData, EventType, Payload};
 use tower_dt_signature::testing::Signer;
-use tower_dt_signature::{DtPayload, DtPayloadRejection, DtSignatureLayer};
+use tower_dt_signature::{extract::DtPayload, extract::DtPayloadRejection, DtSignatureLayer};
 
 const SECRET: &str = "test-secret";
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use tower_dt_signature::{DtClaims, DtSignatureError, Policy, Scheme};
+use tower_dt_signature::{verify::Policy, DtClaims, DtSignatureError, Scheme};
 
 use crate::EXIT_USAGE;
 use input::{Captured, Format};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tower_dt_signature::keys::DtKeys;
-use tower_dt_signature::{Policy, Verifier};
+use tower_dt_signature::{verify::Policy, Verifier};
 
 /// What the user asked for, before it is checked.
 #[derive(Clone, Default)]

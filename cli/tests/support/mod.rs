@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::Router;
 use http::StatusCode;
 use tower_dt_signature::events::Payload;
-use tower_dt_signature::{DtPayload, DtSignatureLayer};
+use tower_dt_signature::{extract::DtPayload, DtSignatureLayer};
 
 /// Serves `app` on a free loopback port until the test ends; returns its URL.
 pub async fn serve(app: Router) -> http::Uri {
