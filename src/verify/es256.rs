@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(claims.org_id(), Some(ORG));
         assert_eq!(claims.kid(), Some(dt().kid()));
         assert_eq!(claims.issuer(), Some(ISSUER));
-        assert_eq!(claims.iat(), Some(NOW));
+        assert_eq!((claims.hmac_iat(), claims.asymmetric_iat()), (None, Some(NOW)));
         assert_eq!(claims.exp(), NOW + 300);
         assert!(claims.sha256_verified() && !claims.sha1_verified());
         assert_eq!((claims.jti(), claims.secret_index()), (None, None));
@@ -439,6 +439,64 @@ mod tests {
             dt_claims_text().as_bytes()
         );
         assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 64);
+    }
+
+    /// Each `iat` comes from its own token, `None` when that token was not verified: the
+    /// HMAC token's is the event's second, the ES256 token's DT's signing time (here a
+    /// different second, as in DT's real tokens).
+    #[test]
+    fn each_scheme_reports_its_own_iat() {
+        const SECRET: &str = "connector-secret";
+        let event = NOW - 1_000;
+        let hmac_claims = json!({
+            "checksum_sha256": hex::encode(Sha256::digest(BODY)),
+            "exp": event + 3600,
+            "iat": event,
+            "jti": "c82gg99hga35jc2afkeg",
+        });
+        let hmac = hs256_token(
+            SECRET.as_bytes(),
+            br#"{"alg":"HS256","typ":"JWT"}"#,
+            hmac_claims.to_string().as_bytes(),
+        );
+        let es = dt().sign_at(BODY, NOW);
+        let secs = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        let iats = |claims: &DtClaims| {
+            (
+                claims.hmac_iat(),
+                claims.asymmetric_iat(),
+                claims.hmac_issued_at(),
+                claims.asymmetric_issued_at(),
+            )
+        };
+        let mut both = es_headers(&es);
+        both.insert(X_DT_SIGNATURE, hmac.parse().unwrap());
+        let mut hmac_only = HeaderMap::new();
+        hmac_only.insert(X_DT_SIGNATURE, hmac.parse().unwrap());
+
+        let claims = Verifier::both(SECRET, dt().dt_keys(), ORG)
+            .clock(at(NOW))
+            .verify(&both, BODY)
+            .unwrap();
+        assert_eq!(
+            iats(&claims),
+            (Some(event), Some(NOW), secs(event), secs(NOW))
+        );
+        assert_eq!(claims.exp(), NOW + 300, "the earlier exp: ES256's");
+
+        let claims = check(&verifier(), &es_headers(&es), BODY).unwrap();
+        assert_eq!(iats(&claims), (None, Some(NOW), None, secs(NOW)));
+
+        let either = Verifier::either(SECRET, dt().dt_keys(), ORG).clock(at(NOW));
+        let claims = either.verify(&hmac_only, BODY).unwrap();
+        assert_eq!(iats(&claims), (Some(event), None, secs(event), None));
+        let claims = either.verify(&es_headers(&es), BODY).unwrap();
+        assert_eq!(iats(&claims), (None, Some(NOW), None, secs(NOW)));
+        let claims = Verifier::new(SECRET)
+            .clock(at(NOW))
+            .verify_token(&hmac, BODY)
+            .unwrap();
+        assert_eq!(iats(&claims), (Some(event), None, secs(event), None));
     }
 
     /// Tokens DT does not send but that must pass: what is ignored stays ignored.
