@@ -115,7 +115,8 @@ impl DtClaims {
         self.secret_index
     }
 
-    /// The DT organization of a verified asymmetric token (its `sub`).
+    /// The DT organization of a verified asymmetric token: its `sub`, bare (one leading
+    /// `organizations/` taken off, as `keys::OrgId` compares it).
     pub fn org_id(&self) -> Option<&str> {
         self.asymmetric
             .as_ref()

@@ -17,7 +17,7 @@ use super::policy::Token;
 use super::times::check_times;
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-use crate::keys::{DtKeys, KeyWait, Lookup, OrgId};
+use crate::keys::{bare, DtKeys, KeyWait, Lookup, OrgId};
 
 /// The header rules' errors for `DT-Asymmetric-Signature`.
 const HEADER_KINDS: HeaderKinds = HeaderKinds {
@@ -168,6 +168,10 @@ fn check_token(
     if !org.accepts(&sub) {
         return Err(ErrorKind::WrongOrganization.into());
     }
+    let sub = match bare(&sub) {
+        bare if bare.len() == sub.len() => sub,
+        bare => bare.to_owned(),
+    };
     let sha256 = claims
         .checksum_sha256
         .ok_or(ErrorKind::MissingSha256)
@@ -715,6 +719,49 @@ mod tests {
             check(&any, &es_headers(&none), BODY).unwrap_err(),
             ErrorKind::WrongOrganization
         );
+    }
+
+    /// The bare id and DT's resource name `organizations/<id>`, in the configuration and
+    /// in `sub`: every combination is the same organization; another is refused in both
+    /// forms; the claims hold the bare id.
+    #[test]
+    fn org_id_in_either_form_on_either_side() {
+        let prefixed = format!("organizations/{ORG}");
+        let other = "c0rg1d0000000000000b";
+        for configured in [ORG, prefixed.as_str()] {
+            let verifier = verifier_for(configured);
+            for sub in [ORG, prefixed.as_str()] {
+                let token = claims_with(|c| {
+                    c.insert("sub".into(), sub.into());
+                });
+                let claims = check(&verifier, &es_headers(&token), BODY)
+                    .unwrap_or_else(|kind| panic!("{configured} / {sub}: {kind:?}"));
+                assert_eq!(claims.org_id(), Some(ORG), "{configured} / {sub}");
+            }
+            for sub in [
+                other.to_owned(),
+                format!("organizations/{other}"),
+                format!("organizations/organizations/{ORG}"),
+                format!("organizations/{ORG}/"),
+                format!("projects/{ORG}"),
+            ] {
+                let token = claims_with(|c| {
+                    c.insert("sub".into(), sub.clone().into());
+                });
+                assert_eq!(
+                    check(&verifier, &es_headers(&token), BODY).unwrap_err(),
+                    ErrorKind::WrongOrganization,
+                    "{configured} / {sub}"
+                );
+            }
+        }
+        // Without an organization to compare, the claims still hold the bare id.
+        let any = verifier_for(OrgId::any_organization_insecure());
+        let token = claims_with(|c| {
+            c.insert("sub".into(), format!("organizations/{other}").into());
+        });
+        let claims = check(&any, &es_headers(&token), BODY).unwrap();
+        assert_eq!(claims.org_id(), Some(other));
     }
 
     #[test]
