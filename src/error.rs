@@ -375,9 +375,9 @@ impl fmt::Display for ConfigError {
             Self::EmptySecret => f.write_str("signature secret is empty"),
             Self::EmptyOrgId => f.write_str("DT organization id is empty"),
             Self::OrgIdWhitespace => f.write_str("DT organization id contains whitespace"),
-            Self::OrgIdSlash => f.write_str(
-                "DT organization id contains `/`: give the id, or `organizations/<id>`",
-            ),
+            Self::OrgIdSlash => {
+                f.write_str("DT organization id contains `/`: give the id, or `organizations/<id>`")
+            }
         }
     }
 }

@@ -88,8 +88,15 @@ impl OrgId {
 }
 
 /// `id` without one leading `organizations/`.
-pub(crate) fn bare(id: &str) -> &str {
+fn bare(id: &str) -> &str {
     id.strip_prefix(PREFIX).unwrap_or(id)
+}
+
+/// [`bare`], in place.
+pub(crate) fn into_bare(mut id: String) -> String {
+    let cut = id.len() - bare(&id).len();
+    id.drain(..cut);
+    id
 }
 
 /// Like [`OrgId::new`].
@@ -168,7 +175,10 @@ mod tests {
             ("c0rg 1d", ConfigError::OrgIdWhitespace),
             ("organizations/c0rg1d\t", ConfigError::OrgIdWhitespace),
             ("c0rg1d\u{a0}", ConfigError::OrgIdWhitespace),
-            ("organizations/organizations/c0rg1d", ConfigError::OrgIdSlash),
+            (
+                "organizations/organizations/c0rg1d",
+                ConfigError::OrgIdSlash,
+            ),
             ("organizations/c0rg1d/", ConfigError::OrgIdSlash),
             ("organizations/c0rg1d/members/x", ConfigError::OrgIdSlash),
             ("projects/c0rg1d", ConfigError::OrgIdSlash),

@@ -13,11 +13,12 @@ use super::jws::{
     decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
     HexClaim, TokenParts,
 };
+use super::notice::Notices;
 use super::policy::Token;
 use super::times::check_times;
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-use crate::keys::{bare, DtKeys, KeyWait, Lookup, OrgId};
+use crate::keys::{into_bare, DtKeys, KeyWait, Lookup, OrgId};
 
 /// The header rules' errors for `DT-Asymmetric-Signature`.
 const HEADER_KINDS: HeaderKinds = HeaderKinds {
@@ -49,6 +50,7 @@ pub(crate) enum EsCheck {
 pub(crate) fn check(
     keys: &DtKeys,
     org: &OrgId,
+    notices: &Notices,
     headers: &HeaderMap,
     now: SystemTime,
     leeway: Duration,
@@ -65,7 +67,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(keys, org, token, now, leeway, may_wait) {
+    match check_token(keys, org, notices, token, now, leeway, may_wait) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -109,9 +111,11 @@ struct EsHeader<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+/// The refusals a configuration mistake causes are logged through `notices`.
 fn check_token(
     keys: &DtKeys,
     org: &OrgId,
+    notices: &Notices,
     token: &str,
     now: SystemTime,
     leeway: Duration,
@@ -148,7 +152,10 @@ fn check_token(
                 }
             }
             return Err(match missing {
-                Lookup::Unknown => ErrorKind::UnknownKey,
+                Lookup::Unknown => {
+                    notices.unknown_key(now, keys, &kid);
+                    ErrorKind::UnknownKey
+                }
                 _ => ErrorKind::KeysUnavailable,
             }
             .into());
@@ -160,17 +167,17 @@ fn check_token(
 
     let claims = parse_claims(parts.payload)?;
     if claims.iss.as_deref() != Some(keys.issuer()) {
+        notices.wrong_issuer(now, keys.issuer(), claims.iss.as_deref());
         return Err(ErrorKind::WrongIssuer.into());
     }
     let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
     check_times(now, leeway, exp, claims.iat, claims.nbf)?;
-    let sub = claims.sub.ok_or(ErrorKind::WrongOrganization)?;
-    if !org.accepts(&sub) {
-        return Err(ErrorKind::WrongOrganization.into());
-    }
-    let sub = match bare(&sub) {
-        bare if bare.len() == sub.len() => sub,
-        bare => bare.to_owned(),
+    let sub = match claims.sub {
+        Some(sub) if org.accepts(&sub) => into_bare(sub),
+        sub => {
+            notices.wrong_organization(now, org.as_str(), sub.as_deref());
+            return Err(ErrorKind::WrongOrganization.into());
+        }
     };
     let sha256 = claims
         .checksum_sha256
@@ -427,7 +434,10 @@ mod tests {
         assert_eq!(claims.org_id(), Some(ORG));
         assert_eq!(claims.kid(), Some(dt().kid()));
         assert_eq!(claims.issuer(), Some(ISSUER));
-        assert_eq!((claims.hmac_iat(), claims.asymmetric_iat()), (None, Some(NOW)));
+        assert_eq!(
+            (claims.hmac_iat(), claims.asymmetric_iat()),
+            (None, Some(NOW))
+        );
         assert_eq!(claims.exp(), NOW + 300);
         assert!(claims.sha256_verified() && !claims.sha1_verified());
         assert_eq!((claims.jti(), claims.secret_index()), (None, None));

@@ -316,7 +316,9 @@ mod tests {
                 ..Options::default()
             };
             setup(options, |name| {
-                (name == "DT_ORG_ID").then(|| var.map(str::to_owned)).flatten()
+                (name == "DT_ORG_ID")
+                    .then(|| var.map(str::to_owned))
+                    .flatten()
             })
         };
         for org in ["c0rg1d", "organizations/c0rg1d", "dt"] {
