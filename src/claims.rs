@@ -24,7 +24,8 @@ use crate::error::Scheme;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DtClaims {
     pub(crate) jti: Option<String>,
-    pub(crate) iat: Option<u64>,
+    /// The HMAC token's `iat`: the event's second.
+    pub(crate) hmac_iat: Option<u64>,
     pub(crate) exp: u64,
     pub(crate) sha1_verified: bool,
     pub(crate) sha256_verified: bool,
@@ -39,6 +40,8 @@ pub(crate) struct AsymmetricClaims {
     pub(crate) kid: String,
     pub(crate) org_id: String,
     pub(crate) issuer: std::sync::Arc<str>,
+    /// The token's `iat`: when DT signed it.
+    pub(crate) iat: Option<u64>,
 }
 
 impl DtClaims {
@@ -57,21 +60,36 @@ impl DtClaims {
         self.jti.as_deref()
     }
 
-    /// `iat` in seconds since the Unix epoch: the event's timestamp, in whole seconds (the
-    /// HMAC token's, else the asymmetric one's).
-    pub fn iat(&self) -> Option<u64> {
-        self.iat
+    /// The HMAC token's `iat` (`X-Dt-Signature`), in seconds since the Unix epoch: the
+    /// **event's** timestamp, in whole seconds. `None` when no HMAC token was verified (or
+    /// it had no `iat`; every real DT token has one).
+    pub fn hmac_iat(&self) -> Option<u64> {
+        self.hmac_iat
+    }
+
+    /// The asymmetric token's `iat` (`DT-Asymmetric-Signature`), in seconds since the Unix
+    /// epoch: when DT **signed** the request, not the event's time (DT's one real token
+    /// was signed in 2024 for an event of 2022). `None` when no asymmetric token was
+    /// verified (or it had no `iat`).
+    pub fn asymmetric_iat(&self) -> Option<u64> {
+        self.asymmetric.as_ref().and_then(|claims| claims.iat)
     }
 
     /// `exp` in seconds since the Unix epoch: the earliest of the verified tokens' (DT sets
-    /// it to `iat + 3600` for HMAC, `iat + 300` for ES256).
+    /// it to [`hmac_iat`](Self::hmac_iat) + 3600 for HMAC,
+    /// [`asymmetric_iat`](Self::asymmetric_iat) + 300 for ES256).
     pub fn exp(&self) -> u64 {
         self.exp
     }
 
-    /// [`iat`](Self::iat) as a [`SystemTime`].
-    pub fn issued_at(&self) -> Option<SystemTime> {
-        self.iat.and_then(unix_seconds)
+    /// [`hmac_iat`](Self::hmac_iat) as a [`SystemTime`]: the event's second.
+    pub fn hmac_issued_at(&self) -> Option<SystemTime> {
+        self.hmac_iat().and_then(unix_seconds)
+    }
+
+    /// [`asymmetric_iat`](Self::asymmetric_iat) as a [`SystemTime`]: DT's signing time.
+    pub fn asymmetric_issued_at(&self) -> Option<SystemTime> {
+        self.asymmetric_iat().and_then(unix_seconds)
     }
 
     /// [`exp`](Self::exp) as a [`SystemTime`]; `None` only if it does not fit one.
@@ -97,7 +115,8 @@ impl DtClaims {
         self.secret_index
     }
 
-    /// The DT organization of a verified asymmetric token (its `sub`).
+    /// The DT organization of a verified asymmetric token: its `sub`, bare (one leading
+    /// `organizations/` taken off, as `keys::OrgId` compares it).
     pub fn org_id(&self) -> Option<&str> {
         self.asymmetric
             .as_ref()

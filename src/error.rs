@@ -360,12 +360,24 @@ pub enum ConfigError {
     /// The secret is empty. DT does not allow an empty signature secret, and an empty HMAC
     /// key would make every token easy to forge.
     EmptySecret,
+    /// The DT organization id is empty (after one leading `organizations/`).
+    EmptyOrgId,
+    /// The DT organization id holds whitespace, such as a pasted line ending.
+    OrgIdWhitespace,
+    /// The DT organization id holds a `/` after one leading `organizations/`: the name of
+    /// another resource, or the prefix twice.
+    OrgIdSlash,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptySecret => f.write_str("signature secret is empty"),
+            Self::EmptyOrgId => f.write_str("DT organization id is empty"),
+            Self::OrgIdWhitespace => f.write_str("DT organization id contains whitespace"),
+            Self::OrgIdSlash => {
+                f.write_str("DT organization id contains `/`: give the id, or `organizations/<id>`")
+            }
         }
     }
 }

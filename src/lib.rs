@@ -146,7 +146,7 @@
 //! | `metrics` | Through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): the counter `dt_signature_requests_total` with labels `outcome` (`accepted`, `rejected`, `reported`) and `kind` ([`ErrorKind::code`], `none` when accepted), the histograms `dt_signature_body_bytes` (bodies read to their end) and `dt_signature_verification_seconds` (time spent checking the token and hashing, not waiting for bytes). Without the feature nothing is measured |
 //! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`](verify::Policy)). No HTTP client, no runtime |
 //! | `jwks` | `keys::DtKeys::discover`: DT's keys through OpenID Connect discovery, refreshed by a tokio task (rustls with no provider feature of its own; implies `asymmetric`) |
-//! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and `examples/send_event/`: a local Data Connector; implies `events`) |
+//! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and the `dt-signature send` command of the `cli/` tool: a local Data Connector; implies `events`) |
 //! | `full` | every feature above but `test-util` |
 //!
 //! # DT-Asymmetric-Signature

@@ -5,13 +5,14 @@
 //! | --- | --- | --- |
 //! | `DT_SIGNATURE_SCHEME` | all: `hmac`, `asymmetric`, `both` or `either` | `hmac` |
 //! | `DT_SIGNATURE_SECRET` | `hmac`, `both`, `either` (required) | - |
-//! | `DT_ORG_ID` | `asymmetric`, `both`, `either` (required) | - |
+//! | `DT_ORG_ID` | `asymmetric`, `both`, `either` (required): your DT organization, `<id>` or `organizations/<id>` | - |
 //! | `DT_OIDC_DISCOVERY_URL` | the asymmetric schemes, unless `DT_JWKS_FILE` | DT's production discovery URL |
 //! | `DT_JWKS_FILE` | the asymmetric schemes: pinned keys instead of discovery | - |
 //! | `DT_ISSUER` | with `DT_JWKS_FILE`: the issuer of the pinned keys | DT's production issuer |
 //!
 //! A receiver refuses to start, naming the variable, when a required one is missing or
-//! empty, the scheme is unknown, a variable is set that the scheme does not use, or the
+//! empty, `DT_ORG_ID` is not an organization id (whitespace, or a `/` after one leading
+//! `organizations/`), the scheme is unknown, a variable is set that the scheme does not use, or the
 //! discovery URL does not end in `/.well-known/openid-configuration` or is plain http to a
 //! host that is not loopback. The asymmetric schemes need the feature `jwks` (discovery)
 //! or `asymmetric` (with `DT_JWKS_FILE`).
@@ -99,7 +100,12 @@ pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
             keys: None,
         });
     }
-    let org_id = Some(required("DT_ORG_ID")?);
+    let org_id = required("DT_ORG_ID")?;
+    // The library's rules: `organizations/<id>` or the bare id, no whitespace, no other `/`.
+    #[cfg(feature = "asymmetric")]
+    tower_dt_signature::keys::OrgId::try_new(&org_id)
+        .map_err(|error| format!("DT_ORG_ID={org_id:?}: {error}"))?;
+    let org_id = Some(org_id);
     let keys = match get("DT_JWKS_FILE") {
         Some(file) => {
             if set("DT_OIDC_DISCOVERY_URL") {
@@ -218,6 +224,8 @@ fn asymmetric_layer(config: &Config) -> Result<DtSignatureLayer, String> {
         .org_id
         .as_deref()
         .expect("asymmetric schemes have an org");
+    let org = tower_dt_signature::keys::OrgId::try_new(org)
+        .map_err(|error| format!("DT_ORG_ID={org:?}: {error}"))?;
     let verifier = verifier(config.policy, config.secret.as_deref(), keys, org);
     Ok(DtSignatureLayer::from(verifier))
 }
@@ -229,7 +237,7 @@ pub fn verifier(
     policy: Policy,
     secret: Option<&str>,
     keys: tower_dt_signature::keys::DtKeys,
-    org: &str,
+    org: impl Into<tower_dt_signature::keys::OrgId>,
 ) -> tower_dt_signature::Verifier {
     use tower_dt_signature::Verifier;
     let secret = || secret.expect("both and either have a secret");
@@ -361,6 +369,35 @@ mod tests {
         for (vars, needle) in cases {
             let error = read_with(vars).unwrap_err();
             assert!(error.contains(needle), "{vars:?}: {error}");
+        }
+    }
+
+    /// `DT_ORG_ID` in either form is accepted; what is no org id is refused by name.
+    #[cfg(feature = "asymmetric")]
+    #[test]
+    fn dt_org_id_is_checked_by_the_library() {
+        let with_org = |org: &str| {
+            read_with(&[
+                ("DT_SIGNATURE_SCHEME", "asymmetric"),
+                ("DT_ORG_ID", org),
+                ("DT_JWKS_FILE", "k.json"),
+            ])
+        };
+        for org in ["c0rg1d", "organizations/c0rg1d", "dt"] {
+            assert_eq!(with_org(org).unwrap().org_id.as_deref(), Some(org));
+        }
+        for (org, needle) in [
+            ("organizations/", "is empty"),
+            ("c0rg1d\n", "whitespace"),
+            (" c0rg1d", "whitespace"),
+            ("organizations/c0rg1d/members", "contains `/`"),
+            ("organizations/organizations/c0rg1d", "contains `/`"),
+        ] {
+            let error = with_org(org).unwrap_err();
+            assert!(
+                error.starts_with("DT_ORG_ID=") && error.contains(needle),
+                "{org:?}: {error}"
+            );
         }
     }
 

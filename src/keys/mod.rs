@@ -45,6 +45,7 @@ pub use builder::DiscoveryBuilder;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
+pub(crate) use org::into_bare;
 pub use org::OrgId;
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every

@@ -37,7 +37,7 @@ impl BodyVerifier {
         if let Some(part) = hmac {
             exp = exp.min(part.exp);
             claims.jti = part.jti;
-            claims.iat = part.iat;
+            claims.hmac_iat = part.iat;
             claims.secret_index = Some(part.secret_index);
             claims.hmac = true;
             sha1 = part.sha1.map(|expected| (Sha1::new(), expected));
@@ -46,12 +46,12 @@ impl BodyVerifier {
         #[cfg(feature = "asymmetric")]
         if let Some(part) = es {
             exp = exp.min(part.exp);
-            claims.iat = claims.iat.or(part.iat);
             expected[1] = Some(part.sha256);
             claims.asymmetric = Some(AsymmetricClaims {
                 issuer: part.issuer,
                 kid: part.kid,
                 org_id: part.sub,
+                iat: part.iat,
             });
         }
         #[cfg(not(feature = "asymmetric"))]

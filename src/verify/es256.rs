@@ -13,11 +13,12 @@ use super::jws::{
     decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
     HexClaim, TokenParts,
 };
+use super::notice::Notices;
 use super::policy::Token;
 use super::times::check_times;
 use crate::consts::DT_ASYMMETRIC_SIGNATURE;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-use crate::keys::{DtKeys, KeyWait, Lookup, OrgId};
+use crate::keys::{into_bare, DtKeys, KeyWait, Lookup, OrgId};
 
 /// The header rules' errors for `DT-Asymmetric-Signature`.
 const HEADER_KINDS: HeaderKinds = HeaderKinds {
@@ -49,6 +50,7 @@ pub(crate) enum EsCheck {
 pub(crate) fn check(
     keys: &DtKeys,
     org: &OrgId,
+    notices: &Notices,
     headers: &HeaderMap,
     now: SystemTime,
     leeway: Duration,
@@ -65,7 +67,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(keys, org, token, now, leeway, may_wait) {
+    match check_token(keys, org, notices, token, now, leeway, may_wait) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -109,9 +111,11 @@ struct EsHeader<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+/// The refusals a configuration mistake causes are logged through `notices`.
 fn check_token(
     keys: &DtKeys,
     org: &OrgId,
+    notices: &Notices,
     token: &str,
     now: SystemTime,
     leeway: Duration,
@@ -148,7 +152,10 @@ fn check_token(
                 }
             }
             return Err(match missing {
-                Lookup::Unknown => ErrorKind::UnknownKey,
+                Lookup::Unknown => {
+                    notices.unknown_key(now, keys, &kid);
+                    ErrorKind::UnknownKey
+                }
                 _ => ErrorKind::KeysUnavailable,
             }
             .into());
@@ -160,14 +167,18 @@ fn check_token(
 
     let claims = parse_claims(parts.payload)?;
     if claims.iss.as_deref() != Some(keys.issuer()) {
+        notices.wrong_issuer(now, keys.issuer(), claims.iss.as_deref());
         return Err(ErrorKind::WrongIssuer.into());
     }
     let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
     check_times(now, leeway, exp, claims.iat, claims.nbf)?;
-    let sub = claims.sub.ok_or(ErrorKind::WrongOrganization)?;
-    if !org.accepts(&sub) {
-        return Err(ErrorKind::WrongOrganization.into());
-    }
+    let sub = match claims.sub {
+        Some(sub) if org.accepts(&sub) => into_bare(sub),
+        sub => {
+            notices.wrong_organization(now, org.as_str(), sub.as_deref());
+            return Err(ErrorKind::WrongOrganization.into());
+        }
+    };
     let sha256 = claims
         .checksum_sha256
         .ok_or(ErrorKind::MissingSha256)
@@ -423,7 +434,10 @@ mod tests {
         assert_eq!(claims.org_id(), Some(ORG));
         assert_eq!(claims.kid(), Some(dt().kid()));
         assert_eq!(claims.issuer(), Some(ISSUER));
-        assert_eq!(claims.iat(), Some(NOW));
+        assert_eq!(
+            (claims.hmac_iat(), claims.asymmetric_iat()),
+            (None, Some(NOW))
+        );
         assert_eq!(claims.exp(), NOW + 300);
         assert!(claims.sha256_verified() && !claims.sha1_verified());
         assert_eq!((claims.jti(), claims.secret_index()), (None, None));
@@ -439,6 +453,64 @@ mod tests {
             dt_claims_text().as_bytes()
         );
         assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 64);
+    }
+
+    /// Each `iat` comes from its own token, `None` when that token was not verified: the
+    /// HMAC token's is the event's second, the ES256 token's DT's signing time (here a
+    /// different second, as in DT's real tokens).
+    #[test]
+    fn each_scheme_reports_its_own_iat() {
+        const SECRET: &str = "connector-secret";
+        let event = NOW - 1_000;
+        let hmac_claims = json!({
+            "checksum_sha256": hex::encode(Sha256::digest(BODY)),
+            "exp": event + 3600,
+            "iat": event,
+            "jti": "c82gg99hga35jc2afkeg",
+        });
+        let hmac = hs256_token(
+            SECRET.as_bytes(),
+            br#"{"alg":"HS256","typ":"JWT"}"#,
+            hmac_claims.to_string().as_bytes(),
+        );
+        let es = dt().sign_at(BODY, NOW);
+        let secs = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        let iats = |claims: &DtClaims| {
+            (
+                claims.hmac_iat(),
+                claims.asymmetric_iat(),
+                claims.hmac_issued_at(),
+                claims.asymmetric_issued_at(),
+            )
+        };
+        let mut both = es_headers(&es);
+        both.insert(X_DT_SIGNATURE, hmac.parse().unwrap());
+        let mut hmac_only = HeaderMap::new();
+        hmac_only.insert(X_DT_SIGNATURE, hmac.parse().unwrap());
+
+        let claims = Verifier::both(SECRET, dt().dt_keys(), ORG)
+            .clock(at(NOW))
+            .verify(&both, BODY)
+            .unwrap();
+        assert_eq!(
+            iats(&claims),
+            (Some(event), Some(NOW), secs(event), secs(NOW))
+        );
+        assert_eq!(claims.exp(), NOW + 300, "the earlier exp: ES256's");
+
+        let claims = check(&verifier(), &es_headers(&es), BODY).unwrap();
+        assert_eq!(iats(&claims), (None, Some(NOW), None, secs(NOW)));
+
+        let either = Verifier::either(SECRET, dt().dt_keys(), ORG).clock(at(NOW));
+        let claims = either.verify(&hmac_only, BODY).unwrap();
+        assert_eq!(iats(&claims), (Some(event), None, secs(event), None));
+        let claims = either.verify(&es_headers(&es), BODY).unwrap();
+        assert_eq!(iats(&claims), (None, Some(NOW), None, secs(NOW)));
+        let claims = Verifier::new(SECRET)
+            .clock(at(NOW))
+            .verify_token(&hmac, BODY)
+            .unwrap();
+        assert_eq!(iats(&claims), (Some(event), None, secs(event), None));
     }
 
     /// Tokens DT does not send but that must pass: what is ignored stays ignored.
@@ -657,6 +729,49 @@ mod tests {
             check(&any, &es_headers(&none), BODY).unwrap_err(),
             ErrorKind::WrongOrganization
         );
+    }
+
+    /// The bare id and DT's resource name `organizations/<id>`, in the configuration and
+    /// in `sub`: every combination is the same organization; another is refused in both
+    /// forms; the claims hold the bare id.
+    #[test]
+    fn org_id_in_either_form_on_either_side() {
+        let prefixed = format!("organizations/{ORG}");
+        let other = "c0rg1d0000000000000b";
+        for configured in [ORG, prefixed.as_str()] {
+            let verifier = verifier_for(configured);
+            for sub in [ORG, prefixed.as_str()] {
+                let token = claims_with(|c| {
+                    c.insert("sub".into(), sub.into());
+                });
+                let claims = check(&verifier, &es_headers(&token), BODY)
+                    .unwrap_or_else(|kind| panic!("{configured} / {sub}: {kind:?}"));
+                assert_eq!(claims.org_id(), Some(ORG), "{configured} / {sub}");
+            }
+            for sub in [
+                other.to_owned(),
+                format!("organizations/{other}"),
+                format!("organizations/organizations/{ORG}"),
+                format!("organizations/{ORG}/"),
+                format!("projects/{ORG}"),
+            ] {
+                let token = claims_with(|c| {
+                    c.insert("sub".into(), sub.clone().into());
+                });
+                assert_eq!(
+                    check(&verifier, &es_headers(&token), BODY).unwrap_err(),
+                    ErrorKind::WrongOrganization,
+                    "{configured} / {sub}"
+                );
+            }
+        }
+        // Without an organization to compare, the claims still hold the bare id.
+        let any = verifier_for(OrgId::any_organization_insecure());
+        let token = claims_with(|c| {
+            c.insert("sub".into(), format!("organizations/{other}").into());
+        });
+        let claims = check(&any, &es_headers(&token), BODY).unwrap();
+        assert_eq!(claims.org_id(), Some(other));
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod body;
 mod es256;
 pub(crate) mod hs256;
 mod jws;
+#[cfg(feature = "asymmetric")]
+mod notice;
 mod policy;
 mod times;
 
@@ -86,6 +88,10 @@ struct Config {
     keys: Vec<Secret>,
     #[cfg(feature = "asymmetric")]
     asymmetric: Option<(DtKeys, OrgId)>,
+    /// Which configuration refusals were last logged at warn level, and when (shared by
+    /// the clones, and by verifiers made from this one with a setter).
+    #[cfg(feature = "asymmetric")]
+    notices: Arc<notice::Notices>,
     leeway: Duration,
     clock: Clock,
     require_sha256: bool,
@@ -118,6 +124,8 @@ impl Verifier {
                 keys,
                 #[cfg(feature = "asymmetric")]
                 asymmetric: None,
+                #[cfg(feature = "asymmetric")]
+                notices: Arc::default(),
                 leeway: DEFAULT_LEEWAY,
                 clock: Clock::System,
                 require_sha256: false,
@@ -339,7 +347,8 @@ impl Verifier {
         match (&config.asymmetric, config.policy.uses_asymmetric()) {
             (Some((keys, org)), true) => {
                 let now = config.clock.now();
-                match es256::check(keys, org, headers, now, config.leeway, may_wait) {
+                let notices = &config.notices;
+                match es256::check(keys, org, notices, headers, now, config.leeway, may_wait) {
                     es256::EsCheck::Done(token) => Ok(Some(token)),
                     es256::EsCheck::Wait(refresh) => Err(refresh),
                 }

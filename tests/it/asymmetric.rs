@@ -308,12 +308,12 @@ async fn run<L>(
                 );
                 assert_eq!(
                     claims.exp(),
-                    claims.iat().unwrap() + 300,
+                    claims.asymmetric_iat().unwrap() + 300,
                     "{name}: the earliest exp"
                 );
             } else {
                 assert_eq!((claims.org_id(), claims.kid()), (None, None), "{name}");
-                assert_eq!(claims.exp(), claims.iat().unwrap() + 3600, "{name}");
+                assert_eq!(claims.exp(), claims.hmac_iat().unwrap() + 3600, "{name}");
             }
             assert_eq!(
                 claims.secret_index().is_some(),

@@ -13,3 +13,5 @@ mod support;
 mod dedup;
 mod gateway;
 mod layer;
+#[cfg(feature = "asymmetric")]
+mod notice;

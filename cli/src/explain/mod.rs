@@ -187,8 +187,11 @@ fn print_setup(captured: &Captured, setup: &Setup) {
 fn print_accepted(claims: &DtClaims) {
     let schemes: Vec<&str> = claims.schemes().iter().map(|s| header_name(*s)).collect();
     println!("accepted: {}", schemes.join(" and "));
-    if let Some(iat) = claims.issued_at() {
-        println!("  issued:  {}", rfc3339(iat));
+    if let Some(iat) = claims.hmac_issued_at() {
+        println!("  event:   {} (X-Dt-Signature iat)", rfc3339(iat));
+    }
+    if let Some(iat) = claims.asymmetric_issued_at() {
+        println!("  signed:  {} (DT-Asymmetric-Signature iat)", rfc3339(iat));
     }
     if let Some(exp) = claims.expires_at() {
         println!("  expires: {}", rfc3339(exp));

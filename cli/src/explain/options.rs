@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tower_dt_signature::keys::DtKeys;
+use tower_dt_signature::keys::{DtKeys, OrgId};
 use tower_dt_signature::{verify::Policy, Verifier};
 
 /// What the user asked for, before it is checked.
@@ -17,7 +17,7 @@ pub struct Options {
     pub secret: Option<String>,
     /// `--policy`.
     pub policy: Option<Policy>,
-    /// `--org-id`.
+    /// `--org-id`: the bare id or `organizations/<id>`.
     pub org_id: Option<String>,
     /// `--discovery`.
     pub discovery: Option<String>,
@@ -127,9 +127,18 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         let keys = keys.ok_or_else(|| {
             format!("policy {policy} needs DT's keys: --discovery URL, or --jwks FILE --issuer ISS")
         })?;
-        let org = options.org_id.or_else(|| env("DT_ORG_ID")).ok_or_else(|| {
-            format!("policy {policy} needs your DT organization: --org-id ID (or DT_ORG_ID)")
-        })?;
+        let (org, from) = match options.org_id {
+            Some(org) => (org, "--org-id"),
+            None => (
+                env("DT_ORG_ID").ok_or_else(|| {
+                    format!(
+                        "policy {policy} needs your DT organization: --org-id ID (or DT_ORG_ID)"
+                    )
+                })?,
+                "DT_ORG_ID",
+            ),
+        };
+        let org = OrgId::try_new(&org).map_err(|error| format!("{from} {org:?}: {error}"))?;
         Some((keys, org))
     } else {
         None
@@ -291,6 +300,42 @@ mod tests {
         };
         let error = super::setup(options, env).unwrap_err();
         assert!(error.contains("needs DT's keys"), "{error}");
+    }
+
+    /// `--org-id` (or `DT_ORG_ID`) in either form is the library's `OrgId`; what is no
+    /// org id is a usage error naming where it came from.
+    #[test]
+    fn the_org_id_is_checked_by_the_library() {
+        let jwks = std::env::temp_dir().join(format!("dt-explain-org-{}.json", std::process::id()));
+        std::fs::write(&jwks, r#"{"keys":[]}"#).unwrap();
+        let with = |flag: Option<&str>, var: Option<&str>| {
+            let options = Options {
+                policy: Some(Policy::Asymmetric),
+                jwks: Some(jwks.clone()),
+                org_id: flag.map(str::to_owned),
+                ..Options::default()
+            };
+            setup(options, |name| {
+                (name == "DT_ORG_ID")
+                    .then(|| var.map(str::to_owned))
+                    .flatten()
+            })
+        };
+        for org in ["c0rg1d", "organizations/c0rg1d", "dt"] {
+            assert!(with(Some(org), None).is_ok(), "--org-id {org}");
+            assert!(with(None, Some(org)).is_ok(), "DT_ORG_ID={org}");
+        }
+        let error = with(Some("organizations/c0rg1d/x"), None).unwrap_err();
+        assert!(
+            error.starts_with("--org-id ") && error.contains("contains `/`"),
+            "{error}"
+        );
+        let error = with(None, Some("c0rg1d\n")).unwrap_err();
+        assert!(
+            error.starts_with("DT_ORG_ID ") && error.contains("whitespace"),
+            "{error}"
+        );
+        std::fs::remove_file(&jwks).unwrap();
     }
 
     #[test]
