@@ -11,6 +11,7 @@ use http::Uri;
 use serde::Deserialize;
 
 use super::fetch::check_url;
+use super::status::FailureClass;
 use super::KeysError;
 
 /// The path an OpenID Connect discovery URL ends with (OIDC Discovery 1.0, 4).
@@ -48,7 +49,8 @@ pub(crate) struct Discovery {
 /// Parse a discovery document: JSON with the string members `issuer` and `jwks_uri`.
 /// Nothing is checked but the shape: see [`Discovery::jwks_uri_for`].
 pub(crate) fn parse_discovery(body: &[u8]) -> Result<Discovery, KeysError> {
-    serde_json::from_slice(body).map_err(|_| KeysError::new("not JSON with issuer and jwks_uri"))
+    serde_json::from_slice(body)
+        .map_err(|_| KeysError::of(FailureClass::NotJson, "not JSON with issuer and jwks_uri"))
 }
 
 impl Discovery {
@@ -56,10 +58,10 @@ impl Discovery {
     /// for byte) and to name a key set that may be fetched.
     pub(crate) fn jwks_uri_for(self, issuer: &str) -> Result<String, KeysError> {
         if self.issuer != issuer {
-            return Err(KeysError::new(format!(
-                "issuer {:?} is not {issuer:?}",
-                self.issuer
-            )));
+            return Err(KeysError::of(
+                FailureClass::IssuerMismatch,
+                format!("issuer {:?} is not {issuer:?}", self.issuer),
+            ));
         }
         let uri: Uri = self
             .jwks_uri

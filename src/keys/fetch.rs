@@ -28,6 +28,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
 
+use super::status::FailureClass;
 use super::KeysError;
 
 /// The largest discovery document or key set read: 64 KiB.
@@ -98,20 +99,49 @@ impl Fetched {
 }
 
 /// Why a GET failed. The message says what went wrong without the URL's credentials or
-/// the body.
+/// the body, and carries a [`FailureClass`] ([`FailureClass::Other`] unless set with
+/// [`with_class`](Self::with_class)): the class shows in
+/// [`DtKeys::status`](super::DtKeys::status) and the metrics.
+///
+/// ```
+/// use tower_dt_signature::keys::{FailureClass, FetchError};
+///
+/// let error = FetchError::new("the server answered 503").with_class(FailureClass::HttpStatus);
+/// assert_eq!(error.class(), FailureClass::HttpStatus);
+/// assert_eq!(FetchError::new("?").class(), FailureClass::Other);
+/// ```
 #[derive(Debug)]
 pub struct FetchError {
     message: String,
+    class: FailureClass,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
 impl FetchError {
-    /// An error with this message.
+    /// An error with this message, of class [`FailureClass::Other`].
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            class: FailureClass::Other,
             source: None,
         }
+    }
+
+    /// This error, of this class.
+    #[must_use]
+    pub fn with_class(mut self, class: FailureClass) -> Self {
+        self.class = class;
+        self
+    }
+
+    /// The error's class.
+    pub fn class(&self) -> FailureClass {
+        self.class
+    }
+
+    /// An error of this class with this message.
+    pub(crate) fn of(class: FailureClass, message: impl Into<String>) -> Self {
+        Self::new(message).with_class(class)
     }
 
     /// An error with this message, caused by `source`.
@@ -121,6 +151,7 @@ impl FetchError {
     ) -> Self {
         Self {
             message: message.into(),
+            class: FailureClass::Other,
             source: Some(source.into()),
         }
     }
@@ -383,21 +414,27 @@ where
         )
         .body(Empty::new())
         .map_err(|error| FetchError::with_source("cannot build the request", error))?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|error| FetchError::with_source("request failed", error))?;
+    let response = client.request(request).await.map_err(|error| {
+        let class = request_failure(&error);
+        FetchError::with_source("request failed", error).with_class(class)
+    })?;
     let status = response.status();
     if status != http::StatusCode::OK {
         // 3xx included: redirects are not followed.
-        return Err(FetchError::new(format!("the server answered {status}")));
+        return Err(FetchError::of(
+            FailureClass::HttpStatus,
+            format!("the server answered {status}"),
+        ));
     }
     let length = response
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if length.is_some_and(|length| length > MAX_BODY as u64) {
-        return Err(FetchError::new("the body is over 64 KiB"));
+        return Err(FetchError::of(
+            FailureClass::TooLarge,
+            "the body is over 64 KiB",
+        ));
     }
     let max_age = cache_max_age(response.headers());
     let body = Limited::new(response.into_body(), MAX_BODY)
@@ -405,13 +442,40 @@ where
         .await
         .map_err(|error| {
             if error.is::<http_body_util::LengthLimitError>() {
-                FetchError::new("the body is over 64 KiB")
+                FetchError::of(FailureClass::TooLarge, "the body is over 64 KiB")
             } else {
                 FetchError::with_source("cannot read the body", error)
             }
         })?
         .to_bytes();
     Ok(Fetched { body, max_age })
+}
+
+/// The class of a request that got no response: TLS when rustls refused, timeout when the
+/// connection timed out, connect when there was none.
+fn request_failure(error: &hyper_util::client::legacy::Error) -> FailureClass {
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        // io::Error hides its inner error from source(): look inside.
+        let inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref().map(|e| e as &(dyn StdError + 'static)));
+        if cause.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
+            return FailureClass::Tls;
+        }
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return FailureClass::Timeout;
+        }
+        source = inner.or_else(|| cause.source());
+    }
+    if error.is_connect() {
+        FailureClass::Connect
+    } else {
+        FailureClass::Other
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
 mod refresh;
+mod status;
 #[cfg(feature = "jwks")]
 mod task;
 
@@ -46,6 +47,7 @@ pub use builder::DiscoveryBuilder;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub use org::OrgId;
+pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
 /// clone sees the same keys.
@@ -220,14 +222,52 @@ impl DtKeys {
     }
 }
 
+impl DtKeys {
+    /// How the keys stand: the `kid`s loaded, how the last refresh went and when the next
+    /// is due, the last failure's class and reason, the failures in a row. For a health
+    /// page or a log line; unlike [`ready`](Self::ready), it starts nothing.
+    ///
+    /// ```
+    /// # use tower_dt_signature::keys::DtKeys;
+    /// # let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256",
+    /// #   "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+    /// let keys = DtKeys::from_jwks("https://identity.example/data-connector", jwks)?;
+    /// let status = keys.status();
+    /// assert_eq!(status.kids, ["k1"]);
+    /// assert!(status.loaded && status.last_failure.is_none());
+    /// # Ok::<(), tower_dt_signature::keys::KeysError>(())
+    /// ```
+    pub fn status(&self) -> KeyStatus {
+        let snapshot = self.snapshot();
+        #[cfg_attr(not(feature = "jwks"), allow(unused_mut))]
+        let mut status = KeyStatus {
+            issuer: self.issuer().to_owned(),
+            loaded: snapshot.loaded,
+            kids: self.kids(),
+            last_refresh: None,
+            last_failure: None,
+            consecutive_failures: 0,
+            next_refresh: None,
+        };
+        #[cfg(feature = "jwks")]
+        if let Some(remote) = &self.inner.remote {
+            remote.fill_status(&mut status);
+        }
+        status
+    }
+}
+
 impl fmt::Debug for DtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.snapshot();
+        let status = self.status();
         f.debug_struct("DtKeys")
-            .field("issuer", &self.issuer())
-            .field("keys", &snapshot.keys.len())
-            .field("loaded", &snapshot.loaded)
-            .field("last_refresh_ok", &snapshot.last_refresh_ok)
+            .field("issuer", &status.issuer)
+            .field("loaded", &status.loaded)
+            .field("kids", &status.kids)
+            .field("last_refresh", &status.last_refresh)
+            .field("last_failure", &status.last_failure)
+            .field("consecutive_failures", &status.consecutive_failures)
+            .field("next_refresh", &status.next_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -236,13 +276,26 @@ impl fmt::Debug for DtKeys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysError {
     message: String,
+    class: FailureClass,
 }
 
 impl KeysError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self::of(FailureClass::Other, message)
+    }
+
+    /// An error of this class, when a refresh meets it.
+    pub(crate) fn of(class: FailureClass, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            class,
         }
+    }
+
+    /// The class of a refresh that fails with this error.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    pub(crate) fn class(&self) -> FailureClass {
+        self.class
     }
 }
 
@@ -273,8 +326,12 @@ struct RawJwk {
 
 /// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
-    let set: RawJwks = serde_json::from_slice(json)
-        .map_err(|_| KeysError::new("the key set is not a JWK Set (JSON with \"keys\")"))?;
+    let set: RawJwks = serde_json::from_slice(json).map_err(|_| {
+        KeysError::of(
+            FailureClass::NotJson,
+            "the key set is not a JWK Set (JSON with \"keys\")",
+        )
+    })?;
     let mut keys = HashMap::with_capacity(set.keys.len());
     for (index, jwk) in set.keys.into_iter().enumerate() {
         let Some(kid) = jwk.kid else {
