@@ -10,9 +10,12 @@
 //!   discovery document, with a background refresh task; `FetchJwks` plugs in your own
 //!   HTTP client.
 //!
-//! Key set rules: keys whose `use` is not `sig`, whose `alg` is not `ES256`, or whose
-//! `kty`/`crv` are not `EC`/`P-256` are skipped and logged; a key without `kid` is skipped;
-//! a set with a duplicate `kid` is refused whole.
+//! Key set rules (RFC 7517, 5): entries that cannot be used are skipped and logged (not an
+//! object, no string `kid`, a member of the wrong type, `use` not `sig`, `alg` not `ES256`,
+//! `kty`/`crv` not `EC`/`P-256`); the same key twice under one `kid` is one key; one `kid`
+//! on two different keys (usable or not, in any order) refuses the set whole. A discovered
+//! set left with no usable key is a failed refresh ([`FailureClass::NoUsableKey`]); a
+//! pinned one is taken as it is.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -159,13 +162,23 @@ impl DtKeys {
     }
 
     /// The issuer whose tokens these keys check: a token's `iss` must equal it, byte for
-    /// byte.
+    /// byte. For discovered keys, the one the discovery URL names until a discovery
+    /// document is read, then the document's `issuer` (which may have one trailing `/`
+    /// more than the URL's).
     pub fn issuer(&self) -> &str {
-        &self.inner.issuer
+        self.current_issuer()
     }
 
     pub(crate) fn shared_issuer(&self) -> Arc<str> {
-        Arc::clone(&self.inner.issuer)
+        Arc::clone(self.current_issuer())
+    }
+
+    fn current_issuer(&self) -> &Arc<str> {
+        #[cfg(feature = "jwks")]
+        if let Some(issuer) = self.inner.remote.as_ref().and_then(|r| r.document_issuer()) {
+            return issuer;
+        }
+        &self.inner.issuer
     }
 
     /// Whether a key set is loaded: for a readiness probe. Pinned keys are always ready; a
@@ -309,14 +322,13 @@ impl std::error::Error for KeysError {}
 
 #[derive(Deserialize)]
 struct RawJwks {
-    keys: Vec<RawJwk>,
+    keys: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct RawJwk {
     kty: Option<String>,
     crv: Option<String>,
-    kid: Option<String>,
     #[serde(rename = "use")]
     use_: Option<String>,
     alg: Option<String>,
@@ -324,7 +336,16 @@ struct RawJwk {
     y: Option<String>,
 }
 
+/// The members that make a JWK's key material (RFC 7518, 6): two entries under one `kid`
+/// with the same values here are the same key.
+const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
+
 /// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
+///
+/// Entries that cannot be used are skipped and logged (RFC 7517, 5): not an object, no
+/// string `kid`, a member of the wrong type, or not an ES256 signing key. Every entry that
+/// names a `kid` counts for duplicates, usable or not: the same material twice under one
+/// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
     let set: RawJwks = serde_json::from_slice(json).map_err(|_| {
         KeysError::of(
@@ -333,21 +354,46 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         )
     })?;
     let mut keys = HashMap::with_capacity(set.keys.len());
-    for (index, jwk) in set.keys.into_iter().enumerate() {
-        let Some(kid) = jwk.kid else {
-            tracing::warn!(index, "JWK without kid skipped");
+    let mut seen: HashMap<String, Vec<Option<&serde_json::Value>>> = HashMap::new();
+    for (index, entry) in set.keys.iter().enumerate() {
+        let Some(object) = entry.as_object() else {
+            tracing::warn!(index, "JWK skipped: not a JSON object");
             continue;
         };
-        if keys.contains_key(kid.as_str()) {
-            return Err(KeysError::new(format!(
-                "the key set has kid {kid:?} twice: refused whole"
-            )));
-        }
-        match usable_key(&jwk.kty, &jwk.crv, &jwk.use_, &jwk.alg, &jwk.x, &jwk.y) {
-            Ok(key) => {
-                keys.insert(kid.into_boxed_str(), key);
+        let kid = match object.get("kid") {
+            Some(serde_json::Value::String(kid)) => kid,
+            Some(_) => {
+                tracing::warn!(index, "JWK skipped: its kid is not a string");
+                continue;
             }
-            Err(reason) => tracing::warn!(kid = %kid, reason, "JWK skipped"),
+            None => {
+                tracing::warn!(index, "JWK without kid skipped");
+                continue;
+            }
+        };
+        let material: Vec<_> = MATERIAL.iter().map(|name| object.get(*name)).collect();
+        match seen.get(kid.as_str()) {
+            Some(first) if *first == material => {
+                tracing::debug!(kid = %kid, index, "JWK listed twice: one key");
+                continue;
+            }
+            Some(_) => {
+                return Err(KeysError::new(format!(
+                    "the key set has kid {kid:?} on two different keys: refused whole"
+                )));
+            }
+            None => {
+                seen.insert(kid.clone(), material);
+            }
+        }
+        let parsed = RawJwk::deserialize(entry)
+            .map_err(|_| "a member has the wrong type")
+            .and_then(|jwk| usable_key(&jwk.kty, &jwk.crv, &jwk.use_, &jwk.alg, &jwk.x, &jwk.y));
+        match parsed {
+            Ok(key) => {
+                keys.insert(kid.clone().into_boxed_str(), key);
+            }
+            Err(reason) => tracing::warn!(kid = %kid, index, reason, "JWK skipped"),
         }
     }
     Ok(keys)
@@ -402,4 +448,63 @@ fn on_curve(point: &[u8; 65]) -> bool {
         |_| (),
     )
     .is_ok()
+}
+
+#[cfg(all(test, feature = "jwks"))]
+mod tests {
+    use super::fake::jwk;
+    use super::*;
+
+    fn kids(entries: &[String]) -> Result<Vec<String>, String> {
+        let set = format!(r#"{{"keys":[{}]}}"#, entries.join(","));
+        let keys = parse_jwks(set.as_bytes()).map_err(|e| e.to_string())?;
+        let mut kids: Vec<String> = keys.keys().map(|k| k.to_string()).collect();
+        kids.sort();
+        Ok(kids)
+    }
+
+    #[test]
+    fn unusable_entries_are_skipped() {
+        let good = jwk("k1");
+        for bad in [
+            r#""a string""#.to_owned(),
+            "42".to_owned(),
+            "null".to_owned(),
+            r#"{"kty":"EC","kid":7}"#.to_owned(),
+            jwk("k2").replace(r#""use":"sig""#, r#""use":["sig"]"#),
+            jwk("k3").replace(r#""alg":"ES256""#, r#""alg":1"#),
+            r#"{"kty":"RSA","kid":"r1","n":"AQAB","e":"AQAB"}"#.to_owned(),
+            jwk("k4").replace(r#""crv":"P-256""#, r#""crv":"P-384""#),
+        ] {
+            assert_eq!(
+                kids(&[bad.clone(), good.clone()]),
+                Ok(vec!["k1".into()]),
+                "{bad}"
+            );
+            assert_eq!(
+                kids(&[good.clone(), bad.clone()]),
+                Ok(vec!["k1".into()]),
+                "{bad}"
+            );
+        }
+        // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
+        assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
+        let error = parse_jwks(b"[]").err().unwrap();
+        assert_eq!(error.class(), FailureClass::NotJson);
+    }
+
+    #[test]
+    fn duplicate_kids_in_any_order() {
+        let ec = jwk("k1");
+        let rsa = r#"{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}"#.to_owned();
+        let other = jwk("k1");
+        for pair in [[&ec, &rsa], [&rsa, &ec], [&ec, &other], [&other, &ec]] {
+            let error = kids(&[pair[0].clone(), pair[1].clone()]).unwrap_err();
+            assert!(error.contains("two different keys"), "{error}");
+        }
+        // The same key twice under one kid (even with other members): one key.
+        let same = ec.replace(r#""use":"sig","#, "");
+        assert_eq!(kids(&[ec.clone(), same.clone()]), Ok(vec!["k1".into()]));
+        assert_eq!(kids(&[same, ec.clone(), ec]), Ok(vec!["k1".into()]));
+    }
 }

@@ -11,7 +11,7 @@
 //!   rotated.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +39,12 @@ type Refreshed = (HashMap<Box<str>, EsKey>, Duration);
 /// What the refresh task shares with the handle and with waiting requests.
 pub(super) struct Shared {
     discovery_url: Uri,
+    /// The issuer the discovery URL names.
     issuer: String,
+    /// The same with one trailing `/`: the issuer once a discovery document says so.
+    issuer_slash: Arc<str>,
+    /// The last discovery document read said `issuer_slash`.
+    document_slash: AtomicBool,
     fetcher: Arc<dyn FetchJwks>,
     /// The time one refresh, and a request's wait for it, may take.
     pub(super) budget: Duration,
@@ -112,6 +117,8 @@ impl Shared {
     ) -> Self {
         Self {
             discovery_url,
+            issuer_slash: format!("{issuer}/").into(),
+            document_slash: AtomicBool::new(false),
             issuer,
             fetcher,
             budget,
@@ -174,12 +181,22 @@ impl Shared {
             .fetch(&url)
             .await
             .map_err(|e| Failure::fetch("discovery document", &e))?;
-        let jwks_uri = parse_discovery(&fetched.body)
+        let accepted = parse_discovery(&fetched.body)
             .and_then(|document| document.jwks_uri_for(&self.issuer))
             .map_err(|e| Failure::document("discovery document", &e))?;
+        self.document_slash.store(accepted.slash, Ordering::Release);
+        let jwks_uri = accepted.jwks_uri;
         let expires = Instant::now() + ttl(fetched.max_age);
         lock(&self.state).discovery = Some((jwks_uri.clone(), expires));
         Ok(jwks_uri)
+    }
+
+    /// The issuer a discovery document named, when it is not the URL's (one trailing `/`
+    /// more).
+    pub(super) fn document_issuer(&self) -> Option<&Arc<str>> {
+        self.document_slash
+            .load(Ordering::Acquire)
+            .then_some(&self.issuer_slash)
     }
 
     /// Publish a refresh's outcome; the time until the next refresh.
@@ -313,15 +330,44 @@ mod tests {
         assert_eq!(fake.intervals(), [1, 2, 4]);
     }
 
+    /// Changed by #16: a document issuer with one trailing `/` more than the URL's used to
+    /// fail the refresh; it is accepted now (with a warning), and any other difference
+    /// still fails it.
     #[tokio::test(start_paused = true)]
     async fn issuer_mismatch_fails_the_refresh() {
+        for other in [
+            format!("{ISSUER}//"),
+            format!("{ISSUER}x"),
+            "https://id.example/DC".into(),
+        ] {
+            let fake = Fake::new(&["k1"]);
+            *lock(&fake.issuer) = other.clone();
+            let keys = discover(&fake);
+            wait(keys.refresh_for_unknown_kid()).await;
+            assert!(!keys.ready(), "{other}");
+            assert_eq!(state(&keys, "k1"), "unavailable");
+            assert_eq!(fake.jwks_calls(), 0);
+            assert_eq!(keys.issuer(), ISSUER);
+            let failure = keys.status().last_failure.unwrap();
+            assert_eq!(failure.class, FailureClass::IssuerMismatch, "{other}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trailing_slash_on_the_document_issuer_is_accepted() {
         let fake = Fake::new(&["k1"]);
         *lock(&fake.issuer) = format!("{ISSUER}/");
         let keys = discover(&fake);
+        assert_eq!(
+            keys.issuer(),
+            ISSUER,
+            "before the first document: the URL's"
+        );
         wait(keys.refresh_for_unknown_kid()).await;
-        assert!(!keys.ready());
-        assert_eq!(state(&keys, "k1"), "unavailable");
-        assert_eq!(fake.jwks_calls(), 0);
+        assert!(keys.ready());
+        assert_eq!(keys.issuer(), format!("{ISSUER}/"), "after: the document's");
+        assert_eq!(&*keys.shared_issuer(), keys.issuer());
+        assert_eq!(keys.status().issuer, keys.issuer());
     }
 
     #[tokio::test(start_paused = true)]
@@ -427,9 +473,8 @@ mod tests {
         ] {
             fake.set_mode(mode);
             if jwks.is_some() {
-                // The same kid twice: the set is refused whole.
-                let key = jwk("k2");
-                *lock(&fake.jwks) = format!(r#"{{"keys":[{key},{key}]}}"#);
+                // One kid on two different keys: the set is refused whole.
+                *lock(&fake.jwks) = format!(r#"{{"keys":[{},{}]}}"#, jwk("k2"), jwk("k2"));
             }
             tokio::time::sleep(Duration::from_secs(30)).await;
             wait(keys.refresh_for_unknown_kid()).await;

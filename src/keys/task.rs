@@ -75,6 +75,11 @@ impl Remote {
         *task = Some(join.abort_handle());
     }
 
+    /// The issuer a discovery document named, when it is not the URL's.
+    pub(super) fn document_issuer(&self) -> Option<&Arc<str>> {
+        self.shared.document_issuer()
+    }
+
     /// The refreshes' part of `status`.
     pub(super) fn fill_status(&self, status: &mut KeyStatus) {
         let state = lock(&self.shared.state);
