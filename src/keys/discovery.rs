@@ -11,6 +11,7 @@ use http::Uri;
 use serde::Deserialize;
 
 use super::fetch::check_url;
+use super::status::FailureClass;
 use super::KeysError;
 
 /// The path an OpenID Connect discovery URL ends with (OIDC Discovery 1.0, 4).
@@ -43,30 +44,73 @@ pub(crate) struct Discovery {
     pub(crate) issuer: String,
     /// Where its JWK Set is.
     pub(crate) jwks_uri: String,
+    /// The algorithms its tokens may be signed with: only read for a warning.
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Option<serde_json::Value>,
+}
+
+/// A discovery document found to speak for the issuer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// Where its JWK Set is.
+    pub(crate) jwks_uri: String,
+    /// Its `issuer` is the URL's with one trailing `/` more: tokens carry that one.
+    pub(crate) slash: bool,
 }
 
 /// Parse a discovery document: JSON with the string members `issuer` and `jwks_uri`.
 /// Nothing is checked but the shape: see [`Discovery::jwks_uri_for`].
 pub(crate) fn parse_discovery(body: &[u8]) -> Result<Discovery, KeysError> {
-    serde_json::from_slice(body).map_err(|_| KeysError::new("not JSON with issuer and jwks_uri"))
+    serde_json::from_slice(body)
+        .map_err(|_| KeysError::of(FailureClass::NotJson, "not JSON with issuer and jwks_uri"))
 }
 
 impl Discovery {
-    /// The document's `jwks_uri`, once the document is found to speak for `issuer` (byte
-    /// for byte) and to name a key set that may be fetched.
-    pub(crate) fn jwks_uri_for(self, issuer: &str) -> Result<String, KeysError> {
-        if self.issuer != issuer {
-            return Err(KeysError::new(format!(
-                "issuer {:?} is not {issuer:?}",
-                self.issuer
-            )));
+    /// The document's `jwks_uri`, once the document is found to speak for `issuer` (the
+    /// one derived from the discovery URL: byte for byte, or with one trailing `/` more,
+    /// which is logged) and to name a key set that may be fetched: `https` when `issuer`
+    /// is, plain `http` only to a loopback host when `issuer` is plain http itself.
+    pub(crate) fn jwks_uri_for(self, issuer: &str) -> Result<Accepted, KeysError> {
+        let slash = self.issuer.strip_suffix('/') == Some(issuer);
+        if slash {
+            tracing::warn!(
+                document_issuer = %self.issuer,
+                url_issuer = %issuer,
+                "the discovery document's issuer has a trailing / that its URL lacks: \
+                 accepted; tokens must carry the document's issuer"
+            );
+        } else if self.issuer != issuer {
+            return Err(KeysError::of(
+                FailureClass::IssuerMismatch,
+                format!("issuer {:?} is not {issuer:?}", self.issuer),
+            ));
         }
         let uri: Uri = self
             .jwks_uri
             .parse()
             .map_err(|_| KeysError::new("jwks_uri is not a URL"))?;
         check_url(&uri).map_err(|e| KeysError::new(format!("jwks_uri: {e}")))?;
-        Ok(self.jwks_uri)
+        if issuer.starts_with("https:") && uri.scheme_str() != Some("https") {
+            return Err(KeysError::new(
+                "jwks_uri: an https discovery document must name an https key set",
+            ));
+        }
+        let algs = self.id_token_signing_alg_values_supported.as_ref();
+        if algs.is_some_and(|algs| {
+            !algs
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "ES256"))
+        }) {
+            tracing::warn!(
+                issuer = %self.issuer,
+                "the discovery document's id_token_signing_alg_values_supported lacks \
+                 ES256; only ES256 is accepted all the same"
+            );
+        }
+        Ok(Accepted {
+            jwks_uri: self.jwks_uri,
+            slash,
+        })
     }
 }
 
@@ -81,6 +125,7 @@ mod tests {
         let jwks_uri = |body: &str| {
             parse_discovery(body.as_bytes())
                 .and_then(|document| document.jwks_uri_for(ISSUER))
+                .map(|accepted| accepted.jwks_uri)
                 .map_err(|e| e.to_string())
         };
         assert_eq!(
@@ -88,6 +133,25 @@ mod tests {
                 r#"{"issuer":"https://id.example/dc","jwks_uri":"https://id.example/dc/jwks","id_token_signing_alg_values_supported":["ES256"]}"#
             ),
             Ok("https://id.example/dc/jwks".to_owned())
+        );
+        let accepted = |body: &str| {
+            parse_discovery(body.as_bytes())
+                .and_then(|document| document.jwks_uri_for(ISSUER))
+                .map(|accepted| accepted.slash)
+                .map_err(|e| e.to_string())
+        };
+        // One trailing slash more in the document: accepted, tokens carry the document's.
+        assert_eq!(
+            accepted(
+                r#"{"issuer":"https://id.example/dc/","jwks_uri":"https://id.example/dc/jwks"}"#
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            accepted(
+                r#"{"issuer":"https://id.example/dc","jwks_uri":"https://id.example/dc/jwks","id_token_signing_alg_values_supported":["RS256"]}"#
+            ),
+            Ok(false)
         );
         for (body, reason) in [
             ("", "not JSON"),
@@ -99,8 +163,20 @@ mod tests {
             ),
             (r#"["https://id.example/dc"]"#, "not JSON"),
             (
-                r#"{"issuer":"https://id.example/dc/","jwks_uri":"https://id.example/dc/jwks"}"#,
+                r#"{"issuer":"https://id.example/dc//","jwks_uri":"https://id.example/dc/jwks"}"#,
                 "is not",
+            ),
+            (
+                r#"{"issuer":"https://id.example/DC","jwks_uri":"https://id.example/dc/jwks"}"#,
+                "is not",
+            ),
+            (
+                r#"{"issuer":"https://id.example/d","jwks_uri":"https://id.example/dc/jwks"}"#,
+                "is not",
+            ),
+            (
+                r#"{"issuer":"https://id.example/dc","jwks_uri":"http://127.0.0.1/dc/jwks"}"#,
+                "must name an https key set",
             ),
             (
                 r#"{"issuer":"https://id.example/dc","jwks_uri":"not a url"}"#,

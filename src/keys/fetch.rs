@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, LOCATION};
 use http::{HeaderMap, Uri};
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
@@ -28,6 +28,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
 
+use super::status::FailureClass;
 use super::KeysError;
 
 /// The largest discovery document or key set read: 64 KiB.
@@ -44,9 +45,12 @@ pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchErro
 /// client (a proxy with its own rules, a test double) instead of the default one.
 ///
 /// An implementation answers the body of a `200 OK` and the `max-age` of its
-/// `Cache-Control` ([`cache_max_age`] reads it from the headers); any other status, a
-/// redirect included, is an error. It should refuse bodies over 64 KiB. The key cache
-/// bounds the whole refresh to 5 s, so the fetch needs no timeout of its own.
+/// `Cache-Control` ([`cache_max_age`] reads it from the headers); any other status is an
+/// error. It decides its own redirects: the default client follows up to 3 (never from
+/// https to plain http; plain http only when the whole chain stays on loopback), and
+/// a client that follows none is fine. It should refuse bodies over 64 KiB, and give its
+/// errors a [`FailureClass`] ([`FetchError::with_class`]) for the status and metrics. The
+/// key cache bounds the whole refresh to 5 s, so the fetch needs no timeout of its own.
 ///
 /// ```
 /// use tower_dt_signature::keys::{FetchError, FetchFuture, FetchJwks, Fetched};
@@ -98,20 +102,49 @@ impl Fetched {
 }
 
 /// Why a GET failed. The message says what went wrong without the URL's credentials or
-/// the body.
+/// the body, and carries a [`FailureClass`] ([`FailureClass::Other`] unless set with
+/// [`with_class`](Self::with_class)): the class shows in
+/// [`DtKeys::status`](super::DtKeys::status) and the metrics.
+///
+/// ```
+/// use tower_dt_signature::keys::{FailureClass, FetchError};
+///
+/// let error = FetchError::new("the server answered 503").with_class(FailureClass::HttpStatus);
+/// assert_eq!(error.class(), FailureClass::HttpStatus);
+/// assert_eq!(FetchError::new("?").class(), FailureClass::Other);
+/// ```
 #[derive(Debug)]
 pub struct FetchError {
     message: String,
+    class: FailureClass,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
 impl FetchError {
-    /// An error with this message.
+    /// An error with this message, of class [`FailureClass::Other`].
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            class: FailureClass::Other,
             source: None,
         }
+    }
+
+    /// This error, of this class.
+    #[must_use]
+    pub fn with_class(mut self, class: FailureClass) -> Self {
+        self.class = class;
+        self
+    }
+
+    /// The error's class.
+    pub fn class(&self) -> FailureClass {
+        self.class
+    }
+
+    /// An error of this class with this message.
+    pub(crate) fn of(class: FailureClass, message: impl Into<String>) -> Self {
+        Self::new(message).with_class(class)
     }
 
     /// An error with this message, caused by `source`.
@@ -121,6 +154,7 @@ impl FetchError {
     ) -> Self {
         Self {
             message: message.into(),
+            class: FailureClass::Other,
             source: Some(source.into()),
         }
     }
@@ -258,7 +292,8 @@ fn certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, KeysError>
 }
 
 /// The default [`FetchJwks`]: hyper + rustls, system roots through
-/// rustls-platform-verifier, `HTTPS_PROXY` / `NO_PROXY`, no redirects, 64 KiB at most.
+/// rustls-platform-verifier, `HTTPS_PROXY` / `NO_PROXY`, up to 3 redirects (never from
+/// https to http; plain http only on loopback), 64 KiB and 5 s at most for the whole chain.
 pub(crate) struct HttpsFetcher {
     tls: ClientConfig,
     proxies: Matcher,
@@ -314,17 +349,65 @@ impl HttpsFetcher {
             .wrap_connector(inner)
     }
 
+    /// GET `url`, following up to [`MAX_REDIRECTS`] redirects, all within the budget and
+    /// the 64 KiB cap.
     async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
-        let uri: Uri = url
+        match tokio::time::timeout(self.connect_timeout, self.follow(url)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::of(
+                FailureClass::Timeout,
+                format!("no answer within {:?}", self.connect_timeout),
+            )),
+        }
+    }
+
+    async fn follow(&self, url: &str) -> Result<Fetched, FetchError> {
+        let mut uri: Uri = url
             .parse()
             .map_err(|_| FetchError::new("not a valid URL"))?;
         check_url(&uri).map_err(|error| FetchError::new(error.to_string()))?;
+        let plain_start = uri.scheme_str() == Some("http");
+        let mut left = MAX_BODY;
+        let mut hop = 0;
+        loop {
+            let location = match self.get_one(uri.clone(), left).await? {
+                Answer::Done(fetched) => return Ok(fetched),
+                Answer::Redirect { location, read } => {
+                    left -= read;
+                    location
+                }
+            };
+            let refused = |why: &str| {
+                FetchError::of(
+                    FailureClass::RedirectRefused,
+                    format!("redirect from {} refused: {why}", loggable(&uri)),
+                )
+            };
+            if hop == MAX_REDIRECTS {
+                return Err(refused("more than 3 redirects"));
+            }
+            let next = resolve(&uri, &location).ok_or_else(|| refused("not a URL"))?;
+            check_url(&next).map_err(|error| refused(&error.to_string()))?;
+            if uri.scheme_str() == Some("https") && next.scheme_str() != Some("https") {
+                return Err(refused("from https to plain http"));
+            }
+            if plain_start && !next.host().is_some_and(is_loopback) {
+                return Err(refused("a plain-http fetch must stay on loopback"));
+            }
+            hop += 1;
+            tracing::debug!(from = %loggable(&uri), to = %loggable(&next), hop, "following a redirect");
+            uri = next;
+        }
+    }
+
+    /// One GET of `uri`, reading `left` bytes at most.
+    async fn get_one(&self, uri: Uri, left: usize) -> Result<Answer, FetchError> {
         let host = uri.host().unwrap_or_default();
         if uri.scheme_str() == Some("http") {
             // Loopback only (check_url): direct, never through a proxy.
             let mut http = self.http();
             http.enforce_http(true);
-            return get(http, uri).await;
+            return get(http, uri, left).await;
         }
         match self.proxies.intercept(&uri) {
             Some(proxy) if !is_loopback(host) => {
@@ -337,11 +420,73 @@ impl HttpsFetcher {
                 if let Some(auth) = proxy.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
-                get(self.https(tunnel), uri).await
+                get(self.https(tunnel), uri, left).await
             }
-            _ => get(self.https(self.http()), uri).await,
+            _ => get(self.https(self.http()), uri, left).await,
         }
     }
+}
+
+/// The redirects the default client follows in one fetch.
+const MAX_REDIRECTS: usize = 3;
+
+/// What one GET brought back.
+enum Answer {
+    /// `200 OK`.
+    Done(Fetched),
+    /// A redirect to `location`, after reading `read` bytes of its body.
+    Redirect { location: String, read: usize },
+}
+
+/// `location` (absolute, scheme-relative, absolute path or relative path) resolved
+/// against `base`, without its fragment.
+fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.split('#').next().unwrap_or_default();
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?;
+    let absolute = if location.starts_with("//") {
+        format!("{scheme}:{location}")
+    } else if location.contains("://") {
+        location.to_owned()
+    } else {
+        let path = if location.starts_with('/') {
+            location.to_owned()
+        } else {
+            let directory = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+            format!("{directory}/{location}")
+        };
+        format!("{scheme}://{authority}{}", without_dot_segments(&path))
+    };
+    absolute.parse().ok()
+}
+
+/// `path` (with its query, if any) without `.` and `..` segments (RFC 3986, 5.2.4).
+fn without_dot_segments(path: &str) -> String {
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    for (index, segment) in parts.iter().enumerate() {
+        let last = index + 1 == parts.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    segments.pop();
+                }
+                if last {
+                    segments.push("");
+                }
+            }
+            segment => segments.push(segment),
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 impl FetchJwks for HttpsFetcher {
@@ -368,7 +513,8 @@ fn crypto_provider() -> Result<Arc<CryptoProvider>, KeysError> {
     ))
 }
 
-async fn get<C>(connector: C, uri: Uri) -> Result<Fetched, FetchError>
+/// One GET of `uri` through `connector`, reading `left` bytes at most.
+async fn get<C>(connector: C, uri: Uri, left: usize) -> Result<Answer, FetchError>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
@@ -383,35 +529,80 @@ where
         )
         .body(Empty::new())
         .map_err(|error| FetchError::with_source("cannot build the request", error))?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|error| FetchError::with_source("request failed", error))?;
+    let response = client.request(request).await.map_err(|error| {
+        let class = request_failure(&error);
+        FetchError::with_source("request failed", error).with_class(class)
+    })?;
     let status = response.status();
-    if status != http::StatusCode::OK {
-        // 3xx included: redirects are not followed.
-        return Err(FetchError::new(format!("the server answered {status}")));
-    }
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let redirect = match (status.as_u16(), location) {
+        (301 | 302 | 303 | 307 | 308, Some(location)) => Some(location),
+        (200, _) => None,
+        _ => {
+            return Err(FetchError::of(
+                FailureClass::HttpStatus,
+                format!("the server answered {status}"),
+            ))
+        }
+    };
+    let too_large = || FetchError::of(FailureClass::TooLarge, "the body is over 64 KiB");
     let length = response
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if length.is_some_and(|length| length > MAX_BODY as u64) {
-        return Err(FetchError::new("the body is over 64 KiB"));
+    if length.is_some_and(|length| length > left as u64) {
+        return Err(too_large());
     }
     let max_age = cache_max_age(response.headers());
-    let body = Limited::new(response.into_body(), MAX_BODY)
+    let body = Limited::new(response.into_body(), left)
         .collect()
         .await
         .map_err(|error| {
             if error.is::<http_body_util::LengthLimitError>() {
-                FetchError::new("the body is over 64 KiB")
+                too_large()
             } else {
                 FetchError::with_source("cannot read the body", error)
             }
         })?
         .to_bytes();
-    Ok(Fetched { body, max_age })
+    Ok(match redirect {
+        Some(location) => Answer::Redirect {
+            location,
+            read: body.len(),
+        },
+        None => Answer::Done(Fetched { body, max_age }),
+    })
+}
+
+/// The class of a request that got no response: TLS when rustls refused, timeout when the
+/// connection timed out, connect when there was none.
+fn request_failure(error: &hyper_util::client::legacy::Error) -> FailureClass {
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        // io::Error hides its inner error from source(): look inside.
+        let inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref().map(|e| e as &(dyn StdError + 'static)));
+        if cause.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
+            return FailureClass::Tls;
+        }
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return FailureClass::Timeout;
+        }
+        source = inner.or_else(|| cause.source());
+    }
+    if error.is_connect() {
+        FailureClass::Connect
+    } else {
+        FailureClass::Other
+    }
 }
 
 #[cfg(test)]
@@ -456,6 +647,22 @@ mod tests {
             loggable(&"https://id.example:8443/a/b?token=1".parse().unwrap()),
             "https://id.example:8443/a/b"
         );
+        let base: Uri = "https://id.example/a/b/c?q".parse().unwrap();
+        for (location, resolved) in [
+            ("https://other.example/x", "https://other.example/x"),
+            ("//other.example/x#f", "https://other.example/x"),
+            ("/x/./y/../z?k=v", "https://id.example/x/z?k=v"),
+            ("d", "https://id.example/a/b/d"),
+            ("../d", "https://id.example/a/d"),
+            ("../../../../d", "https://id.example/d"),
+            ("..", "https://id.example/a/"),
+        ] {
+            assert_eq!(
+                resolve(&base, location).unwrap().to_string(),
+                resolved,
+                "{location}"
+            );
+        }
     }
 
     /// A tiny HTTP server on 127.0.0.1 with one case per path prefix.
@@ -488,6 +695,30 @@ mod tests {
                 ("redirect", _) => response
                     .status(302)
                     .header("location", format!("http://{addr}/ok/{rest}"))
+                    .body(full("")),
+                // hops/N/...: N redirects (relative, absolute path, absolute URL in turn)
+                // before the ok case.
+                ("hops", _) => {
+                    let (n, rest) = rest.split_once('/').unwrap_or((rest, ""));
+                    let n: usize = n.parse().unwrap_or(0);
+                    let location = match n {
+                        0 => format!("http://{addr}/ok/{rest}"),
+                        n if n % 3 == 1 => format!("/hops/{}/{rest}", n - 1),
+                        n if n % 3 == 2 => format!("../{}/{rest}", n - 1),
+                        n => format!("http://{addr}/hops/{}/{rest}", n - 1),
+                    };
+                    response
+                        .status(307)
+                        .header("location", location)
+                        .body(full(""))
+                }
+                ("away", _) => response
+                    .status(301)
+                    .header("location", "http://192.0.2.1/jwks")
+                    .body(full("")),
+                ("tohttps", _) => response
+                    .status(302)
+                    .header("location", format!("https://{addr}/ok/{rest}"))
                     .body(full("")),
                 (_, ".well-known/openid-configuration") => response.body(full(format!(
                     r#"{{"issuer":"{base}","jwks_uri":"{base}/jwks"}}"#
@@ -547,19 +778,41 @@ mod tests {
         assert_eq!(ok.body, server::JWKS);
         assert_eq!(ok.max_age, Some(Duration::from_secs(120)));
 
-        for (case, reason) in [
-            ("big/jwks", "over 64 KiB"),
-            ("chunked/jwks", "over 64 KiB"),
-            ("redirect/jwks", "302 Found"),
-            ("nothing", "404"),
+        // Changed by #16: a redirect used to be refused ("302 Found"); up to 3 are
+        // followed now (here relative, absolute-path and absolute locations).
+        for case in ["redirect/jwks", "hops/0/jwks", "hops/1/jwks", "hops/2/jwks"] {
+            let ok = fetcher.get(&format!("http://{addr}/{case}")).await;
+            assert_eq!(ok.unwrap().body, server::JWKS, "{case}");
+        }
+        for (case, reason, class) in [
+            ("big/jwks", "over 64 KiB", FailureClass::TooLarge),
+            ("chunked/jwks", "over 64 KiB", FailureClass::TooLarge),
+            (
+                "hops/3/jwks",
+                "more than 3 redirects",
+                FailureClass::RedirectRefused,
+            ),
+            ("away/jwks", "loopback", FailureClass::RedirectRefused),
+            // From loopback http to https on a server that speaks http: the handshake fails.
+            ("tohttps/jwks", "request failed", FailureClass::Tls),
+            ("nothing", "404", FailureClass::HttpStatus),
         ] {
             let error = fetcher
                 .get(&format!("http://{addr}/{case}"))
                 .await
-                .unwrap_err()
-                .to_string();
+                .unwrap_err();
+            assert_eq!(error.class(), class, "{case}: {error}");
+            let error = error.to_string();
             assert!(error.contains(reason), "{case}: {error}");
         }
+        let refused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = refused.local_addr().unwrap();
+        drop(refused);
+        let error = fetcher
+            .get(&format!("http://{closed}/x"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.class(), FailureClass::Connect, "{error}");
         let error = fetcher
             .get("http://192.0.2.1/jwks")
             .await
@@ -586,7 +839,7 @@ mod tests {
         assert!(keys.ready());
         assert_eq!(keys.kids(), ["k1"]);
 
-        for case in ["big", "chunked", "redirect", "slow", "garbage"] {
+        for case in ["big", "chunked", "hops/3", "slow", "garbage"] {
             let keys = discover(case);
             // The slow server answers after 30 s: this wait ends with the 1 s budget.
             keys.refresh_for_unknown_kid().unwrap().await;

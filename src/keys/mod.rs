@@ -10,9 +10,12 @@
 //!   discovery document, with a background refresh task; `FetchJwks` plugs in your own
 //!   HTTP client.
 //!
-//! Key set rules: keys whose `use` is not `sig`, whose `alg` is not `ES256`, or whose
-//! `kty`/`crv` are not `EC`/`P-256` are skipped and logged; a key without `kid` is skipped;
-//! a set with a duplicate `kid` is refused whole.
+//! Key set rules (RFC 7517, 5): entries that cannot be used are skipped and logged (not an
+//! object, no string `kid`, a member of the wrong type, `use` not `sig`, `alg` not `ES256`,
+//! `kty`/`crv` not `EC`/`P-256`); the same key twice under one `kid` is one key; one `kid`
+//! on two different keys (usable or not, in any order) refuses the set whole. A discovered
+//! set left with no usable key is a failed refresh ([`FailureClass::NoUsableKey`]); a
+//! pinned one is taken as it is.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,6 +39,7 @@ mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
 mod refresh;
+mod status;
 #[cfg(feature = "jwks")]
 mod task;
 
@@ -47,6 +51,7 @@ pub use builder::DiscoveryBuilder;
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub(crate) use org::into_bare;
 pub use org::OrgId;
+pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
 /// clone sees the same keys.
@@ -158,13 +163,23 @@ impl DtKeys {
     }
 
     /// The issuer whose tokens these keys check: a token's `iss` must equal it, byte for
-    /// byte.
+    /// byte. For discovered keys, the one the discovery URL names until a discovery
+    /// document is read, then the document's `issuer` (which may have one trailing `/`
+    /// more than the URL's).
     pub fn issuer(&self) -> &str {
-        &self.inner.issuer
+        self.current_issuer()
     }
 
     pub(crate) fn shared_issuer(&self) -> Arc<str> {
-        Arc::clone(&self.inner.issuer)
+        Arc::clone(self.current_issuer())
+    }
+
+    fn current_issuer(&self) -> &Arc<str> {
+        #[cfg(feature = "jwks")]
+        if let Some(issuer) = self.inner.remote.as_ref().and_then(|r| r.document_issuer()) {
+            return issuer;
+        }
+        &self.inner.issuer
     }
 
     /// Whether a key set is loaded: for a readiness probe. Pinned keys are always ready; a
@@ -221,14 +236,52 @@ impl DtKeys {
     }
 }
 
+impl DtKeys {
+    /// How the keys stand: the `kid`s loaded, how the last refresh went and when the next
+    /// is due, the last failure's class and reason, the failures in a row. For a health
+    /// page or a log line; unlike [`ready`](Self::ready), it starts nothing.
+    ///
+    /// ```
+    /// # use tower_dt_signature::keys::DtKeys;
+    /// # let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","alg":"ES256",
+    /// #   "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+    /// let keys = DtKeys::from_jwks("https://identity.example/data-connector", jwks)?;
+    /// let status = keys.status();
+    /// assert_eq!(status.kids, ["k1"]);
+    /// assert!(status.loaded && status.last_failure.is_none());
+    /// # Ok::<(), tower_dt_signature::keys::KeysError>(())
+    /// ```
+    pub fn status(&self) -> KeyStatus {
+        let snapshot = self.snapshot();
+        #[cfg_attr(not(feature = "jwks"), allow(unused_mut))]
+        let mut status = KeyStatus {
+            issuer: self.issuer().to_owned(),
+            loaded: snapshot.loaded,
+            kids: self.kids(),
+            last_refresh: None,
+            last_failure: None,
+            consecutive_failures: 0,
+            next_refresh: None,
+        };
+        #[cfg(feature = "jwks")]
+        if let Some(remote) = &self.inner.remote {
+            remote.fill_status(&mut status);
+        }
+        status
+    }
+}
+
 impl fmt::Debug for DtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.snapshot();
+        let status = self.status();
         f.debug_struct("DtKeys")
-            .field("issuer", &self.issuer())
-            .field("keys", &snapshot.keys.len())
-            .field("loaded", &snapshot.loaded)
-            .field("last_refresh_ok", &snapshot.last_refresh_ok)
+            .field("issuer", &status.issuer)
+            .field("loaded", &status.loaded)
+            .field("kids", &status.kids)
+            .field("last_refresh", &status.last_refresh)
+            .field("last_failure", &status.last_failure)
+            .field("consecutive_failures", &status.consecutive_failures)
+            .field("next_refresh", &status.next_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -237,13 +290,26 @@ impl fmt::Debug for DtKeys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysError {
     message: String,
+    class: FailureClass,
 }
 
 impl KeysError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self::of(FailureClass::Other, message)
+    }
+
+    /// An error of this class, when a refresh meets it.
+    pub(crate) fn of(class: FailureClass, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            class,
         }
+    }
+
+    /// The class of a refresh that fails with this error.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    pub(crate) fn class(&self) -> FailureClass {
+        self.class
     }
 }
 
@@ -257,14 +323,13 @@ impl std::error::Error for KeysError {}
 
 #[derive(Deserialize)]
 struct RawJwks {
-    keys: Vec<RawJwk>,
+    keys: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct RawJwk {
     kty: Option<String>,
     crv: Option<String>,
-    kid: Option<String>,
     #[serde(rename = "use")]
     use_: Option<String>,
     alg: Option<String>,
@@ -272,26 +337,64 @@ struct RawJwk {
     y: Option<String>,
 }
 
+/// The members that make a JWK's key material (RFC 7518, 6): two entries under one `kid`
+/// with the same values here are the same key.
+const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
+
 /// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
+///
+/// Entries that cannot be used are skipped and logged (RFC 7517, 5): not an object, no
+/// string `kid`, a member of the wrong type, or not an ES256 signing key. Every entry that
+/// names a `kid` counts for duplicates, usable or not: the same material twice under one
+/// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
-    let set: RawJwks = serde_json::from_slice(json)
-        .map_err(|_| KeysError::new("the key set is not a JWK Set (JSON with \"keys\")"))?;
+    let set: RawJwks = serde_json::from_slice(json).map_err(|_| {
+        KeysError::of(
+            FailureClass::NotJson,
+            "the key set is not a JWK Set (JSON with \"keys\")",
+        )
+    })?;
     let mut keys = HashMap::with_capacity(set.keys.len());
-    for (index, jwk) in set.keys.into_iter().enumerate() {
-        let Some(kid) = jwk.kid else {
-            tracing::warn!(index, "JWK without kid skipped");
+    let mut seen: HashMap<String, Vec<Option<&serde_json::Value>>> = HashMap::new();
+    for (index, entry) in set.keys.iter().enumerate() {
+        let Some(object) = entry.as_object() else {
+            tracing::warn!(index, "JWK skipped: not a JSON object");
             continue;
         };
-        if keys.contains_key(kid.as_str()) {
-            return Err(KeysError::new(format!(
-                "the key set has kid {kid:?} twice: refused whole"
-            )));
-        }
-        match usable_key(&jwk.kty, &jwk.crv, &jwk.use_, &jwk.alg, &jwk.x, &jwk.y) {
-            Ok(key) => {
-                keys.insert(kid.into_boxed_str(), key);
+        let kid = match object.get("kid") {
+            Some(serde_json::Value::String(kid)) => kid,
+            Some(_) => {
+                tracing::warn!(index, "JWK skipped: its kid is not a string");
+                continue;
             }
-            Err(reason) => tracing::warn!(kid = %kid, reason, "JWK skipped"),
+            None => {
+                tracing::warn!(index, "JWK without kid skipped");
+                continue;
+            }
+        };
+        let material: Vec<_> = MATERIAL.iter().map(|name| object.get(*name)).collect();
+        match seen.get(kid.as_str()) {
+            Some(first) if *first == material => {
+                tracing::debug!(kid = %kid, index, "JWK listed twice: one key");
+                continue;
+            }
+            Some(_) => {
+                return Err(KeysError::new(format!(
+                    "the key set has kid {kid:?} on two different keys: refused whole"
+                )));
+            }
+            None => {
+                seen.insert(kid.clone(), material);
+            }
+        }
+        let parsed = RawJwk::deserialize(entry)
+            .map_err(|_| "a member has the wrong type")
+            .and_then(|jwk| usable_key(&jwk.kty, &jwk.crv, &jwk.use_, &jwk.alg, &jwk.x, &jwk.y));
+        match parsed {
+            Ok(key) => {
+                keys.insert(kid.clone().into_boxed_str(), key);
+            }
+            Err(reason) => tracing::warn!(kid = %kid, index, reason, "JWK skipped"),
         }
     }
     Ok(keys)
@@ -346,4 +449,63 @@ fn on_curve(point: &[u8; 65]) -> bool {
         |_| (),
     )
     .is_ok()
+}
+
+#[cfg(all(test, feature = "jwks"))]
+mod tests {
+    use super::fake::jwk;
+    use super::*;
+
+    fn kids(entries: &[String]) -> Result<Vec<String>, String> {
+        let set = format!(r#"{{"keys":[{}]}}"#, entries.join(","));
+        let keys = parse_jwks(set.as_bytes()).map_err(|e| e.to_string())?;
+        let mut kids: Vec<String> = keys.keys().map(|k| k.to_string()).collect();
+        kids.sort();
+        Ok(kids)
+    }
+
+    #[test]
+    fn unusable_entries_are_skipped() {
+        let good = jwk("k1");
+        for bad in [
+            r#""a string""#.to_owned(),
+            "42".to_owned(),
+            "null".to_owned(),
+            r#"{"kty":"EC","kid":7}"#.to_owned(),
+            jwk("k2").replace(r#""use":"sig""#, r#""use":["sig"]"#),
+            jwk("k3").replace(r#""alg":"ES256""#, r#""alg":1"#),
+            r#"{"kty":"RSA","kid":"r1","n":"AQAB","e":"AQAB"}"#.to_owned(),
+            jwk("k4").replace(r#""crv":"P-256""#, r#""crv":"P-384""#),
+        ] {
+            assert_eq!(
+                kids(&[bad.clone(), good.clone()]),
+                Ok(vec!["k1".into()]),
+                "{bad}"
+            );
+            assert_eq!(
+                kids(&[good.clone(), bad.clone()]),
+                Ok(vec!["k1".into()]),
+                "{bad}"
+            );
+        }
+        // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
+        assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
+        let error = parse_jwks(b"[]").err().unwrap();
+        assert_eq!(error.class(), FailureClass::NotJson);
+    }
+
+    #[test]
+    fn duplicate_kids_in_any_order() {
+        let ec = jwk("k1");
+        let rsa = r#"{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}"#.to_owned();
+        let other = jwk("k1");
+        for pair in [[&ec, &rsa], [&rsa, &ec], [&ec, &other], [&other, &ec]] {
+            let error = kids(&[pair[0].clone(), pair[1].clone()]).unwrap_err();
+            assert!(error.contains("two different keys"), "{error}");
+        }
+        // The same key twice under one kid (even with other members): one key.
+        let same = ec.replace(r#""use":"sig","#, "");
+        assert_eq!(kids(&[ec.clone(), same.clone()]), Ok(vec!["k1".into()]));
+        assert_eq!(kids(&[same, ec.clone(), ec]), Ok(vec!["k1".into()]));
+    }
 }

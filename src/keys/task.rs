@@ -13,13 +13,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 use tokio::time::{timeout_at, Instant};
 
 use super::refresh::{lock, Shared};
+use super::status::KeyStatus;
 use super::{Inner, KeyWait};
 
 /// Unknown `kid`s trigger at most one refresh in this time.
@@ -72,6 +73,23 @@ impl Remote {
         let running = Running(Arc::clone(&self.shared));
         let join = runtime.spawn(refresh_task(Arc::downgrade(inner), running));
         *task = Some(join.abort_handle());
+    }
+
+    /// The issuer a discovery document named, when it is not the URL's.
+    pub(super) fn document_issuer(&self) -> Option<&Arc<str>> {
+        self.shared.document_issuer()
+    }
+
+    /// The refreshes' part of `status`.
+    pub(super) fn fill_status(&self, status: &mut KeyStatus) {
+        let state = lock(&self.shared.state);
+        status.last_refresh = state.last_refresh;
+        status.last_failure = state.last_failure.clone();
+        status.consecutive_failures = state.failures;
+        status.next_refresh = state
+            .next_due
+            .filter(|_| self.shared.running.load(Ordering::Acquire))
+            .map(|due| SystemTime::now() + due.saturating_duration_since(Instant::now()));
     }
 
     /// Ask for a refresh because a `kid` is unknown (or no key set is loaded), within the
