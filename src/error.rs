@@ -165,6 +165,11 @@ macro_rules! error_kinds {
             /// down, a timeout): the request could not be checked. Answered with 503, so DT
             /// retries.
             ResolverFailed => ("resolver_failed", "secret lookup failed", SERVICE_UNAVAILABLE),
+            /// [`Verifier::verify_token`](crate::Verifier::verify_token) (or `begin_token`) of a
+            /// `both` or `either` verifier: one token cannot satisfy a policy that reads two
+            /// headers; call [`Verifier::verify`](crate::Verifier::verify) with the headers.
+            /// Never an answer of the layer.
+            PolicyNeedsHeaders => ("policy_needs_headers", "policy reads both headers: use verify(headers, body)", BAD_REQUEST),
         }
     };
 }
@@ -360,12 +365,19 @@ pub enum ConfigError {
     /// The secret is empty. DT does not allow an empty signature secret, and an empty HMAC
     /// key would make every token easy to forge.
     EmptySecret,
+    /// A secret was added to an `asymmetric` verifier, which reads no `X-Dt-Signature`
+    /// token: use [`Verifier::either`](crate::Verifier::either) or
+    /// [`Verifier::both`](crate::Verifier::both) to accept HMAC tokens too.
+    SecretWithoutHmac,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptySecret => f.write_str("signature secret is empty"),
+            Self::SecretWithoutHmac => {
+                f.write_str("an asymmetric verifier reads no X-Dt-Signature token: no secret")
+            }
         }
     }
 }
