@@ -165,6 +165,11 @@ macro_rules! error_kinds {
             /// down, a timeout): the request could not be checked. Answered with 503, so DT
             /// retries.
             ResolverFailed => ("resolver_failed", "secret lookup failed", SERVICE_UNAVAILABLE),
+            /// [`Verifier::verify_token`](crate::Verifier::verify_token) (or `begin_token`) of a
+            /// `both` or `either` verifier: one token cannot satisfy a policy that reads two
+            /// headers; call [`Verifier::verify`](crate::Verifier::verify) with the headers.
+            /// Never an answer of the layer.
+            PolicyNeedsHeaders => ("policy_needs_headers", "policy reads both headers: use verify(headers, body)", BAD_REQUEST),
         }
     };
 }
@@ -367,6 +372,10 @@ pub enum ConfigError {
     /// The DT organization id holds a `/` after one leading `organizations/`: the name of
     /// another resource, or the prefix twice.
     OrgIdSlash,
+    /// A secret was added to an `asymmetric` verifier, which reads no `X-Dt-Signature`
+    /// token: use [`Verifier::either`](crate::Verifier::either) or
+    /// [`Verifier::both`](crate::Verifier::both) to accept HMAC tokens too.
+    SecretWithoutHmac,
 }
 
 impl fmt::Display for ConfigError {
@@ -377,6 +386,9 @@ impl fmt::Display for ConfigError {
             Self::OrgIdWhitespace => f.write_str("DT organization id contains whitespace"),
             Self::OrgIdSlash => {
                 f.write_str("DT organization id contains `/`: give the id, or `organizations/<id>`")
+            }
+            Self::SecretWithoutHmac => {
+                f.write_str("an asymmetric verifier reads no X-Dt-Signature token: no secret")
             }
         }
     }

@@ -100,6 +100,7 @@
 //! | `sub` is not your DT organization | 400 | `token organization mismatch` | `WrongOrganization` |
 //! | unknown tenant (gateway) | 400 | `invalid token signature` | `UnknownTenant` |
 //! | the secret resolver failed (gateway) | 503 | `secret lookup failed` | `ResolverFailed` |
+//! | `verify_token` of a `both` or `either` verifier (never the layer) | 400 | `policy reads both headers: use verify(headers, body)` | `PolicyNeedsHeaders` |
 //!
 //! A gateway ([`DtSignatureLayer::gateway`]) answers every 400 it decides after picking the
 //! tenant with `invalid token signature`, so that the answer never tells which tenants

@@ -40,6 +40,8 @@
 //!     .layer(DtSignatureLayer::gateway(secrets));
 //! ```
 
+mod decoy;
 mod resolve;
 
+pub use decoy::Decoy;
 pub use resolve::{FixedTenant, ResolveError, ResolveSecrets, StaticSecrets, Tenant, TenantId};

@@ -20,8 +20,8 @@ use super::rejection::{reject, report, MakeRejection};
 use super::verdict::Verdict;
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-use crate::gateway::{ResolveError, ResolveSecrets, Tenant};
-use crate::verify::{BodyVerifier, KeysWait, Start, Verifier};
+use crate::gateway::{Decoy, ResolveError, ResolveSecrets, Tenant};
+use crate::verify::{BodyVerifier, KeysWait, Start};
 
 pin_project! {
     /// The response future of [`DtSignature`](crate::DtSignature): resolve the tenant,
@@ -110,6 +110,8 @@ pub(crate) struct Waiting<S, B, R> {
     /// the wrong-signature text.
     pub(crate) masked: bool,
     pub(crate) meter: Meter,
+    /// A gateway's work for an unknown tenant (`None` for a single-secret layer).
+    pub(crate) decoy: Option<Decoy>,
 }
 
 /// What the buffering state hands on once the body is complete.
@@ -235,9 +237,11 @@ impl<S, B, R> Waiting<S, B, R> {
                 }
             }
             Ok(None) => {
-                // As much crypto work as a known tenant's HMAC check, so the time taken
-                // does not tell unknown tenants from known ones.
-                Verifier::decoy(&self.parts.headers);
+                // The crypto work of a known tenant's refusal, so the time taken does not
+                // tell unknown tenants from known ones.
+                if let Some(decoy) = &self.decoy {
+                    decoy.run(&self.parts.headers);
+                }
                 self.masked = true;
                 Err(DtSignatureError::new(ErrorKind::UnknownTenant))
             }

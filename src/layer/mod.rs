@@ -12,7 +12,7 @@ use tower_layer::Layer;
 
 use crate::consts::DEFAULT_MAX_BODY_SIZE;
 use crate::error::ConfigError;
-use crate::gateway::FixedTenant;
+use crate::gateway::{Decoy, FixedTenant};
 use crate::verify::Verifier;
 
 pub(crate) mod body;
@@ -64,6 +64,8 @@ pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     /// (`false`) first refuses a request that carries no signature header at all, which no
     /// tenant and no policy accepts, without asking its resolver.
     pub(crate) fixed: bool,
+    /// The work done for an unknown tenant (a gateway's only).
+    pub(crate) decoy: Decoy,
 }
 
 impl DtSignatureLayer {
@@ -122,6 +124,7 @@ impl<Res> DtSignatureLayer<Res> {
             rejection: DefaultRejection,
             report_only: false,
             fixed: false,
+            decoy: Decoy::hmac(),
         }
     }
 }
@@ -212,7 +215,19 @@ impl<Res, R> DtSignatureLayer<Res, R> {
             rejection,
             report_only: self.report_only,
             fixed: self.fixed,
+            decoy: self.decoy,
         }
+    }
+
+    /// The work a gateway does for a request of an unknown tenant, so that the time of its
+    /// answer does not tell unknown tenants from known ones: set it to the policy and key
+    /// set of the gateway's ES256 tenants (see [`Decoy`]). No effect on a single-secret
+    /// layer, which has no unknown tenants.
+    ///
+    /// Default: [`Decoy::hmac`], the work of an `hmac` tenant.
+    pub fn decoy(mut self, decoy: Decoy) -> Self {
+        self.decoy = decoy;
+        self
     }
 
     /// The resolver that picks each request's tenant ([`FixedTenant`] for a single-secret

@@ -25,6 +25,8 @@ pub struct BodyVerifier {
     /// The SHA-256 each verified token expects: the HMAC token's, then the ES256 one's.
     expected: [Option<[u8; 32]>; 2],
     claims: DtClaims,
+    /// The refusal that stands if the HMAC token's checksums match (see `policy::Decided`).
+    unless_mismatch: Option<DtSignatureError>,
 }
 
 impl BodyVerifier {
@@ -62,7 +64,14 @@ impl BodyVerifier {
             sha256: expected.iter().any(Option::is_some).then(Sha256::new),
             expected,
             claims,
+            unless_mismatch: None,
         }
+    }
+
+    /// Refuse with `error` after the body unless the HMAC token's checksum refuses first.
+    pub(super) fn unless_mismatch(mut self, error: Option<DtSignatureError>) -> Self {
+        self.unless_mismatch = error;
+        self
     }
 
     /// Feed the next chunk of the body, in order.
@@ -91,6 +100,9 @@ impl BodyVerifier {
         let hmac_ok = sha1_ok.unwrap_or(1.into()) & sha256_ok[0].unwrap_or(1.into());
         if !bool::from(hmac_ok) {
             return Err(DtSignatureError::new(ErrorKind::ChecksumMismatch).for_scheme(Scheme::Hmac));
+        }
+        if let Some(error) = self.unless_mismatch {
+            return Err(error);
         }
         if !bool::from(sha256_ok[1].unwrap_or(1.into())) {
             return Err(

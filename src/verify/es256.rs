@@ -10,8 +10,8 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::jws::{
-    decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
-    HexClaim, TokenParts,
+    decode_json_object, expect_alg, parse_claims, parse_jose, present, signature_header,
+    HeaderKinds, HexClaim, TokenParts,
 };
 use super::notice::Notices;
 use super::policy::Token;
@@ -107,7 +107,7 @@ struct EsHeader<'a> {
     alg: Cow<'a, str>,
     #[serde(default, borrow)]
     kid: Option<Cow<'a, str>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     crit: Option<serde::de::IgnoredAny>,
 }
 
@@ -161,6 +161,8 @@ fn check_token(
             .into());
         }
     };
+    #[cfg(test)]
+    super::counted::es256();
     if !key.verify(parts.signing_input.as_bytes(), &signature) {
         return Err(ErrorKind::InvalidSignature.into());
     }

@@ -9,8 +9,8 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::jws::{
-    decode_json_object, expect_alg, parse_claims, parse_jose, signature_header, HeaderKinds,
-    HexClaim, TokenParts,
+    decode_json_object, expect_alg, parse_claims, parse_jose, present, signature_header,
+    HeaderKinds, HexClaim, TokenParts,
 };
 use super::policy::Token;
 use super::times::check_times;
@@ -82,18 +82,6 @@ impl Verifier {
             sha256,
         })
     }
-
-    /// The crypto work of an HMAC check, over the request's `X-Dt-Signature` (or nothing),
-    /// under a key no token is signed with: what a gateway does for an unknown tenant, so
-    /// that its answer takes as long as a known tenant's refusal.
-    pub(crate) fn decoy(headers: &HeaderMap) {
-        const DECOY_KEY: &[u8] = b"tower-dt-signature decoy key: matches no token";
-        let input = headers
-            .get(X_DT_SIGNATURE)
-            .map_or(&b""[..], |value| value.as_bytes());
-        let signing_input = input.rsplit(|&b| b == b'.').nth(1).unwrap_or(input);
-        let _ = std::hint::black_box(keyed(DECOY_KEY, signing_input).finalize());
-    }
 }
 
 /// An `X-Dt-Signature` token whose checks that need no body passed.
@@ -131,7 +119,7 @@ fn check_jose_header(encoded: &str) -> Result<(), DtSignatureError> {
     struct JoseHeader<'a> {
         #[serde(borrow)]
         alg: std::borrow::Cow<'a, str>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "present")]
         crit: Option<serde::de::IgnoredAny>,
     }
 
@@ -172,6 +160,8 @@ fn verify_hmac(
         }
     };
     for (index, key) in keys.iter().enumerate() {
+        #[cfg(test)]
+        super::counted::hmac();
         // Compares in constant time; a MAC of the wrong length never matches.
         if keyed(key, signing_input.as_bytes())
             .verify_slice(&mac[..len])

@@ -120,8 +120,10 @@ pub(crate) struct RawClaims {
     pub(crate) sub: Option<String>,
 }
 
-/// A claim that is present must have its type: `null` is malformed, not absent.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+/// A claim that is present must have its type: `null` is malformed, not absent. Also the
+/// JOSE header's `crit`: any `crit` member is present, `null` included (RFC 7515, 4.1.11:
+/// when present, it is a non-empty array), and refused.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 
 use crate::claims::DtClaims;
-use crate::error::{ConfigError, DtSignatureError, Scheme};
+use crate::consts::DT_ASYMMETRIC_SIGNATURE;
+use crate::error::{ConfigError, DtSignatureError, ErrorKind, Scheme};
 #[cfg(feature = "asymmetric")]
 use crate::keys::{DtKeys, KeyWait, OrgId};
 
@@ -202,8 +203,9 @@ impl Verifier {
     ///
     /// # Panics
     ///
-    /// If the secret is empty. Use [`try_add_secret`](Self::try_add_secret) to get an
-    /// error instead.
+    /// If the secret is empty, or if the verifier is [`asymmetric`](Self::asymmetric) (it
+    /// reads no HMAC token). Use [`try_add_secret`](Self::try_add_secret) to get an error
+    /// instead.
     pub fn add_secret(self, secret: impl AsRef<[u8]>) -> Self {
         match self.try_add_secret(secret) {
             Ok(verifier) => verifier,
@@ -211,8 +213,13 @@ impl Verifier {
         }
     }
 
-    /// Like [`add_secret`](Self::add_secret), but returns an error for an empty secret.
+    /// Like [`add_secret`](Self::add_secret), but returns an error for an empty secret
+    /// ([`ConfigError::EmptySecret`]) or an asymmetric verifier
+    /// ([`ConfigError::SecretWithoutHmac`]).
     pub fn try_add_secret(mut self, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        if !self.inner.policy.uses_hmac() {
+            return Err(ConfigError::SecretWithoutHmac);
+        }
         let key = key(secret.as_ref())?;
         self.config().keys.push(key);
         Ok(self)
@@ -267,8 +274,12 @@ impl Verifier {
         pending.finish()
     }
 
-    /// Verify an `X-Dt-Signature` token taken from the header by the caller, and the body,
-    /// with the HMAC rules (whatever the policy).
+    /// Verify a token taken from its header by the caller, and the body, as the policy
+    /// reads it: an `X-Dt-Signature` token for [`Policy::Hmac`], a `DT-Asymmetric-Signature`
+    /// token for [`Policy::Asymmetric`] (the key set as it stands decides). A `both` or
+    /// `either` verifier refuses with [`ErrorKind::PolicyNeedsHeaders`](crate::ErrorKind::PolicyNeedsHeaders):
+    /// one token cannot satisfy it (and an `either` verifier given one token would never
+    /// see an invalid second one); call [`verify`](Self::verify) with the headers.
     pub fn verify_token(&self, token: &str, body: &[u8]) -> Result<DtClaims, DtSignatureError> {
         let mut pending = self.begin_token(token)?;
         pending.update(body);
@@ -298,13 +309,28 @@ impl Verifier {
         }
     }
 
-    /// Like [`begin`](Self::begin), for an `X-Dt-Signature` token taken from the header
-    /// by the caller, with the HMAC rules (whatever the policy).
+    /// Like [`begin`](Self::begin), for a token taken from its header by the caller, as
+    /// the policy reads it (see [`verify_token`](Self::verify_token)).
     pub fn begin_token(&self, token: &str) -> Result<BodyVerifier, DtSignatureError> {
-        let part = self
-            .hmac_part(token)
-            .map_err(|e| e.for_scheme(Scheme::Hmac))?;
-        Ok(BodyVerifier::new(Some(part), None))
+        match self.inner.policy {
+            Policy::Hmac => {
+                let part = self
+                    .hmac_part(token)
+                    .map_err(|e| e.for_scheme(Scheme::Hmac))?;
+                Ok(BodyVerifier::new(Some(part), None))
+            }
+            Policy::Asymmetric => {
+                // The token as its header's value: the header rules, then the token.
+                let mut headers = HeaderMap::new();
+                let value = http::HeaderValue::from_str(token).map_err(|_| {
+                    DtSignatureError::new(ErrorKind::InvalidAsymmetricHeader)
+                        .for_scheme(Scheme::Asymmetric)
+                })?;
+                headers.insert(DT_ASYMMETRIC_SIGNATURE, value);
+                self.begin(&headers)
+            }
+            Policy::Both | Policy::Either => Err(ErrorKind::PolicyNeedsHeaders.into()),
+        }
     }
 
     /// The checks that need no body, as the policy requires; with `may_wait`, a refresh of
@@ -363,7 +389,9 @@ impl Verifier {
         hmac: Option<Token<HmacPart>>,
         es: Option<Token<EsPart>>,
     ) -> Result<BodyVerifier, DtSignatureError> {
-        policy::decide(self.inner.policy, hmac, es).map(|(hmac, es)| BodyVerifier::new(hmac, es))
+        policy::decide(self.inner.policy, hmac, es).map(|decided| {
+            BodyVerifier::new(decided.hmac, decided.es).unless_mismatch(decided.unless_mismatch)
+        })
     }
 }
 
@@ -440,6 +468,49 @@ impl Future for KeysWait {
             let _ = cx;
             match self.never {}
         }
+    }
+}
+
+/// The verifications run on this thread, by kind (unit tests only): the gateway's decoy
+/// must run the same ones as a known tenant (`gateway/decoy.rs`).
+#[cfg(test)]
+pub(crate) mod counted {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNTS: Cell<Counts> = const { Cell::new(Counts { hmac: 0, es256: 0 }) };
+    }
+
+    /// How many HMACs (one per secret tried) and P-256 verifies were run.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub(crate) struct Counts {
+        pub(crate) hmac: usize,
+        pub(crate) es256: usize,
+    }
+
+    pub(crate) fn hmac() {
+        COUNTS.with(|c| {
+            c.set(Counts {
+                hmac: c.get().hmac + 1,
+                ..c.get()
+            })
+        });
+    }
+
+    #[cfg(feature = "asymmetric")]
+    pub(crate) fn es256() {
+        COUNTS.with(|c| {
+            c.set(Counts {
+                es256: c.get().es256 + 1,
+                ..c.get()
+            })
+        });
+    }
+
+    /// The counts so far, reset to zero.
+    #[cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
+    pub(crate) fn take() -> Counts {
+        COUNTS.with(|c| c.take())
     }
 }
 

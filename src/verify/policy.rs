@@ -111,19 +111,40 @@ impl<P> Token<P> {
     }
 }
 
+/// What the policy decided before the body: the parts whose checksums the body must match,
+/// and a refusal that stands only if the body matches them.
+pub(crate) struct Decided<H, E> {
+    pub(crate) hmac: Option<H>,
+    pub(crate) es: Option<E>,
+    /// A 503 (`both`: the HMAC token valid so far, the asymmetric one uncheckable) that a
+    /// checksum mismatch of the HMAC token turns into a 400: "a 400 beats a 503", and
+    /// "valid" includes the body.
+    pub(crate) unless_mismatch: Option<DtSignatureError>,
+}
+
+impl<H, E> Decided<H, E> {
+    fn parts(hmac: Option<H>, es: Option<E>) -> Self {
+        Self {
+            hmac,
+            es,
+            unless_mismatch: None,
+        }
+    }
+}
+
 /// Apply `policy` to the two tokens (`None`: the policy does not read that header).
 pub(crate) fn decide<H, E>(
     policy: Policy,
     hmac: Option<Token<H>>,
     es: Option<Token<E>>,
-) -> Result<(Option<H>, Option<E>), DtSignatureError> {
+) -> Result<Decided<H, E>, DtSignatureError> {
     use Token::{Absent, Invalid, Uncheckable, Valid};
     let hmac = hmac.map(|token| match token {
         Valid(part) => Ok(part),
         Absent(error) => Err((false, error)),
         Invalid(error) | Uncheckable(error) => Err((true, error)),
     });
-    match (policy, hmac, es) {
+    let decided = match (policy, hmac, es) {
         (Policy::Hmac, Some(hmac), _) => hmac.map(|h| (Some(h), None)).map_err(|(_, e)| e),
         (Policy::Asymmetric, _, Some(es)) => match es {
             Valid(part) => Ok((None, Some(part))),
@@ -133,7 +154,14 @@ pub(crate) fn decide<H, E>(
             let hmac = hmac.map_err(|(_, error)| error)?;
             match es {
                 Valid(part) => Ok((Some(hmac), Some(part))),
-                Absent(error) | Invalid(error) | Uncheckable(error) => Err(error),
+                // The body may still make the HMAC token invalid: a 400.
+                Uncheckable(error) => {
+                    return Ok(Decided {
+                        unless_mismatch: Some(error),
+                        ..Decided::parts(Some(hmac), None)
+                    })
+                }
+                Absent(error) | Invalid(error) => Err(error),
             }
         }
         (Policy::Either, Some(hmac), Some(es)) => match (hmac, es) {
@@ -148,7 +176,8 @@ pub(crate) fn decide<H, E>(
             (Err((_, error)), Absent(_)) => Err(error),
         },
         _ => unreachable!("a policy gets a token for each header it reads"),
-    }
+    };
+    decided.map(|(hmac, es)| Decided::parts(hmac, es))
 }
 
 #[cfg(test)]
@@ -270,9 +299,14 @@ mod tests {
                 }
                 _ => panic!("malformed row {cells:?}"),
             };
+            // A refusal left to after the body stands when the body matches.
             let got = match decide(policy, h_state.map(hmac), a_state.map(es)) {
-                Ok((h, a)) => Want::Ok(h, a),
-                Err(error) => Want::Refused(error.status().as_u16(), error.scheme().unwrap()),
+                Ok(Decided {
+                    unless_mismatch: Some(error),
+                    ..
+                })
+                | Err(error) => Want::Refused(error.status().as_u16(), error.scheme().unwrap()),
+                Ok(Decided { hmac, es, .. }) => Want::Ok(hmac, es),
             };
             assert_eq!(got, want, "{policy} hmac={h_state:?} es={a_state:?}");
             rows += 1;
