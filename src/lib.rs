@@ -214,4 +214,5 @@ pub use extract::{DtPayload, DtPayloadRejection};
 pub use layer::body::DtBody;
 pub use layer::verdict::Verdict;
 pub use layer::{DefaultRejection, DtSignature, DtSignatureLayer, MakeRejection};
+pub use verify::explain;
 pub use verify::{BodyVerifier, Policy, UnknownPolicy, Verifier};
