@@ -7,6 +7,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::explain::Observe;
 use super::hs256::HmacPart;
 use super::EsPart;
 #[cfg(feature = "asymmetric")]
@@ -88,14 +89,36 @@ impl BodyVerifier {
     /// time. Every checksum present must match: a correct SHA-1 never excuses a wrong
     /// SHA-256, and one token's match never excuses the other's mismatch.
     pub fn finish(self) -> Result<DtClaims, DtSignatureError> {
+        self.finish_observed(&mut ())
+    }
+
+    /// [`finish`](Self::finish), telling `obs` each comparison ([`Verifier::explain`](super::Verifier::explain)).
+    pub(super) fn finish_observed(
+        self,
+        obs: &mut impl Observe,
+    ) -> Result<DtClaims, DtSignatureError> {
         let mut claims = self.claims;
-        let sha1_ok = self
-            .sha1
-            .map(|(hasher, expected)| hasher.finalize()[..].ct_eq(&expected));
+        let sha1_ok = self.sha1.map(|(hasher, expected)| {
+            let computed = hasher.finalize();
+            let ok = computed[..].ct_eq(&expected);
+            obs.digest(Scheme::Hmac, "checksum", &expected, &computed, ok.into());
+            ok
+        });
         let sha256 = self.sha256.map(Sha256::finalize);
-        let sha256_ok = self.expected.map(|expected| {
-            expected
-                .map(|expected| sha256.as_ref().expect("hashed when expected")[..].ct_eq(&expected))
+        let schemes = [Scheme::Hmac, Scheme::Asymmetric];
+        let sha256_ok = std::array::from_fn::<_, 2, _>(|at| {
+            self.expected[at].map(|expected| {
+                let computed = sha256.as_ref().expect("hashed when expected");
+                let ok = computed[..].ct_eq(&expected);
+                obs.digest(
+                    schemes[at],
+                    "checksum_sha256",
+                    &expected,
+                    computed,
+                    ok.into(),
+                );
+                ok
+            })
         });
         let hmac_ok = sha1_ok.unwrap_or(1.into()) & sha256_ok[0].unwrap_or(1.into());
         if !bool::from(hmac_ok) {

@@ -9,6 +9,7 @@ use base64::{DecodeSliceError, Engine as _};
 use http::HeaderMap;
 use serde::Deserialize;
 
+use super::explain::{Observe, Step};
 use super::jws::{
     decode_json_object, expect_alg, parse_claims, parse_jose, present, signature_header,
     HeaderKinds, HexClaim, TokenParts,
@@ -55,6 +56,7 @@ pub(crate) fn check(
     now: SystemTime,
     leeway: Duration,
     may_wait: bool,
+    obs: &mut impl Observe,
 ) -> EsCheck {
     let token = match signature_header(headers.get_all(DT_ASYMMETRIC_SIGNATURE), HEADER_KINDS) {
         Ok(token) => token,
@@ -67,7 +69,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(keys, org, notices, token, now, leeway, may_wait) {
+    match check_token(keys, org, notices, token, now, leeway, may_wait, obs) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -120,8 +122,12 @@ fn check_token(
     now: SystemTime,
     leeway: Duration,
     may_wait: bool,
+    obs: &mut impl Observe,
 ) -> Result<EsPart, Outcome> {
+    const ES: Scheme = Scheme::Asymmetric;
+    obs.enter(ES, Step::Token);
     let parts = TokenParts::split(token)?;
+    obs.enter(ES, Step::JoseHeader);
     let json = decode_json_object(parts.header)?;
     let header: EsHeader<'_> = parse_jose(&json)?;
     // Exactly ES256: `none`, HS256 (keyed with the public key's bytes), ES384, RS256 ...
@@ -130,6 +136,7 @@ fn check_token(
     let kid = header.kid.ok_or(ErrorKind::MissingKeyId)?;
 
     // r || s, 32 bytes each (RFC 7518, 3.4).
+    obs.enter(ES, Step::SignatureEncoding);
     let mut signature = [0u8; 64];
     match URL_SAFE_NO_PAD.decode_slice(parts.signature, &mut signature) {
         Ok(64) => {}
@@ -143,6 +150,7 @@ fn check_token(
         Err(DecodeSliceError::DecodeError(_)) => return Err(ErrorKind::MalformedToken.into()),
     }
 
+    obs.enter(ES, Step::KeyLookup);
     let key = match keys.lookup(&kid) {
         Lookup::Found(key) => key,
         missing => {
@@ -163,17 +171,22 @@ fn check_token(
     };
     #[cfg(test)]
     super::counted::es256();
+    obs.enter(ES, Step::Signature);
     if !key.verify(parts.signing_input.as_bytes(), &signature) {
         return Err(ErrorKind::InvalidSignature.into());
     }
 
+    obs.enter(ES, Step::Claims);
     let claims = parse_claims(parts.payload)?;
+    obs.enter(ES, Step::Issuer);
     if claims.iss.as_deref() != Some(keys.issuer()) {
         notices.wrong_issuer(now, keys.issuer(), claims.iss.as_deref());
         return Err(ErrorKind::WrongIssuer.into());
     }
+    obs.enter(ES, Step::Times);
     let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
     check_times(now, leeway, exp, claims.iat, claims.nbf)?;
+    obs.enter(ES, Step::Organization);
     let sub = match claims.sub {
         Some(sub) if org.accepts(&sub) => into_bare(sub),
         sub => {
@@ -181,6 +194,7 @@ fn check_token(
             return Err(ErrorKind::WrongOrganization.into());
         }
     };
+    obs.enter(ES, Step::Checksums);
     let sha256 = claims
         .checksum_sha256
         .ok_or(ErrorKind::MissingSha256)

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::explain::{Observe, Step};
 use super::jws::{
     decode_json_object, expect_alg, parse_claims, parse_jose, present, signature_header,
     HeaderKinds, HexClaim, TokenParts,
@@ -34,13 +35,17 @@ pub(super) fn key(secret: &[u8]) -> Result<Secret, ConfigError> {
 
 impl Verifier {
     /// The `X-Dt-Signature` token's state.
-    pub(super) fn hmac_token(&self, headers: &HeaderMap) -> Token<HmacPart> {
+    pub(super) fn hmac_token<O: Observe>(
+        &self,
+        headers: &HeaderMap,
+        obs: &mut O,
+    ) -> Token<HmacPart> {
         match header_token(headers) {
             Err(error) if error.kind() == ErrorKind::MissingHeader => {
                 Token::Absent(error.for_scheme(Scheme::Hmac))
             }
             Err(error) => Token::Invalid(error.for_scheme(Scheme::Hmac)),
-            Ok(token) => match self.hmac_part(token) {
+            Ok(token) => match self.hmac_part(token, obs) {
                 Ok(part) => Token::Valid(part),
                 Err(error) => Token::Invalid(error.for_scheme(Scheme::Hmac)),
             },
@@ -48,14 +53,23 @@ impl Verifier {
     }
 
     /// Rules 2-4 for an `X-Dt-Signature` token, up to the body.
-    pub(super) fn hmac_part(&self, token: &str) -> Result<HmacPart, DtSignatureError> {
+    pub(super) fn hmac_part<O: Observe>(
+        &self,
+        token: &str,
+        obs: &mut O,
+    ) -> Result<HmacPart, DtSignatureError> {
         let config = &*self.inner;
+        obs.enter(Scheme::Hmac, Step::Token);
         let parts = TokenParts::split(token)?;
+        obs.enter(Scheme::Hmac, Step::JoseHeader);
         check_jose_header(parts.header)?;
 
+        obs.enter(Scheme::Hmac, Step::Signature);
         let secret_index = verify_hmac(&config.keys, parts.signing_input, parts.signature)?;
 
+        obs.enter(Scheme::Hmac, Step::Claims);
         let claims = parse_claims(parts.payload)?;
+        obs.enter(Scheme::Hmac, Step::Times);
         let exp = claims.exp.ok_or(ErrorKind::MissingExpiry)?;
         check_times(
             config.clock.now(),
@@ -65,6 +79,7 @@ impl Verifier {
             claims.nbf,
         )?;
 
+        obs.enter(Scheme::Hmac, Step::Checksums);
         let sha256 = claims.checksum_sha256.map(HexClaim::digest).transpose()?;
         let sha1 = claims.checksum.map(HexClaim::digest).transpose()?;
         if sha1.is_none() && sha256.is_none() {

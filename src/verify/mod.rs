@@ -27,6 +27,7 @@ use crate::keys::{DtKeys, KeyWait, OrgId};
 mod body;
 #[cfg(feature = "asymmetric")]
 mod es256;
+pub mod explain;
 pub(crate) mod hs256;
 mod jws;
 #[cfg(feature = "asymmetric")]
@@ -37,6 +38,7 @@ mod times;
 pub use body::BodyVerifier;
 #[cfg(feature = "asymmetric")]
 use es256::EsPart;
+use explain::{token_error, Observe};
 use hs256::{header_token, key, HmacPart, Secret};
 use policy::Token;
 pub use policy::{Policy, UnknownPolicy};
@@ -315,7 +317,7 @@ impl Verifier {
         match self.inner.policy {
             Policy::Hmac => {
                 let part = self
-                    .hmac_part(token)
+                    .hmac_part(token, &mut ())
                     .map_err(|e| e.for_scheme(Scheme::Hmac))?;
                 Ok(BodyVerifier::new(Some(part), None))
             }
@@ -336,23 +338,37 @@ impl Verifier {
     /// The checks that need no body, as the policy requires; with `may_wait`, a refresh of
     /// the key set to wait for first, when one could change the answer.
     pub(crate) fn start(&self, headers: &HeaderMap, may_wait: bool) -> Start {
+        self.start_observed(headers, may_wait, &mut ())
+    }
+
+    /// [`start`](Self::start), telling `obs` each step ([`explain`](Self::explain)).
+    fn start_observed<O: Observe>(
+        &self,
+        headers: &HeaderMap,
+        may_wait: bool,
+        obs: &mut O,
+    ) -> Start {
         let policy = self.inner.policy;
         if policy == Policy::Hmac {
             // The one-token policy, straight: no token states to weigh, nothing to move
             // around (the hot path of every single-secret layer).
             let part = header_token(headers)
-                .and_then(|token| self.hmac_part(token))
+                .and_then(|token| self.hmac_part(token, obs))
                 .map_err(|error| error.for_scheme(Scheme::Hmac));
+            obs.token(Scheme::Hmac, part.as_ref().err());
             return Start::Done(part.map(|part| BodyVerifier::new(Some(part), None)));
         }
-        let hmac = policy.uses_hmac().then(|| self.hmac_token(headers));
+        let hmac = policy.uses_hmac().then(|| self.hmac_token(headers, obs));
+        if let Some(token) = &hmac {
+            obs.token(Scheme::Hmac, token_error(token));
+        }
         // No wait when the HMAC token alone already makes it a 400.
         let may_wait = may_wait
             && !hmac
                 .as_ref()
                 .is_some_and(|token| token.decides_hmac_refusal(policy));
         #[cfg(feature = "asymmetric")]
-        let es = match self.es_token(headers, may_wait) {
+        let es = match self.es_token(headers, may_wait, obs) {
             Ok(es) => es,
             Err(refresh) => return Start::Wait(KeysWait::new(refresh, self.clone(), hmac)),
         };
@@ -364,18 +380,22 @@ impl Verifier {
     /// The asymmetric token's state, if the policy reads it; or, with `may_wait`, a refresh
     /// of the key set to wait for first.
     #[cfg(feature = "asymmetric")]
-    fn es_token(
+    fn es_token<O: Observe>(
         &self,
         headers: &HeaderMap,
         may_wait: bool,
+        obs: &mut O,
     ) -> Result<Option<Token<EsPart>>, KeyWait> {
         let config = &*self.inner;
         match (&config.asymmetric, config.policy.uses_asymmetric()) {
             (Some((keys, org)), true) => {
                 let now = config.clock.now();
                 let notices = &config.notices;
-                match es256::check(keys, org, notices, headers, now, config.leeway, may_wait) {
-                    es256::EsCheck::Done(token) => Ok(Some(token)),
+                match es256::check(keys, org, notices, headers, now, config.leeway, may_wait, obs) {
+                    es256::EsCheck::Done(token) => {
+                        obs.token(Scheme::Asymmetric, token_error(&token));
+                        Ok(Some(token))
+                    }
                     es256::EsCheck::Wait(refresh) => Err(refresh),
                 }
             }
@@ -441,7 +461,7 @@ impl KeysWait {
         #[cfg(feature = "asymmetric")]
         {
             let hmac = self.hmac.take().expect("resumed once");
-            let es = match self.verifier.es_token(headers, false) {
+            let es = match self.verifier.es_token(headers, false, &mut ()) {
                 Ok(es) => es,
                 Err(_) => unreachable!("no wait is asked for"),
             };
@@ -563,7 +583,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         let token = mint(DT_HEADER, &dt_claims(BODY).to_string(), SECRET);
         headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
-        let hmac = Some(verifier.hmac_token(&headers));
+        let hmac = Some(verifier.hmac_token(&headers, &mut ()));
         let mut wait = KeysWait::new(Box::pin(async {}), verifier.clone(), hmac);
 
         let mut body = wait.resume(&HeaderMap::new()).unwrap();

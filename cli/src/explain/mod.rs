@@ -2,21 +2,24 @@
 //!
 //! [`input`] reads the capture (raw HTTP/1.1, `--headers`/`--body`, HAR), [`options`]
 //! builds the library's `Verifier` from the options and the receivers' `DT_*` variables;
-//! this module only runs `Verifier::verify` and prints its verdict. The tool decides
-//! nothing: the verdict is the library's, the one the layer would give.
+//! this module runs `Verifier::explain` (the steps and the verdict `verify` gives),
+//! [`hints`] looks for the usual mistakes after it, and [`render`] prints it all, as
+//! text or JSON. The tool decides nothing: the verdict is the library's, the one the
+//! layer would give.
 
+pub mod hints;
 pub mod input;
 pub mod options;
+pub mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
-use tower_dt_signature::{verify::Policy, DtClaims, DtSignatureError, Scheme};
+use tower_dt_signature::verify::Policy;
 
 use crate::EXIT_USAGE;
-use input::{Captured, Format};
-use options::{Options, Setup};
+use input::Format;
+use options::Options;
 
 /// The name on every line the command prints.
 const NAME: &str = "dt-signature explain";
@@ -41,6 +44,13 @@ Examples:
     dt-signature explain --headers headers.txt --body body.json --secret-file secret.txt \
         --jwks jwks.json --issuer https://identity.disruptive-technologies.com/data-connector \
         --org-id my-org
+
+For each token: the decoded JOSE header and claims, the times (RFC 3339 and relative),
+each step the verifier took (key lookup, signature, times, each checksum against the
+body), then the decision: status, error kind, public text and reason. Hints for the
+usual mistakes follow (a re-serialized body, a lost or added newline, whitespace around
+the secret, an expired capture, ...); they never change the verdict. --json prints the
+same as JSON. Colour only on a terminal, never with NO_COLOR.
 
 Exit status: 0 accepted, 1 refused, 2 bad usage or unreadable input."#;
 
@@ -109,6 +119,10 @@ pub struct Args {
     /// capture's time to see everything else.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+
+    /// Print the report as JSON (the same content), for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `dt-signature explain` and returns its exit status. `--discovery` needs it to be
@@ -139,7 +153,8 @@ pub fn run(args: Args) -> ExitCode {
         issuer: args.issuer,
         at: args.at,
     };
-    let setup = match options::setup(options, |name| std::env::var(name).ok()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let setup = match options::setup(options, env) {
         Ok(setup) => setup,
         Err(error) => {
             eprintln!("{NAME}: {error}");
@@ -149,92 +164,21 @@ pub fn run(args: Args) -> ExitCode {
     for warning in &setup.warnings {
         eprintln!("{NAME}: {warning}");
     }
-    print_setup(&captured, &setup);
-    match setup.verifier.verify(&captured.headers, &captured.body) {
-        Ok(claims) => {
-            print_accepted(&claims);
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            print_refused(&error);
-            ExitCode::FAILURE
-        }
+    // The verdict is the library's; the hints come after it and never change it.
+    let explanation = setup.verifier.explain(&captured.headers, &captured.body);
+    let hints = hints::hints(&explanation, &captured.headers, &captured.body, &setup);
+    if args.json {
+        let report = render::json(&captured, &setup, &explanation, &hints);
+        println!("{report:#}");
+    } else {
+        let paint = render::Paint(render::use_colour(env));
+        print!(
+            "{}",
+            render::text(&captured, &setup, &explanation, &hints, paint)
+        );
     }
-}
-
-/// What was read and what it is checked with (never the secret, a token or the body).
-fn print_setup(captured: &Captured, setup: &Setup) {
-    let names: Vec<&str> = captured.headers.keys().map(|name| name.as_str()).collect();
-    println!(
-        "request: {} header(s) ({}), body {} bytes",
-        captured.headers.len(),
-        names.join(", "),
-        captured.body.len()
-    );
-    println!("policy:  {}", setup.policy);
-    if let Some(from) = &setup.secret_from {
-        println!("secret:  from {from}");
+    match explanation.verdict {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
-    if let Some((issuer, kids)) = &setup.keys {
-        println!("keys:    issuer {issuer}, kid {}", kids.join(", "));
-    }
-    match setup.at {
-        Some(at) => println!("clock:   {} (--at)", rfc3339(at)),
-        None => println!("clock:   now, {}", rfc3339(SystemTime::now())),
-    }
-}
-
-fn print_accepted(claims: &DtClaims) {
-    let schemes: Vec<&str> = claims.schemes().iter().map(|s| header_name(*s)).collect();
-    println!("accepted: {}", schemes.join(" and "));
-    if let Some(iat) = claims.hmac_issued_at() {
-        println!("  event:   {} (X-Dt-Signature iat)", rfc3339(iat));
-    }
-    if let Some(iat) = claims.asymmetric_issued_at() {
-        println!("  signed:  {} (DT-Asymmetric-Signature iat)", rfc3339(iat));
-    }
-    if let Some(exp) = claims.expires_at() {
-        println!("  expires: {}", rfc3339(exp));
-    }
-    let mut digests = Vec::new();
-    if claims.sha1_verified() {
-        digests.push("checksum (SHA-1)");
-    }
-    if claims.sha256_verified() {
-        digests.push("checksum_sha256");
-    }
-    println!("  body:    {} match", digests.join(" and "));
-    if let Some(jti) = claims.jti() {
-        println!("  jti:     {jti}");
-    }
-    if let Some(org) = claims.org_id() {
-        println!("  org:     {org}");
-    }
-    if let Some(kid) = claims.kid() {
-        println!("  kid:     {kid}");
-    }
-}
-
-fn print_refused(error: &DtSignatureError) {
-    let kind = error.kind();
-    println!("refused: {} ({})", kind.code(), error.status());
-    if let Some(scheme) = error.scheme() {
-        println!("  token:  {}", header_name(scheme));
-    }
-    println!("  kind:   {kind:?}");
-    println!("  answer: {} \"{}\"", error.status(), error.public_str());
-    println!("  reason: {}", error.reason());
-}
-
-/// The header a scheme's token travels in.
-fn header_name(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::Hmac => "X-Dt-Signature",
-        Scheme::Asymmetric => "DT-Asymmetric-Signature",
-        _ => "another signature header",
-    }
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -60,6 +60,20 @@ pub struct Setup {
     pub keys: Option<(String, Vec<String>)>,
     /// Warnings to print before the verdict.
     pub warnings: Vec<String>,
+    /// The secret, for the hints' variants only (never printed; `Debug` hides it).
+    pub secret: Option<HiddenSecret>,
+    /// The organization given, for the hints (not a secret).
+    pub org_id: Option<String>,
+}
+
+/// The secret, kept for the hints: its `Debug` never shows it.
+#[derive(Clone)]
+pub struct HiddenSecret(pub String);
+
+impl std::fmt::Debug for HiddenSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// The verifier `options` and `env` (the environment, or a map in tests) describe; the
@@ -143,6 +157,8 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
     } else {
         None
     };
+    let hidden = secret.clone().map(HiddenSecret);
+    let org_id = asymmetric.as_ref().and_then(|(_, org)| org.as_str().map(str::to_owned));
     let keys_shown = asymmetric
         .as_ref()
         .map(|(keys, _)| (keys.issuer().to_owned(), keys.kids()));
@@ -172,6 +188,8 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         secret_from: secret_from.filter(|_| policy.uses_hmac()),
         keys: keys_shown,
         warnings,
+        secret: hidden,
+        org_id,
     })
 }
 
