@@ -14,22 +14,25 @@
 //! `kty`/`crv` are not `EC`/`P-256` are skipped and logged; a key without `kid` is skipped;
 //! a set with a duplicate `kid` is refused whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 #[cfg(feature = "jwks")]
-mod fetch;
+pub(crate) mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
-mod remote;
+pub(crate) mod remote;
 
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
@@ -77,7 +80,7 @@ pub(crate) struct Snapshot {
 /// One EC P-256 public key, as the uncompressed point `04 || x || y`.
 #[derive(Clone)]
 pub(crate) struct EsKey {
-    point: Arc<[u8; 65]>,
+    pub(crate) point: Arc<[u8; 65]>,
 }
 
 impl EsKey {
@@ -246,9 +249,44 @@ impl fmt::Display for KeysError {
 
 impl std::error::Error for KeysError {}
 
+/// `T` read from untrusted JSON text that must be UTF-8 throughout (serde would skip an
+/// ignored member's bytes unchecked) and a JSON object at the top.
+pub(crate) fn from_json_object<T: DeserializeOwned>(json: &[u8]) -> Option<T> {
+    let text = std::str::from_utf8(json).ok()?;
+    serde_json::from_str::<Object<T>>(text)
+        .ok()
+        .map(|Object(value)| value)
+}
+
+/// A struct read from a JSON object only: serde would also read it from a JSON array,
+/// its fields by position.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawJwks {
-    keys: Vec<RawJwk>,
+    keys: Vec<Object<RawJwk>>,
 }
 
 #[derive(Deserialize)]
@@ -265,15 +303,17 @@ struct RawJwk {
 
 /// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
-    let set: RawJwks = serde_json::from_slice(json)
-        .map_err(|_| KeysError::new("the key set is not a JWK Set (JSON with \"keys\")"))?;
+    let set: RawJwks = from_json_object(json)
+        .ok_or_else(|| KeysError::new("the key set is not a JWK Set (JSON with \"keys\")"))?;
     let mut keys = HashMap::with_capacity(set.keys.len());
-    for (index, jwk) in set.keys.into_iter().enumerate() {
+    // Every kid the set names, the skipped keys' included.
+    let mut kids = HashSet::with_capacity(set.keys.len());
+    for (index, Object(jwk)) in set.keys.into_iter().enumerate() {
         let Some(kid) = jwk.kid else {
             tracing::warn!(index, "JWK without kid skipped");
             continue;
         };
-        if keys.contains_key(kid.as_str()) {
+        if !kids.insert(kid.clone()) {
             return Err(KeysError::new(format!(
                 "the key set has kid {kid:?} twice: refused whole"
             )));
@@ -337,4 +377,69 @@ fn on_curve(point: &[u8; 65]) -> bool {
         |_| (),
     )
     .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A usable key (the example of [`DtKeys`]) under `kid`, with `edit` applied.
+    fn jwk(kid: &str, edit: &str) -> String {
+        format!(
+            r#"{{"kty":"EC","crv":"P-256","kid":"{kid}","use":"sig","alg":"ES256",{edit}"x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}}"#
+        )
+    }
+
+    /// A duplicate `kid` refuses the set whole, whether or not the first key with it is
+    /// usable (found by the `jwks` fuzz target: an unusable first key was skipped, and the
+    /// second one with its `kid` loaded).
+    #[test]
+    fn a_duplicate_kid_refuses_the_set_even_after_an_unusable_key() {
+        let usable = jwk("k1", "");
+        assert_eq!(
+            parse_jwks(format!(r#"{{"keys":[{usable}]}}"#).as_bytes()).map(|k| k.len()),
+            Ok(1)
+        );
+        for unusable in [
+            jwk("k1", r#""crv":"P-384","#).replacen(r#""crv":"P-256","#, "", 1),
+            jwk("k1", "").replace("MKBC", "AAAA"),
+            jwk("k1", r#""kty":"RSA","#).replacen(r#""kty":"EC","#, "", 1),
+        ] {
+            let alone = parse_jwks(format!(r#"{{"keys":[{unusable}]}}"#).as_bytes());
+            assert_eq!(alone.map(|k| k.len()), Ok(0), "{unusable} is skipped");
+            for set in [
+                format!("[{unusable},{usable}]"),
+                format!("[{usable},{unusable}]"),
+            ] {
+                let got = parse_jwks(format!(r#"{{"keys":{set}}}"#).as_bytes());
+                assert!(got.is_err(), "{set}");
+            }
+        }
+    }
+
+    /// A key set is a JSON object whose keys are JSON objects, in UTF-8 throughout: serde
+    /// would read a struct from an array, and skips an ignored member's bytes unchecked.
+    #[test]
+    fn a_key_set_is_utf8_json_objects() {
+        let usable = jwk("k1", "");
+        let positional = r#"["EC","P-256","k1","sig","ES256","MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"]"#;
+        let ignored = |bytes: &[u8]| {
+            let mut set = br#"{"note":""#.to_vec();
+            set.extend(bytes);
+            set.extend(format!(r#"","keys":[{usable}]}}"#).bytes());
+            set
+        };
+        assert_eq!(parse_jwks(&ignored(b"ok")).map(|k| k.len()), Ok(1));
+        for set in [
+            format!("[[{usable}]]").into_bytes(),
+            format!(r#"{{"keys":[{positional}]}}"#).into_bytes(),
+            ignored(&[0xff]),
+        ] {
+            assert!(
+                parse_jwks(&set).is_err(),
+                "{}",
+                String::from_utf8_lossy(&set)
+            );
+        }
+    }
 }

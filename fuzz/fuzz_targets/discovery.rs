@@ -1,0 +1,38 @@
+//! The OpenID Connect discovery document parser on arbitrary bytes.
+//!
+//! Input: the document's bytes, as a key server would send them.
+//! Invariants: nothing panics; a document that a refresh would go on with is a JSON object
+//! whose `issuer` and `jwks_uri` strings are the ones returned, and its `jwks_uri` is an
+//! `https` URL, or plain `http` to a loopback host, without credentials.
+#![no_main]
+
+use std::net::IpAddr;
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use tower_dt_signature::__fuzz;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((issuer, jwks_uri)) = __fuzz::discovery(data) else {
+        return;
+    };
+    let document: Value = serde_json::from_slice(data).expect("an accepted document is JSON");
+    assert!(document.is_object(), "an accepted document is not an object");
+    assert_eq!(document["issuer"].as_str(), Some(issuer.as_str()));
+    assert_eq!(document["jwks_uri"].as_str(), Some(jwks_uri.as_str()));
+
+    let uri: http::Uri = jwks_uri.parse().expect("an accepted jwks_uri is a URI");
+    let authority = uri.authority().expect("an accepted jwks_uri has a host");
+    assert!(!authority.as_str().contains('@'), "credentials in {jwks_uri:?}");
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") => {
+            let host = authority.host();
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            assert!(loopback, "plain http to {host:?}");
+        }
+        other => panic!("jwks_uri scheme {other:?}"),
+    }
+});
