@@ -9,17 +9,27 @@
 use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
+use serde::Deserialize;
 use serde_json::Value;
 use tower_dt_signature::__fuzz;
+
+/// The members read, by this target. (Not `serde_json::Value` for the whole document: it
+/// refuses a number beyond `f64` in a member nobody reads, which is valid JSON.)
+#[derive(Deserialize)]
+struct Document {
+    issuer: Value,
+    jwks_uri: Value,
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((issuer, jwks_uri)) = __fuzz::discovery(data) else {
         return;
     };
-    let document: Value = serde_json::from_slice(data).expect("an accepted document is JSON");
-    assert!(document.is_object(), "an accepted document is not an object");
-    assert_eq!(document["issuer"].as_str(), Some(issuer.as_str()));
-    assert_eq!(document["jwks_uri"].as_str(), Some(jwks_uri.as_str()));
+    assert!(data.trim_ascii_start().starts_with(b"{"), "a document that is not an object");
+    assert!(std::str::from_utf8(data).is_ok(), "a document that is not UTF-8");
+    let document: Document = serde_json::from_slice(data).expect("an accepted document is JSON");
+    assert_eq!(document.issuer.as_str(), Some(issuer.as_str()));
+    assert_eq!(document.jwks_uri.as_str(), Some(jwks_uri.as_str()));
 
     let uri: http::Uri = jwks_uri.parse().expect("an accepted jwks_uri is a URI");
     let authority = uri.authority().expect("an accepted jwks_uri has a host");
