@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
 fn oracle(values: &[&[u8]]) -> Option<u64> {
     let mut max_age = None;
     for value in values {
-        if !value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        if !value
+            .iter()
+            .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
             continue;
         }
         for directive in directives(value) {

@@ -25,15 +25,24 @@ fuzz_target!(|data: &[u8]| {
     let Some((issuer, jwks_uri)) = __fuzz::discovery(data) else {
         return;
     };
-    assert!(data.trim_ascii_start().starts_with(b"{"), "a document that is not an object");
-    assert!(std::str::from_utf8(data).is_ok(), "a document that is not UTF-8");
+    assert!(
+        data.trim_ascii_start().starts_with(b"{"),
+        "a document that is not an object"
+    );
+    assert!(
+        std::str::from_utf8(data).is_ok(),
+        "a document that is not UTF-8"
+    );
     let document: Document = serde_json::from_slice(data).expect("an accepted document is JSON");
     assert_eq!(document.issuer.as_str(), Some(issuer.as_str()));
     assert_eq!(document.jwks_uri.as_str(), Some(jwks_uri.as_str()));
 
     let uri: http::Uri = jwks_uri.parse().expect("an accepted jwks_uri is a URI");
     let authority = uri.authority().expect("an accepted jwks_uri has a host");
-    assert!(!authority.as_str().contains('@'), "credentials in {jwks_uri:?}");
+    assert!(
+        !authority.as_str().contains('@'),
+        "credentials in {jwks_uri:?}"
+    );
     match uri.scheme_str() {
         Some("https") => {}
         Some("http") => {

@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(loaded) = __fuzz::jwks(data) else {
         return;
     };
-    assert!(data.trim_ascii_start().starts_with(b"{"), "a set that is not an object");
+    assert!(
+        data.trim_ascii_start().starts_with(b"{"),
+        "a set that is not an object"
+    );
     assert!(std::str::from_utf8(data).is_ok(), "a set that is not UTF-8");
     let set: Set = serde_json::from_slice(data).expect("a loaded set has a keys array");
     let jwks = set.keys;
@@ -47,12 +50,22 @@ fuzz_target!(|data: &[u8]| {
             .iter()
             .filter(|jwk| jwk.kid.as_ref().and_then(Value::as_str) == Some(kid.as_str()));
         let jwk = named.next().expect("a loaded kid is in the set");
-        assert!(named.next().is_none(), "a set with kid {kid:?} twice loaded");
-        let text = |member: &Option<Value>| member.as_ref().and_then(Value::as_str).map(str::to_owned);
+        assert!(
+            named.next().is_none(),
+            "a set with kid {kid:?} twice loaded"
+        );
+        let text =
+            |member: &Option<Value>| member.as_ref().and_then(Value::as_str).map(str::to_owned);
         assert_eq!(text(&jwk.kty).as_deref(), Some("EC"));
         assert_eq!(text(&jwk.crv).as_deref(), Some("P-256"));
-        assert!(matches!(&jwk.use_, None | Some(Value::Null)) || text(&jwk.use_).as_deref() == Some("sig"));
-        assert!(matches!(&jwk.alg, None | Some(Value::Null)) || text(&jwk.alg).as_deref() == Some("ES256"));
+        assert!(
+            matches!(&jwk.use_, None | Some(Value::Null))
+                || text(&jwk.use_).as_deref() == Some("sig")
+        );
+        assert!(
+            matches!(&jwk.alg, None | Some(Value::Null))
+                || text(&jwk.alg).as_deref() == Some("ES256")
+        );
         let coordinate = |member: &Option<Value>| {
             URL_SAFE_NO_PAD
                 .decode(text(member).expect("a coordinate is a string"))
@@ -71,5 +84,10 @@ fn on_curve(point: &[u8; 65]) -> bool {
     use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
     let rng = ring::rand::SystemRandom::new();
     let ours = EphemeralPrivateKey::generate(&ECDH_P256, &rng).expect("a random key");
-    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, &point[..]), |_| ()).is_ok()
+    agree_ephemeral(
+        ours,
+        &UnparsedPublicKey::new(&ECDH_P256, &point[..]),
+        |_| (),
+    )
+    .is_ok()
 }

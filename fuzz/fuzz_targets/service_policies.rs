@@ -33,6 +33,9 @@ use tower_dt_signature::{
 use common::{at, keys, ready, request, sign_es, sign_hmac, signers, split_request, FuzzBody};
 use common::{NOW_ES, ORG, SECRET};
 
+/// What the inner service got: the body and the claims.
+type Forwarded = (Bytes, Option<DtClaims>);
+
 /// The clock of DT's HMAC vectors.
 const NOW_HMAC: u64 = 1_644_496_933;
 
@@ -40,17 +43,30 @@ fuzz_target!(|data: &[u8]| {
     let [mode, chunk, rest @ ..] = data else {
         return;
     };
-    let policy = [Policy::Hmac, Policy::Asymmetric, Policy::Both, Policy::Either][usize::from(mode & 3)];
+    let policy = [
+        Policy::Hmac,
+        Policy::Asymmetric,
+        Policy::Both,
+        Policy::Either,
+    ][usize::from(mode & 3)];
     let signer = &signers()[usize::from(mode >> 4 & 3) % 3];
     let now = if mode & 64 != 0 { NOW_HMAC } else { NOW_ES };
     let (lines, body) = split_request(rest);
     let lines: Vec<(&[u8], Vec<u8>)> = lines
         .into_iter()
         .map(|(name, value)| {
-            let value = if mode & 4 != 0 && X_DT_SIGNATURE.as_str().as_bytes().eq_ignore_ascii_case(name) {
+            let value = if mode & 4 != 0
+                && X_DT_SIGNATURE
+                    .as_str()
+                    .as_bytes()
+                    .eq_ignore_ascii_case(name)
+            {
                 sign_hmac(value).into_bytes()
             } else if mode & 8 != 0
-                && DT_ASYMMETRIC_SIGNATURE.as_str().as_bytes().eq_ignore_ascii_case(name)
+                && DT_ASYMMETRIC_SIGNATURE
+                    .as_str()
+                    .as_bytes()
+                    .eq_ignore_ascii_case(name)
             {
                 sign_es(signer, value).into_bytes()
             } else {
@@ -70,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
         Policy::Both => Verifier::both(SECRET, keys(), ORG),
         _ => Verifier::either(SECRET, keys(), ORG),
     };
-    let seen: Arc<Mutex<Option<(Bytes, Option<DtClaims>)>>> = Arc::default();
+    let seen: Arc<Mutex<Option<Forwarded>>> = Arc::default();
     let inner_seen = seen.clone();
     let inner = tower::service_fn(move |request: Request<DtBody>| {
         let claims = request.extensions().get::<DtClaims>().cloned();
@@ -86,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
     }));
     let Ok(response) = ready(service.call(request));
     let forwarded = seen.lock().unwrap().take();
-    match (response.extensions().get::<DtSignatureError>().cloned(), expected) {
+    match (
+        response.extensions().get::<DtSignatureError>().cloned(),
+        expected,
+    ) {
         (None, Ok(schemes)) => {
             assert_eq!(response.status(), 200);
             let (bytes, claims) = forwarded.expect("an accepted request reached the inner service");
@@ -94,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(claims.expect("claims in the extensions").schemes(), schemes);
         }
         (Some(error), expected) => {
-            assert!(forwarded.is_none(), "a refused request reached the inner service");
+            assert!(
+                forwarded.is_none(),
+                "a refused request reached the inner service"
+            );
             assert_ne!(error.kind(), ErrorKind::KeysUnavailable, "pinned keys");
             assert_eq!(response.status(), error.status());
             if error.kind() != ErrorKind::BodyTooLarge {

@@ -44,7 +44,10 @@ pub fn signers() -> &'static [AsymmetricSigner; 3] {
         [
             load(include_bytes!("../../keys/es256-a.pk8"), "fuzz-a"),
             load(include_bytes!("../../keys/es256-b.pk8"), "fuzz-b"),
-            load(include_bytes!("../../keys/es256-outsider.pk8"), "fuzz-outsider"),
+            load(
+                include_bytes!("../../keys/es256-outsider.pk8"),
+                "fuzz-outsider",
+            ),
         ]
     })
 }
@@ -83,9 +86,11 @@ pub fn sign_es(signer: &AsymmetricSigner, text: &[u8]) -> String {
 pub type FuzzBody =
     StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
-/// `name: value` lines, a blank line, the body: the header lines (as bytes, unparsed) and
-/// the body.
-pub fn split_request(data: &[u8]) -> (Vec<(&[u8], &[u8])>, &[u8]) {
+/// A header line's name and value, as bytes, unparsed.
+pub type Line<'a> = (&'a [u8], &'a [u8]);
+
+/// `name: value` lines, a blank line, the body: the header lines and the body.
+pub fn split_request(data: &[u8]) -> (Vec<Line<'_>>, &[u8]) {
     let (head, body) = match data.windows(2).position(|w| w == b"\n\n") {
         Some(i) => (&data[..i], &data[i + 2..]),
         None => (data, &[][..]),
@@ -101,7 +106,11 @@ pub fn split_request(data: &[u8]) -> (Vec<(&[u8], &[u8])>, &[u8]) {
 }
 
 /// A `POST /` with the `headers` that are valid and `body` in frames of `chunk` bytes.
-pub fn request(headers: &[(&[u8], Vec<u8>)], body: &[u8], chunk: usize) -> Option<Request<FuzzBody>> {
+pub fn request(
+    headers: &[(&[u8], Vec<u8>)],
+    body: &[u8],
+    chunk: usize,
+) -> Option<Request<FuzzBody>> {
     let mut request = Request::post("/");
     for (name, value) in headers {
         let name = http::HeaderName::from_bytes(name);
