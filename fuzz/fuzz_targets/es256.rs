@@ -21,15 +21,11 @@ use libfuzzer_sys::fuzz_target;
 use tower_dt_signature::consts::DT_ASYMMETRIC_SIGNATURE;
 use tower_dt_signature::{Scheme, Verifier};
 
-use common::{at, keys, sign_es, signers, ISSUER, NOW_ES, ORG};
+use common::{at, keys, mode_token_body, sign_es, signers, ISSUER, NOW_ES, ORG};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some((mode, token, body)) = mode_token_body(data) else {
         return;
-    };
-    let (token, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, &[][..]),
     };
     let signer = (mode & 1 == 1).then(|| &signers()[usize::from(mode >> 1 & 3) % 3]);
     let token = match signer {

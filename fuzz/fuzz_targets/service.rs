@@ -8,18 +8,14 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
-use tower::{Layer, Service};
-use tower_dt_signature::{DtBody, DtSignatureError, DtSignatureLayer, ErrorKind};
+use tower::Layer;
+use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind};
 
-use common::{ready, request, split_request, FuzzBody};
+use common::{inner, ready, request, serve, split_request};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, rest)) = data.split_first() else {
@@ -31,24 +27,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    let seen: Arc<Mutex<Option<Bytes>>> = Arc::default();
-    let inner_seen = seen.clone();
-    let inner = tower::service_fn(move |request: Request<DtBody>| {
-        *inner_seen.lock().unwrap() = Some(request.into_body().into_bytes());
-        std::future::ready(Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))))
-    });
+    let (seen, inner) = inner();
     let mut service = DtSignatureLayer::new("test-secret")
         .clock(|| UNIX_EPOCH + Duration::from_secs(1_644_496_933))
         .max_body_size(4096)
         .layer(inner);
-
-    let Ok(()) = ready(std::future::poll_fn(|cx| {
-        Service::<Request<FuzzBody>>::poll_ready(&mut service, cx)
-    }));
     // Every body frame and the inner service are ready at once: no wakeups needed.
-    let Ok(response) = ready(service.call(request));
-
-    let forwarded = seen.lock().unwrap().take();
+    let response = serve(&mut service, request);
+    let forwarded = seen.lock().unwrap().take().map(|(bytes, _)| bytes);
     match response.extensions().get::<DtSignatureError>().cloned() {
         None => {
             assert_eq!(response.status(), 200);

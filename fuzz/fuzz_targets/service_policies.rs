@@ -17,24 +17,15 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full};
+use http::HeaderMap;
+use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
-use tower::{Layer, Service};
+use tower::Layer;
 use tower_dt_signature::consts::{DT_ASYMMETRIC_SIGNATURE, X_DT_SIGNATURE};
-use tower_dt_signature::{
-    DtBody, DtClaims, DtSignatureError, DtSignatureLayer, ErrorKind, Policy, Scheme, Verifier,
-};
+use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind, Policy, Scheme, Verifier};
 
-use common::{at, keys, ready, request, sign_es, sign_hmac, signers, split_request, FuzzBody};
-use common::{NOW_ES, ORG, SECRET};
-
-/// What the inner service got: the body and the claims.
-type Forwarded = (Bytes, Option<DtClaims>);
+use common::{at, inner, keys, ready, request, serve, sign_es, sign_hmac, signers};
+use common::{split_request, NOW_ES, ORG, SECRET};
 
 /// The clock of DT's HMAC vectors.
 const NOW_HMAC: u64 = 1_644_496_933;
@@ -86,21 +77,11 @@ fuzz_target!(|data: &[u8]| {
         Policy::Both => Verifier::both(SECRET, keys(), ORG),
         _ => Verifier::either(SECRET, keys(), ORG),
     };
-    let seen: Arc<Mutex<Option<Forwarded>>> = Arc::default();
-    let inner_seen = seen.clone();
-    let inner = tower::service_fn(move |request: Request<DtBody>| {
-        let claims = request.extensions().get::<DtClaims>().cloned();
-        *inner_seen.lock().unwrap() = Some((request.into_body().into_bytes(), claims));
-        std::future::ready(Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))))
-    });
+    let (seen, inner) = inner();
     let mut service = DtSignatureLayer::from(verifier.clock(at(now)))
         .max_body_size(4096)
         .layer(inner);
-
-    let Ok(()) = ready(std::future::poll_fn(|cx| {
-        Service::<Request<FuzzBody>>::poll_ready(&mut service, cx)
-    }));
-    let Ok(response) = ready(service.call(request));
+    let response = serve(&mut service, request);
     let forwarded = seen.lock().unwrap().take();
     match (
         response.extensions().get::<DtSignatureError>().cloned(),

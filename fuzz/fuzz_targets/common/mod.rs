@@ -4,16 +4,18 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body::Frame;
-use http_body_util::StreamBody;
+use http_body_util::{Full, StreamBody};
+use tower::Service;
 use tower_dt_signature::keys::DtKeys;
 use tower_dt_signature::testing::{AsymmetricSigner, Signer};
+use tower_dt_signature::{DtBody, DtClaims};
 
 /// The HMAC secret of the targets (DT's test vectors use it).
 pub const SECRET: &str = "test-secret";
@@ -136,4 +138,49 @@ pub fn ready<F: Future>(future: F) -> F::Output {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("pending on a ready body and a ready service"),
     }
+}
+
+/// One mode byte, then `token \n body`.
+pub fn mode_token_body(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&mode, rest) = data.split_first()?;
+    Some(match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (mode, &rest[..i], &rest[i + 1..]),
+        None => (mode, rest, &[][..]),
+    })
+}
+
+/// What the inner service got, if it was called: the body and the verified claims.
+pub type Forwarded = Arc<Mutex<Option<(Bytes, Option<DtClaims>)>>>;
+
+/// The inner service: records what it got, answers 200 with an empty body.
+#[allow(clippy::type_complexity)] // the bounds the layer needs
+pub fn inner() -> (
+    Forwarded,
+    impl Service<
+            Request<DtBody>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+            Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
+        > + Clone
+        + Send
+        + 'static,
+) {
+    let seen = Forwarded::default();
+    let inner_seen = seen.clone();
+    let service = tower::service_fn(move |request: Request<DtBody>| {
+        let claims = request.extensions().get::<DtClaims>().cloned();
+        *inner_seen.lock().unwrap() = Some((request.into_body().into_bytes(), claims));
+        std::future::ready(Ok(Response::new(Full::new(Bytes::new()))))
+    });
+    (seen, service)
+}
+
+/// `request` through `service`, polled ready first, all without a wakeup.
+pub fn serve<S>(service: &mut S, request: Request<FuzzBody>) -> S::Response
+where
+    S: Service<Request<FuzzBody>, Error = Infallible>,
+{
+    let Ok(()) = ready(std::future::poll_fn(|cx| service.poll_ready(cx)));
+    let Ok(response) = ready(service.call(request));
+    response
 }
