@@ -181,6 +181,10 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+#[cfg(feature = "__fuzz")]
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
 mod claims;
 pub mod consts;
 #[cfg(feature = "dedup")]

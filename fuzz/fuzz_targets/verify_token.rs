@@ -6,28 +6,21 @@
 //!   the secret, so the fuzzer explores the claims parser behind a valid signature.
 #![no_main]
 
+mod common;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use tower_dt_signature::testing::Signer;
 use tower_dt_signature::Verifier;
 
-const SECRET: &str = "test-secret";
+use common::{mode_token_body, sign_hmac, SECRET};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some((mode, token, body)) = mode_token_body(data) else {
         return;
     };
-    let (token, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, &[][..]),
-    };
     let token = if mode % 2 == 1 {
-        let text = String::from_utf8_lossy(token);
-        let (header, claims) = text
-            .split_once('\t')
-            .unwrap_or((r#"{"alg":"HS256","typ":"JWT"}"#, &text));
-        Signer::new(SECRET).sign_parts(header.as_bytes(), claims.as_bytes())
+        sign_hmac(token)
     } else {
         String::from_utf8_lossy(token).into_owned()
     };

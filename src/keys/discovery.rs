@@ -59,10 +59,11 @@ pub(crate) struct Accepted {
 }
 
 /// Parse a discovery document: JSON with the string members `issuer` and `jwks_uri`.
+/// A JSON object in UTF-8 throughout ([`from_json_object`](super::from_json_object)).
 /// Nothing is checked but the shape: see [`Discovery::jwks_uri_for`].
 pub(crate) fn parse_discovery(body: &[u8]) -> Result<Discovery, KeysError> {
-    serde_json::from_slice(body)
-        .map_err(|_| KeysError::of(FailureClass::NotJson, "not JSON with issuer and jwks_uri"))
+    super::from_json_object(body)
+        .ok_or_else(|| KeysError::of(FailureClass::NotJson, "not JSON with issuer and jwks_uri"))
 }
 
 impl Discovery {

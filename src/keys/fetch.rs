@@ -181,29 +181,55 @@ impl StdError for FetchError {
     }
 }
 
-/// The `max-age` directive of the `Cache-Control` headers, if any (`no-cache` and
-/// `no-store` count as 0).
+/// The first valid `max-age` directive of the `Cache-Control` headers, if any (`no-cache`
+/// and `no-store` count as 0). Its argument is delta-seconds (RFC 9111, 1.2.2): digits,
+/// bare or quoted, a value too large for a `u64` read as `u64::MAX`.
 pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
     let mut max_age = None;
     for value in headers.get_all(CACHE_CONTROL) {
         let Ok(value) = value.to_str() else { continue };
-        for directive in value.split(',') {
-            let directive = directive.trim();
+        for directive in directives(value) {
             let (name, argument) = match directive.split_once('=') {
-                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
-                None => (directive, None),
+                Some((name, argument)) => (name.trim(), Some(argument.trim())),
+                None => (directive.trim(), None),
             };
             if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
                 return Some(Duration::ZERO);
             }
-            if name.eq_ignore_ascii_case("max-age") {
-                if let Some(seconds) = argument.and_then(|a| a.parse::<u64>().ok()) {
-                    max_age.get_or_insert(Duration::from_secs(seconds));
-                }
+            if max_age.is_none() && name.eq_ignore_ascii_case("max-age") {
+                max_age = argument.and_then(delta_seconds).map(Duration::from_secs);
             }
         }
     }
     max_age
+}
+
+/// The directives of a `Cache-Control` value: split at the commas outside quoted strings.
+fn directives(value: &str) -> std::str::Split<'_, impl FnMut(char) -> bool> {
+    let (mut quoted, mut escaped) = (false, false);
+    value.split(move |c| {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' => return !quoted,
+            _ => {}
+        }
+        false
+    })
+}
+
+/// delta-seconds, bare or quoted: digits only.
+fn delta_seconds(argument: &str) -> Option<u64> {
+    let digits = argument
+        .strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(argument);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Only an overflow fails: RFC 9111 reads it as the greatest value.
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 /// Whether `uri` may be fetched: `https`, or plain `http` to a loopback host. Also refuses
@@ -628,6 +654,34 @@ mod tests {
         assert_eq!(cache_max_age(&headers("public")), None);
         assert_eq!(cache_max_age(&headers("max-age=x")), None);
         assert_eq!(cache_max_age(&HeaderMap::new()), None);
+    }
+
+    /// The argument of `max-age` is delta-seconds (RFC 9111, 1.2.2), and a comma inside a
+    /// quoted string does not start a directive (found by the `cache_control` fuzz target).
+    #[test]
+    fn max_age_is_delta_seconds_of_a_directive() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CACHE_CONTROL, v.parse().unwrap());
+            h
+        };
+        for (value, want) in [
+            ("max-age=99999999999999999999999", Some(u64::MAX)),
+            ("max-age=+5", None),
+            ("max-age=+5, max-age=9", Some(9)),
+            ("max-age=\"5", None),
+            ("max-age=\"\"5\"\"", None),
+            ("private=\"a, max-age=5\", max-age=9", Some(9)),
+            ("private=\"a, no-store\", max-age=9", Some(9)),
+            ("private=\"\\\", max-age=5\", max-age=9", Some(9)),
+            ("max-age = 45 ,private", Some(45)),
+        ] {
+            assert_eq!(
+                cache_max_age(&headers(value)),
+                want.map(Duration::from_secs),
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -20,22 +20,25 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 #[cfg(feature = "jwks")]
 mod builder;
 #[cfg(feature = "jwks")]
-mod discovery;
+pub(crate) mod discovery;
 #[cfg(all(test, feature = "jwks"))]
 mod fake;
 #[cfg(feature = "jwks")]
-mod fetch;
+pub(crate) mod fetch;
 mod org;
 #[cfg(feature = "jwks")]
 mod refresh;
@@ -91,7 +94,7 @@ pub(crate) struct Snapshot {
 /// One EC P-256 public key, as the uncompressed point `04 || x || y`.
 #[derive(Clone)]
 pub(crate) struct EsKey {
-    point: Arc<[u8; 65]>,
+    pub(crate) point: Arc<[u8; 65]>,
 }
 
 impl EsKey {
@@ -321,6 +324,41 @@ impl fmt::Display for KeysError {
 
 impl std::error::Error for KeysError {}
 
+/// `T` read from untrusted JSON text that must be UTF-8 throughout (serde would skip an
+/// ignored member's bytes unchecked) and a JSON object at the top.
+pub(crate) fn from_json_object<T: DeserializeOwned>(json: &[u8]) -> Option<T> {
+    let text = std::str::from_utf8(json).ok()?;
+    serde_json::from_str::<Object<T>>(text)
+        .ok()
+        .map(|Object(value)| value)
+}
+
+/// A struct read from a JSON object only: serde would also read it from a JSON array,
+/// its fields by position.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawJwks {
     keys: Vec<serde_json::Value>,
@@ -348,7 +386,7 @@ const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
 /// names a `kid` counts for duplicates, usable or not: the same material twice under one
 /// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
-    let set: RawJwks = serde_json::from_slice(json).map_err(|_| {
+    let set: RawJwks = from_json_object(json).ok_or_else(|| {
         KeysError::of(
             FailureClass::NotJson,
             "the key set is not a JWK Set (JSON with \"keys\")",
@@ -507,5 +545,26 @@ mod tests {
         let same = ec.replace(r#""use":"sig","#, "");
         assert_eq!(kids(&[ec.clone(), same.clone()]), Ok(vec!["k1".into()]));
         assert_eq!(kids(&[same, ec.clone(), ec]), Ok(vec!["k1".into()]));
+    }
+
+    /// A key set is a JSON object, in UTF-8 throughout (found by the `jwks` fuzz target):
+    /// serde reads a struct from a JSON array by position, and skips an ignored member's
+    /// bytes unchecked. An entry that is an array is one unusable entry, skipped.
+    #[test]
+    fn a_key_set_is_a_utf8_json_object() {
+        let usable = jwk("k1");
+        let ignored = |bytes: &[u8]| {
+            let mut set = br#"{"note":""#.to_vec();
+            set.extend(bytes);
+            set.extend(format!(r#"","keys":[{usable}]}}"#).bytes());
+            set
+        };
+        assert_eq!(parse_jwks(&ignored(b"ok")).map(|k| k.len()), Ok(1));
+        for set in [format!("[[{usable}]]").into_bytes(), ignored(&[0xff])] {
+            let error = parse_jwks(&set).err().unwrap();
+            assert_eq!(error.class(), FailureClass::NotJson);
+        }
+        let positional = r#"["EC","P-256","k2","sig","ES256","MKBC","4Etl"]"#.to_owned();
+        assert_eq!(kids(&[positional, usable.clone()]), Ok(vec!["k1".into()]));
     }
 }
