@@ -3,9 +3,9 @@
 //! it may change in any release. Each function calls the code the crate runs, and returns
 //! plain data so that a target can check what was parsed.
 
+use crate::keys::discovery::parse_discovery;
 use crate::keys::fetch::check_url;
 use crate::keys::parse_jwks;
-use crate::keys::discovery::parse_discovery;
 
 /// The keys a JWK Set loads, as `(kid, 04 || x || y)`, or `None` when the set is refused.
 pub fn jwks(json: &[u8]) -> Option<Vec<(String, [u8; 65])>> {

@@ -209,4 +209,32 @@ mod tests {
             .to_string();
         assert!(error.contains("names no issuer"), "{error}");
     }
+
+    /// A discovery document is a JSON object in UTF-8 throughout (found by the
+    /// `discovery` fuzz target: a document with a byte that is not UTF-8 in a member this
+    /// crate ignores was accepted; serde would also read one from a JSON array).
+    #[test]
+    fn a_discovery_document_is_a_utf8_json_object() {
+        let document = |extra: &[u8]| {
+            let mut document =
+                br#"{"issuer":"https://id.example","jwks_uri":"https://id.example/j","x":""#
+                    .to_vec();
+            document.extend(extra);
+            document.extend(br#""}"#);
+            document
+        };
+        let parsed = parse_discovery(&document(b"ES256")).unwrap();
+        assert_eq!(
+            (parsed.issuer.as_str(), parsed.jwks_uri.as_str()),
+            ("https://id.example", "https://id.example/j")
+        );
+        for refused in [
+            document(b"ES2\xff6"),
+            br#"["https://id.example","https://id.example/j"]"#.to_vec(),
+        ] {
+            let text = String::from_utf8_lossy(&refused).into_owned();
+            let error = parse_discovery(&refused).err().expect(&text);
+            assert_eq!(error.class(), FailureClass::NotJson, "{text}");
+        }
+    }
 }

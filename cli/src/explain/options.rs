@@ -158,7 +158,9 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         None
     };
     let hidden = secret.clone().map(HiddenSecret);
-    let org_id = asymmetric.as_ref().and_then(|(_, org)| org.as_str().map(str::to_owned));
+    let org_id = asymmetric
+        .as_ref()
+        .and_then(|(_, org)| org.as_str().map(str::to_owned));
     let keys_shown = asymmetric
         .as_ref()
         .map(|(keys, _)| (keys.issuer().to_owned(), keys.kids()));

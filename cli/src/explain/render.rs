@@ -215,7 +215,11 @@ fn accepted_text(out: &mut String, claims: &DtClaims, paint: Paint) {
         let _ = writeln!(out, "  event:   {} (X-Dt-Signature iat)", rfc3339(iat));
     }
     if let Some(iat) = claims.asymmetric_issued_at() {
-        let _ = writeln!(out, "  signed:  {} (DT-Asymmetric-Signature iat)", rfc3339(iat));
+        let _ = writeln!(
+            out,
+            "  signed:  {} (DT-Asymmetric-Signature iat)",
+            rfc3339(iat)
+        );
     }
     if let Some(exp) = claims.expires_at() {
         let _ = writeln!(out, "  expires: {}", rfc3339(exp));
