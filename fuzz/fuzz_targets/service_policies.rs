@@ -22,7 +22,8 @@ use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
 use tower::Layer;
 use tower_dt_signature::consts::{DT_ASYMMETRIC_SIGNATURE, X_DT_SIGNATURE};
-use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind, Policy, Scheme, Verifier};
+use tower_dt_signature::verify::Policy;
+use tower_dt_signature::{DtSignatureError, DtSignatureLayer, ErrorKind, Scheme, Verifier};
 
 use common::{at, inner, keys, ready, request, serve, sign_es, sign_hmac, signers};
 use common::{split_request, NOW_ES, ORG, SECRET};
