@@ -66,7 +66,7 @@ impl Decoy {
     pub fn new(policy: Policy, keys: DtKeys) -> Self {
         // An organization no token names, so that a genuine DT token stops where it stops
         // at a known tenant of another organization.
-        let org = || OrgId::new("tower-dt-signature decoy organization");
+        let org = || OrgId::new("tower-dt-signature-decoy-organization");
         let verifier = match policy {
             Policy::Hmac => Verifier::new(DECOY_SECRET),
             Policy::Asymmetric => Verifier::asymmetric(keys, org()),
