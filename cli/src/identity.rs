@@ -100,8 +100,18 @@ pub async fn run(args: Args) -> ExitCode {
     println!("    DT_SIGNATURE_SCHEME=asymmetric");
     println!("    DT_ORG_ID={}", args.org_id);
     println!("    DT_OIDC_DISCOVERY_URL={}", server.discovery_url());
+    // Listen for Ctrl-C before saying so: a SIGINT sent on reading the line below must
+    // stop the server cleanly, not kill the process.
+    let interrupted = match interrupt() {
+        Ok(interrupted) => interrupted,
+        Err(error) => {
+            eprintln!("{NAME}: cannot wait for Ctrl-C: {error}");
+            server.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
     println!("{NAME}: up until Ctrl-C");
-    let status = match tokio::signal::ctrl_c().await {
+    let status = match interrupted.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{NAME}: cannot wait for Ctrl-C: {error}");
@@ -111,4 +121,21 @@ pub async fn run(args: Args) -> ExitCode {
     server.shutdown().await;
     println!("{NAME}: stopped");
     status
+}
+
+/// A future of the next Ctrl-C, its handler installed already when this returns.
+#[cfg(unix)]
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupts = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        interrupts.recv().await;
+        Ok(())
+    })
+}
+
+/// A future of the next Ctrl-C (installed on its first poll, at once below).
+#[cfg(not(unix))]
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    Ok(tokio::signal::ctrl_c())
 }
