@@ -39,19 +39,26 @@ pub(crate) struct EsPart {
     pub(crate) sha256: [u8; 32],
 }
 
+/// What an asymmetric token is checked against: DT's keys, the organization, and where
+/// the refusals a configuration mistake causes are logged.
+#[derive(Clone, Copy)]
+pub(crate) struct Trust<'a> {
+    pub(crate) keys: &'a DtKeys,
+    pub(crate) org: &'a OrgId,
+    pub(crate) notices: &'a Notices,
+}
+
 /// The asymmetric token's state, or a key refresh to wait for first.
 pub(crate) enum EsCheck {
     Done(Token<EsPart>),
     Wait(KeyWait),
 }
 
-/// Check the `DT-Asymmetric-Signature` token in `headers` against `keys` and `org`.
+/// Check the `DT-Asymmetric-Signature` token in `headers` against `trust`.
 /// With `may_wait`, a `kid` missing from the key set asks for a refresh (within the
 /// limits of [`DtKeys`]) and returns it to wait for; without, the set as it stands decides.
 pub(crate) fn check(
-    keys: &DtKeys,
-    org: &OrgId,
-    notices: &Notices,
+    trust: Trust<'_>,
     headers: &HeaderMap,
     now: SystemTime,
     leeway: Duration,
@@ -69,7 +76,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(keys, org, notices, token, now, leeway, may_wait, obs) {
+    match check_token(trust, token, now, leeway, may_wait, obs) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -115,15 +122,14 @@ struct EsHeader<'a> {
 
 /// The refusals a configuration mistake causes are logged through `notices`.
 fn check_token(
-    keys: &DtKeys,
-    org: &OrgId,
-    notices: &Notices,
+    trust: Trust<'_>,
     token: &str,
     now: SystemTime,
     leeway: Duration,
     may_wait: bool,
     obs: &mut impl Observe,
 ) -> Result<EsPart, Outcome> {
+    let Trust { keys, org, notices } = trust;
     const ES: Scheme = Scheme::Asymmetric;
     obs.enter(ES, Step::Token);
     let parts = TokenParts::split(token)?;

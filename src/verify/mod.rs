@@ -391,16 +391,8 @@ impl Verifier {
             (Some((keys, org)), true) => {
                 let now = config.clock.now();
                 let notices = &config.notices;
-                match es256::check(
-                    keys,
-                    org,
-                    notices,
-                    headers,
-                    now,
-                    config.leeway,
-                    may_wait,
-                    obs,
-                ) {
+                let trust = es256::Trust { keys, org, notices };
+                match es256::check(trust, headers, now, config.leeway, may_wait, obs) {
                     es256::EsCheck::Done(token) => {
                         obs.token(Scheme::Asymmetric, token_error(&token));
                         Ok(Some(token))
