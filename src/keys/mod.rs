@@ -40,6 +40,7 @@ mod fake;
 #[cfg(feature = "jwks")]
 pub(crate) mod fetch;
 mod org;
+mod probe;
 #[cfg(feature = "jwks")]
 mod refresh;
 mod status;
@@ -54,6 +55,7 @@ pub use builder::DiscoveryBuilder;
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub(crate) use org::into_bare;
 pub use org::OrgId;
+pub use probe::{KeyOutcome, KeyProbe, ProbeFailure, ProbedFetch, ProbedKey};
 pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
@@ -386,6 +388,13 @@ const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
 /// names a `kid` counts for duplicates, usable or not: the same material twice under one
 /// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
+    parse_jwks_entries(json).map(|(keys, _)| keys)
+}
+
+/// [`parse_jwks`], and what became of each entry (for [`KeyProbe`]).
+pub(crate) fn parse_jwks_entries(
+    json: &[u8],
+) -> Result<(HashMap<Box<str>, EsKey>, Vec<ProbedKey>), KeysError> {
     let set: RawJwks = from_json_object(json).ok_or_else(|| {
         KeysError::of(
             FailureClass::NotJson,
@@ -393,20 +402,25 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         )
     })?;
     let mut keys = HashMap::with_capacity(set.keys.len());
+    let mut entries = Vec::with_capacity(set.keys.len());
     let mut seen: HashMap<String, Vec<Option<&serde_json::Value>>> = HashMap::new();
     for (index, entry) in set.keys.iter().enumerate() {
+        let mut probed = ProbedKey::of(index, entry);
         let Some(object) = entry.as_object() else {
             tracing::warn!(index, "JWK skipped: not a JSON object");
+            entries.push(probed.skipped("not a JSON object"));
             continue;
         };
         let kid = match object.get("kid") {
             Some(serde_json::Value::String(kid)) => kid,
             Some(_) => {
                 tracing::warn!(index, "JWK skipped: its kid is not a string");
+                entries.push(probed.skipped("its kid is not a string"));
                 continue;
             }
             None => {
                 tracing::warn!(index, "JWK without kid skipped");
+                entries.push(probed.skipped("no kid"));
                 continue;
             }
         };
@@ -414,6 +428,8 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         match seen.get(kid.as_str()) {
             Some(first) if *first == material => {
                 tracing::debug!(kid = %kid, index, "JWK listed twice: one key");
+                probed.outcome = KeyOutcome::Duplicate;
+                entries.push(probed);
                 continue;
             }
             Some(_) => {
@@ -431,11 +447,16 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         match parsed {
             Ok(key) => {
                 keys.insert(kid.clone().into_boxed_str(), key);
+                probed.outcome = KeyOutcome::Loaded;
+                entries.push(probed);
             }
-            Err(reason) => tracing::warn!(kid = %kid, index, reason, "JWK skipped"),
+            Err(reason) => {
+                tracing::warn!(kid = %kid, index, reason, "JWK skipped");
+                entries.push(probed.skipped(reason));
+            }
         }
     }
-    Ok(keys)
+    Ok((keys, entries))
 }
 
 fn usable_key(

@@ -404,12 +404,15 @@ mod tests {
 
     #[test]
     fn relative_times() {
-        let now = unix(10_000);
-        assert_eq!(relative("exp", 10_000 - 3 * 3600, now), "expired 3 h ago");
-        assert_eq!(relative("exp", 10_300, now), "expires in 5 min");
-        assert_eq!(relative("iat", 9_990, now), "10 s ago");
-        assert_eq!(relative("iat", 10_090, now), "in 90 s, in the future");
-        assert_eq!(relative("iat", 10_000 - 3 * 86_400, now), "3 d ago");
+        let now = unix(1_000_000);
+        assert_eq!(
+            relative("exp", 1_000_000 - 3 * 3600, now),
+            "expired 3 h ago"
+        );
+        assert_eq!(relative("exp", 1_000_300, now), "expires in 5 min");
+        assert_eq!(relative("iat", 999_990, now), "10 s ago");
+        assert_eq!(relative("iat", 1_000_090, now), "in 90 s, in the future");
+        assert_eq!(relative("iat", 1_000_000 - 3 * 86_400, now), "3 d ago");
     }
 
     #[test]
