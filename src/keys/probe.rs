@@ -260,7 +260,8 @@ impl DtKeys {
         Self::discovery(discovery_url).probe().await
     }
 
-    /// A pinned JWK Set (JSON text) for `issuer`, reported as [`probe`](Self::probe)
+    /// A pinned JWK Set (JSON text; bytes that are not UTF-8 are a failure of class
+    /// [`NotJson`](FailureClass::NotJson)) for `issuer`, reported as [`probe`](Self::probe)
     /// reports a fetched one: each entry and what became of it. A set that
     /// [`from_jwks`](Self::from_jwks) refuses, or one with no usable key (which it takes,
     /// but which can check nothing), is the probe's failure.
@@ -272,10 +273,10 @@ impl DtKeys {
     /// assert_eq!(probe.keys[0].outcome, KeyOutcome::Skipped("not an EC P-256 key"));
     /// assert_eq!(probe.failure.unwrap().class, FailureClass::NoUsableKey);
     /// ```
-    pub fn probe_jwks(issuer: impl Into<String>, jwks: &str) -> KeyProbe {
+    pub fn probe_jwks(issuer: impl Into<String>, jwks: impl AsRef<[u8]>) -> KeyProbe {
         let started = Instant::now();
         let mut probe = KeyProbe::new(issuer.into(), None);
-        let failure = match parse_jwks_entries(jwks.as_bytes()) {
+        let failure = match parse_jwks_entries(jwks.as_ref()) {
             Ok((keys, entries)) => {
                 probe.keys = entries;
                 keys.is_empty().then(|| ProbeFailure {
