@@ -680,6 +680,212 @@ fn explain_never_prints_the_secret() {
     }
 }
 
+/// Every kind of `send --tamper`, as `send` makes it, under each scheme and the policy
+/// that requires it: `Verifier::explain` gives `Verifier::verify`'s verdict, the kind a
+/// reader expects of that tampering, and the built binary prints and exits with that
+/// verdict, as text and as JSON. The untampered request is accepted by all.
+#[test]
+fn explain_and_verify_agree_on_every_tamper_kind() {
+    use dt_signature_cli::send::connector::{self, Signing, Tamper};
+    use tower_dt_signature::events::EventType;
+    use tower_dt_signature::keys::{DtKeys, OrgId};
+    use tower_dt_signature::testing::Signer;
+    use tower_dt_signature::ErrorKind;
+
+    let issuer = "https://issuer.example/data-connector";
+    let secret = "tamper-test-secret";
+    let signer = AsymmetricSigner::generate()
+        .with_issuer(issuer)
+        .with_org_id("my-org");
+    let dir = TempDir::new("explain-tamper");
+    std::fs::write(dir.join("secret"), secret).unwrap();
+    std::fs::write(dir.join("jwks.json"), signer.jwks()).unwrap();
+    let secret_file = dir.join("secret").display().to_string();
+    let jwks_file = dir.join("jwks.json").display().to_string();
+    let keys = || DtKeys::from_jwks(issuer, &signer.jwks()).unwrap();
+    let org = || OrgId::new("my-org");
+    // What each kind must be refused as, from the tampering alone.
+    let expected = |tamper: Tamper| match tamper {
+        Tamper::BodyByte | Tamper::OtherBody | Tamper::Es256OtherBody => {
+            ErrorKind::ChecksumMismatch
+        }
+        Tamper::Signature | Tamper::OtherSecret | Tamper::Es256Signature => {
+            ErrorKind::InvalidSignature
+        }
+        // The stranger's key under the served kid: found, and the signature fails.
+        Tamper::UnknownKeySameKid => ErrorKind::InvalidSignature,
+        Tamper::UnknownKey => ErrorKind::UnknownKey,
+        Tamper::OtherOrg => ErrorKind::WrongOrganization,
+        Tamper::OtherIssuer => ErrorKind::WrongIssuer,
+        Tamper::Expired | Tamper::Es256Expired => ErrorKind::Expired,
+        Tamper::NoSignature => ErrorKind::MissingHeader,
+        Tamper::NoEs256Signature => ErrorKind::MissingAsymmetricHeader,
+    };
+    let event = EventType::ALL[0].clone();
+    let now = std::time::SystemTime::now();
+    for (signing, policy, verifier) in [
+        (
+            Signing::Hmac {
+                secret: secret.into(),
+            },
+            "hmac",
+            Verifier::new(secret),
+        ),
+        (
+            Signing::Asymmetric {
+                signer: signer.clone(),
+            },
+            "asymmetric",
+            Verifier::asymmetric(keys(), org()),
+        ),
+        (
+            Signing::Both {
+                secret: secret.into(),
+                signer: signer.clone(),
+            },
+            "both",
+            Verifier::both(secret, keys(), org()),
+        ),
+    ] {
+        let explain_file = |name: &str, tokens: &[(http::HeaderName, String)], body: &[u8]| {
+            let vector = Vector {
+                headers: tokens
+                    .iter()
+                    .map(|(name, token)| (name.to_string(), token.clone()))
+                    .collect(),
+                body: body.to_vec(),
+                secret: String::new(),
+                at: None,
+            };
+            let path = dir.join(&format!("{policy}-{name}.http"));
+            std::fs::write(&path, vector.raw(body)).unwrap();
+            let path = path.display().to_string();
+            let args = [
+                "explain",
+                &path,
+                "--policy",
+                policy,
+                "--secret-file",
+                &secret_file,
+                "--jwks",
+                &jwks_file,
+                "--issuer",
+                issuer,
+                "--org-id",
+                "my-org",
+            ];
+            let text = run(&args);
+            let json = run(&[&args[..], &["--json"]].concat());
+            (text, json)
+        };
+        let headers_of = |tokens: &[(http::HeaderName, String)]| {
+            let mut headers = http::HeaderMap::new();
+            for (name, token) in tokens {
+                headers.insert(name.clone(), token.parse().unwrap());
+            }
+            headers
+        };
+
+        // Untampered: accepted by verify, explain and the binary.
+        let payload = tower_dt_signature::events::Payload::sample(&event, now).unwrap();
+        let body = serde_json::to_vec(&payload).unwrap();
+        let mut tokens = Vec::new();
+        if signing.secret().is_some() {
+            tokens.push((
+                tower_dt_signature::consts::X_DT_SIGNATURE,
+                Signer::new(secret).sign(&body),
+            ));
+        }
+        if signing.es256().is_some() {
+            tokens.push((
+                tower_dt_signature::consts::DT_ASYMMETRIC_SIGNATURE,
+                signer.sign(&body),
+            ));
+        }
+        let headers = headers_of(&tokens);
+        assert!(verifier.verify(&headers, &body).is_ok(), "{policy}");
+        assert!(
+            verifier.explain(&headers, &body).verdict.is_ok(),
+            "{policy}"
+        );
+        let (text, json) = explain_file("valid", &tokens, &body);
+        expect(&text, 0, &["accepted: "]);
+        let (code, shown) = status(&json);
+        assert_eq!(code, 0, "{shown}");
+
+        for &tamper in Tamper::of(signing.scheme()) {
+            let (tokens, body) = connector::tampered_request(&signing, &event, tamper, now);
+            let headers = headers_of(&tokens);
+            let verified = verifier.verify(&headers, &body).unwrap_err();
+            let explained = verifier.explain(&headers, &body);
+            let explained = explained.verdict.as_ref().unwrap_err();
+            let kind = expected(tamper);
+            let case = format!("{policy} {tamper:?}");
+            assert_eq!(verified.kind(), kind, "{case}: verify");
+            assert_eq!(
+                (explained.kind(), explained.scheme(), explained.status()),
+                (verified.kind(), verified.scheme(), verified.status()),
+                "{case}: explain and verify"
+            );
+            assert_eq!(explained.reason(), verified.reason(), "{case}");
+
+            let (text, json) = explain_file(&format!("{tamper:?}"), &tokens, &body);
+            let refused = format!("refused: {} ({})", kind.code(), verified.status());
+            let kind_line = format!("  kind:   {kind:?}");
+            let shown = expect(&text, 1, &[&refused, &kind_line]);
+            assert!(!stdout(&text).contains("accepted:"), "{case}\n{shown}");
+            let (code, shown) = status(&json);
+            assert_eq!(code, 1, "{case}\n{shown}");
+            let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+            let decision = &report["decision"];
+            assert_eq!(decision["accepted"], false, "{case}");
+            assert_eq!(decision["code"], kind.code(), "{case}");
+            assert_eq!(decision["status"], verified.status().as_u16(), "{case}");
+            assert_eq!(decision["reason"], verified.reason(), "{case}");
+        }
+    }
+}
+
+/// `--discovery` at a listener that never answers: the library's 5 s budget, then its
+/// verdict `keys_unavailable` (exit 1, a key source failure, not bad input), with the
+/// keys' failure class `timeout`.
+#[test]
+fn explain_with_a_hanging_discovery_url_is_a_key_source_failure() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/dc/.well-known/openid-configuration",
+        listener.local_addr().unwrap()
+    );
+    let dir = TempDir::new("explain-hang");
+    let signer = AsymmetricSigner::generate().with_org_id("my-org");
+    let body = br#"{"event":{"eventId":"x"}}"#;
+    let vector = Vector {
+        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
+        body: body.to_vec(),
+        secret: String::new(),
+        at: None,
+    };
+    std::fs::write(dir.join("request.http"), vector.raw(body)).unwrap();
+    let request = dir.join("request.http").display().to_string();
+    let output = run(&[
+        "explain",
+        &request,
+        "--discovery",
+        &url,
+        "--org-id",
+        "my-org",
+    ]);
+    expect(
+        &output,
+        1,
+        &[
+            "not loaded: timeout: discovery document: no answer within 5s",
+            "refused: keys_unavailable (503 Service Unavailable)",
+        ],
+    );
+    drop(listener);
+}
+
 // ---------------------------------------------------------------------------------------
 // identity
 
@@ -905,6 +1111,7 @@ fn every_subcommand_has_help_with_an_example() {
     for (command, example) in [
         ("send", "dt-signature send --url"),
         ("identity", "dt-signature identity --org-id"),
+        ("keys", "dt-signature keys --jwks"),
         ("explain", "dt-signature explain --secret-file"),
     ] {
         let output = run(&[command, "--help"]);
@@ -912,7 +1119,7 @@ fn every_subcommand_has_help_with_an_example() {
         assert!(stdout(&output).contains(example), "{command}: {shown}");
     }
     let output = run(&["--help"]);
-    for command in ["send", "identity", "explain"] {
+    for command in ["send", "identity", "keys", "explain"] {
         assert!(stdout(&output).contains(command));
     }
 }
