@@ -886,6 +886,427 @@ fn explain_with_a_hanging_discovery_url_is_a_key_source_failure() {
     drop(listener);
 }
 
+/// The report on DT's real request: the decoded JOSE header and claims, the times in
+/// RFC 3339 and relative, each digest claimed and computed, the decision (status, kind,
+/// public text, reason); in text and `--json`, agreeing with the exit status. Then DT's
+/// request broken the ways `send --tamper` breaks one (a signature character, no header,
+/// expired, a body byte): each refused, with the verdict in text, JSON and exit status.
+#[test]
+fn explain_reports_dt_s_real_request_and_refuses_each_tampering() {
+    let vector = vector(SHA256_VECTOR);
+    let dir = captures("explain-report", &vector);
+    let request = dir.join("request.http").display().to_string();
+    let tampered = dir.join("tampered.http").display().to_string();
+    let env = [("DT_SIGNATURE_SECRET", vector.secret.as_str())];
+    let at = "2022-02-10T12:52:13Z"; // 10 min after DT signed it
+    let output = run_with(&["explain", &request, "--at", at], &env);
+    expect(
+        &output,
+        0,
+        &[
+            r#"  JOSE header: {"alg":"HS256","typ":"JWT"}"#,
+            r#""jti":"c82gg99hga35jc2afkeg""#,
+            "    iat:      2022-02-10T12:42:13Z (10 min ago)",
+            "    exp:      2022-02-10T13:42:13Z (expires in 50 min)",
+            "    checksum         claimed  f2b5dc0496437201d3cee156c233a1335603d465",
+            "                     computed f2b5dc0496437201d3cee156c233a1335603d465 match",
+            "    checksum_sha256  claimed  afd81a16bb9c076e57f92728f284ff55831bfdf1d3c2c10b833567f521d782de",
+            "accepted: X-Dt-Signature",
+            "  event:   2022-02-10T12:42:13Z (X-Dt-Signature iat)",
+            "  jti:     c82gg99hga35jc2afkeg",
+        ],
+    );
+    let output = run_with(&["explain", &request, "--at", at, "--json"], &env);
+    expect(&output, 0, &[]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let token = &report["tokens"][0];
+    assert_eq!(token["jose_header"], json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(token["claims"]["iat"], 1_644_496_933);
+    assert_eq!(token["times"]["exp"]["rfc3339"], "2022-02-10T13:42:13Z");
+    assert_eq!(token["times"]["exp"]["relative"], "expires in 50 min");
+    assert_eq!(
+        token["digests"][1],
+        json!({"claim": "checksum_sha256", "matches": true,
+               "claimed": "afd81a16bb9c076e57f92728f284ff55831bfdf1d3c2c10b833567f521d782de",
+               "computed": "afd81a16bb9c076e57f92728f284ff55831bfdf1d3c2c10b833567f521d782de"})
+    );
+    assert_eq!(report["decision"]["accepted"], true);
+    assert_eq!(report["decision"]["hmac_iat"], 1_644_496_933);
+
+    // Broken as `send --tamper` breaks a request: refused, the same verdict everywhere.
+    let token = &vector
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-dt-signature"))
+        .unwrap()
+        .1;
+    let mut flipped = token.clone().into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let with_token = |name: &str, token: Option<&str>| {
+        let mut raw = b"POST /dt HTTP/1.1\r\nHost: receiver.example\r\n".to_vec();
+        if let Some(token) = token {
+            raw.extend_from_slice(format!("X-Dt-Signature: {token}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", vector.body.len()).as_bytes());
+        raw.extend_from_slice(&vector.body);
+        std::fs::write(dir.join(name), raw).unwrap();
+        dir.join(name).display().to_string()
+    };
+    for (case, path, at, kind, status_line, public) in [
+        (
+            "signature",
+            with_token("flipped.http", Some(&flipped)),
+            Some(at),
+            "invalid_signature",
+            "InvalidSignature",
+            "invalid token signature",
+        ),
+        (
+            "no header",
+            with_token("none.http", None),
+            Some(at),
+            "missing_header",
+            "MissingHeader",
+            "missing X-Dt-Signature header",
+        ),
+        (
+            "expired",
+            request.clone(),
+            None,
+            "expired",
+            "Expired",
+            "token expired",
+        ),
+        (
+            "body byte",
+            tampered.clone(),
+            Some(at),
+            "checksum_mismatch",
+            "ChecksumMismatch",
+            "checksum mismatch",
+        ),
+    ] {
+        let mut args = vec!["explain", path.as_str()];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let output = run_with(&args, &env);
+        let refused = format!("refused: {kind} (400 Bad Request)");
+        let kind_line = format!("  kind:   {status_line}");
+        let answer = format!("  answer: 400 Bad Request \"{public}\"");
+        let shown = expect(&output, 1, &[&refused, &kind_line, &answer, "  reason: "]);
+        assert!(!stdout(&output).contains("accepted:"), "{case}\n{shown}");
+        args.push("--json");
+        let output = run_with(&args, &env);
+        let (code, shown) = status(&output);
+        assert_eq!(code, 1, "{case}\n{shown}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let decision = &report["decision"];
+        assert_eq!(
+            (
+                decision["accepted"].as_bool(),
+                decision["code"].as_str(),
+                decision["kind"].as_str(),
+                decision["status"].as_u64(),
+                decision["public"].as_str()
+            ),
+            (
+                Some(false),
+                Some(kind),
+                Some(status_line),
+                Some(400),
+                Some(public)
+            ),
+            "{case}"
+        );
+    }
+}
+
+/// A request folder for the hints: `request.http` with these headers and `body`, and
+/// the path to give `explain`.
+fn hint_request(dir: &TempDir, name: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
+    let vector = Vector {
+        headers,
+        body: body.to_vec(),
+        secret: String::new(),
+        at: None,
+    };
+    let path = dir.join(&format!("{name}.http"));
+    std::fs::write(&path, vector.raw(body)).unwrap();
+    path.display().to_string()
+}
+
+/// The hint codes of the `--json` report, in order.
+fn hint_codes(output: &Output) -> Vec<String> {
+    let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    report["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hint| hint["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts that `output` (text) refused with `code`, then hinted `hint`, after the
+/// verdict; and that the `--json` run `json` has the hint code `hint_code`.
+fn hinted(output: &Output, json: &Output, refusal: &str, hint: &str, hint_code: &str) {
+    let shown = expect(output, 1, &[refusal, hint]);
+    let out = stdout(output);
+    let verdict = out.find("refused: ").unwrap();
+    let hints = out
+        .find("hints (they do not change the verdict):")
+        .expect(&shown);
+    assert!(
+        verdict < hints && hints < out.find(hint).unwrap(),
+        "{shown}"
+    );
+    let (code, shown) = status(json);
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(hint_codes(json), [hint_code], "{shown}");
+}
+
+/// Every hint, through the built binary: a re-serialized body (compact and pretty), a
+/// trailing newline added and lost, whitespace around the secret, a base64-decoded (and
+/// an encoded) secret, another organization, an expired capture (`--at` suggested, and
+/// the suggestion accepted), a `kid` not in the key set. The verdict is the library's
+/// refusal in each case; the hints come after it; the secret and its variants are never
+/// printed.
+#[test]
+fn explain_hints_name_the_usual_mistakes() {
+    use tower_dt_signature::testing::Signer;
+
+    let dir = TempDir::new("explain-hints");
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        dir.join(name).display().to_string()
+    };
+    let both = |args: &[&str], env: &[(&str, &str)]| {
+        let text = run_with(args, env);
+        let json = run_with(&[args, &["--json"]].concat(), env);
+        (text, json)
+    };
+    let hmac = |headers_of: &str| vec![("X-Dt-Signature".to_owned(), headers_of.to_owned())];
+
+    // A body re-serialized: signed compact, checked pretty (and the other way round).
+    let compact = br#"{"event":{"eventId":"c1","eventType":"touch","data":{"touch":{"updateTime":"2022-02-10T12:42:13Z"}}},"labels":{"z":"1","a":"2"}}"#;
+    let pretty = br#"{
+  "event": {
+    "eventId": "c1",
+    "eventType": "touch",
+    "data": {
+      "touch": {
+        "updateTime": "2022-02-10T12:42:13Z"
+      }
+    }
+  },
+  "labels": {
+    "z": "1",
+    "a": "2"
+  }
+}"#;
+    let signer = Signer::new("hint-secret");
+    let env = [("DT_SIGNATURE_SECRET", "hint-secret")];
+    for (signed, checked, form) in [
+        (
+            &compact[..],
+            &pretty[..],
+            "the signed body is compact JSON (no spaces)",
+        ),
+        (
+            &pretty[..],
+            &compact[..],
+            "the signed body is pretty-printed JSON (2 spaces)",
+        ),
+    ] {
+        let request = hint_request(&dir, "reserialized", hmac(&signer.sign(signed)), checked);
+        let (text, json) = both(&["explain", &request], &env);
+        hinted(
+            &text,
+            &json,
+            "refused: checksum_mismatch",
+            form,
+            "body_reserialized",
+        );
+        assert!(stdout(&text).contains("the body is the same JSON as the one signed"));
+    }
+
+    // A trailing newline added (DT's real request, with `echo`'s newline), and lost.
+    let vector = vector(SHA256_VECTOR);
+    let at = vector.at.unwrap().to_string();
+    let dt_secret = [("DT_SIGNATURE_SECRET", vector.secret.as_str())];
+    let mut added = vector.body.clone();
+    added.push(b'\n');
+    let request = hint_request(&dir, "added", vector.headers.clone(), &added);
+    let (text, json) = both(&["explain", &request, "--at", &at], &dt_secret);
+    hinted(
+        &text,
+        &json,
+        "refused: checksum_mismatch",
+        "the body checked ends with \\n, the body signed does not: a line ending was added",
+        "trailing_newline",
+    );
+    let mut with_newline = compact.to_vec();
+    with_newline.extend_from_slice(b"\r\n");
+    let request = hint_request(&dir, "lost", hmac(&signer.sign(&with_newline)), compact);
+    let (text, json) = both(&["explain", &request], &env);
+    hinted(
+        &text,
+        &json,
+        "refused: checksum_mismatch",
+        "the body signed ends with \\r\\n, the body checked does not: a line ending was lost",
+        "trailing_newline",
+    );
+
+    // The secret with whitespace around it (a file saved with a space and a newline, an
+    // environment variable with a tab).
+    let request = dir.join("request.http");
+    std::fs::write(&request, vector.raw(&vector.body)).unwrap();
+    let request = request.display().to_string();
+    let padded = write("padded-secret", format!(" {} \n", vector.secret).as_bytes());
+    let (text, json) = both(
+        &["explain", &request, "--at", &at, "--secret-file", &padded],
+        &[],
+    );
+    let secret_whitespace = "the secret has whitespace around it";
+    hinted(
+        &text,
+        &json,
+        "refused: invalid_signature",
+        secret_whitespace,
+        "secret_whitespace",
+    );
+    let tabbed = format!("{}\t", vector.secret);
+    let (text, json) = both(
+        &["explain", &request, "--at", &at],
+        &[("DT_SIGNATURE_SECRET", tabbed.as_str())],
+    );
+    hinted(
+        &text,
+        &json,
+        "refused: invalid_signature",
+        secret_whitespace,
+        "secret_whitespace",
+    );
+
+    // A secret the user base64-decoded (DT's secret is "c2VjcmV0LXZhbHVl", they gave
+    // "secret-value"), and one they encoded.
+    let real = "c2VjcmV0LXZhbHVl";
+    let request = hint_request(&dir, "b64", hmac(&Signer::new(real).sign(compact)), compact);
+    for (given, hint) in [
+        (
+            "secret-value",
+            "the secret given is the base64 decoding of the one that signs",
+        ),
+        (
+            "YzJWamNtVjBMWFpoYkhWbA==",
+            "the secret given is the base64 encoding of the one that signs",
+        ),
+    ] {
+        let (text, json) = both(&["explain", &request], &[("DT_SIGNATURE_SECRET", given)]);
+        hinted(
+            &text,
+            &json,
+            "refused: invalid_signature",
+            hint,
+            "secret_base64",
+        );
+        for shown in [stdout(&text), stderr(&text), stdout(&json), stderr(&json)] {
+            for secret in [
+                real,
+                "secret-value",
+                "YzJWamNtVjBMWFpoYkhWbA",
+                "c2VjcmV0LXZhbHVl",
+            ] {
+                assert!(!shown.contains(secret), "{secret} printed:\n{shown}");
+            }
+        }
+    }
+    for output in [&text, &json] {
+        let (_, shown) = status(output);
+        assert!(!shown.contains(&vector.secret), "{shown}");
+    }
+
+    // Another organization (its token in the `organizations/<id>` form): the ids differ.
+    let issuer = "https://issuer.example/data-connector";
+    let es = AsymmetricSigner::generate()
+        .with_issuer(issuer)
+        .with_org_id("organizations/their-org");
+    let jwks = write("jwks.json", es.jwks().as_bytes());
+    let request = hint_request(
+        &dir,
+        "org",
+        vec![("DT-Asymmetric-Signature".into(), es.sign(compact))],
+        compact,
+    );
+    let keys = ["--jwks", &jwks, "--issuer", issuer, "--org-id", "my-org"];
+    let (text, json) = both(&[&["explain", &request][..], &keys].concat(), &[]);
+    hinted(
+        &text,
+        &json,
+        "refused: wrong_organization",
+        "the token is for organization `their-org`, yours is `my-org`",
+        "org_id_form",
+    );
+
+    // Expired now, valid at its own time: `--at` suggested, and accepted with it.
+    let (text, json) = both(&["explain", &request_of(&dir, &vector)], &dt_secret);
+    hinted(
+        &text,
+        &json,
+        "refused: expired",
+        "the token was valid when it was issued, and has expired since",
+        "expired_since",
+    );
+    let out = stdout(&text);
+    let suggested = out.split("--at ").nth(1).unwrap();
+    let suggested: String = suggested.chars().take_while(char::is_ascii_digit).collect();
+    assert!(!suggested.is_empty(), "{out}");
+    let output = run_with(
+        &["explain", &request_of(&dir, &vector), "--at", &suggested],
+        &dt_secret,
+    );
+    expect(&output, 0, &["accepted: X-Dt-Signature"]);
+
+    // A kid not in the key set: DT's real ES256 token against another key.
+    let dt = self::vector(ASYMMETRIC_VECTOR);
+    let other = AsymmetricSigner::generate();
+    let jwks = write("other-jwks.json", other.jwks().as_bytes());
+    let request = hint_request(&dir, "kid", dt.headers.clone(), &dt.body);
+    let dt_issuer = "https://identity.dev.disruptive-technologies.com/data-connector";
+    let args = [
+        "explain",
+        &request,
+        "--at",
+        "1730382300",
+        "--policy",
+        "asymmetric",
+        "--jwks",
+        &jwks,
+        "--issuer",
+        dt_issuer,
+        "--org-id",
+        "test-org-id",
+    ];
+    let (text, json) = both(&args, &[]);
+    let kid_hint = format!("is not in the key set (kids: {})", other.kid());
+    hinted(
+        &text,
+        &json,
+        "refused: unknown_key",
+        &kid_hint,
+        "unknown_kid",
+    );
+}
+
+/// DT's real request as `nc -l` saves it, in `dir`.
+fn request_of(dir: &TempDir, vector: &Vector) -> String {
+    let path = dir.join("dt-request.http");
+    std::fs::write(&path, vector.raw(&vector.body)).unwrap();
+    path.display().to_string()
+}
+
 // ---------------------------------------------------------------------------------------
 // identity
 
