@@ -391,10 +391,11 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
     parse_jwks_entries(json).map(|(keys, _)| keys)
 }
 
+/// The usable keys by `kid`, and what became of each entry.
+pub(crate) type ParsedJwks = (HashMap<Box<str>, EsKey>, Vec<ProbedKey>);
+
 /// [`parse_jwks`], and what became of each entry (for [`KeyProbe`]).
-pub(crate) fn parse_jwks_entries(
-    json: &[u8],
-) -> Result<(HashMap<Box<str>, EsKey>, Vec<ProbedKey>), KeysError> {
+pub(crate) fn parse_jwks_entries(json: &[u8]) -> Result<ParsedJwks, KeysError> {
     let set: RawJwks = from_json_object(json).ok_or_else(|| {
         KeysError::of(
             FailureClass::NotJson,
