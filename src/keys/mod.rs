@@ -9,6 +9,8 @@
 //! - `DtKeys::discover` / `DtKeys::discovery` (feature `jwks`): DT's OpenID Connect
 //!   discovery document, with a background refresh task; `FetchJwks` plugs in your own
 //!   HTTP client.
+//! - `DtKeys::probe` (feature `jwks`) / [`DtKeys::probe_jwks`]: one refresh, reported step
+//!   by step ([`KeyProbe`]), for a person checking a key source (`dt-signature keys`).
 //!
 //! Key set rules (RFC 7517, 5): entries that cannot be used are skipped and logged (not an
 //! object, no string `kid`, a member of the wrong type, `use` not `sig`, `alg` not `ES256`,
