@@ -10,8 +10,8 @@ use dt_signature_cli::{explain, identity, keys, send};
 /// dt-signature: the Disruptive Technologies Data Connector, played and checked locally.
 ///
 /// Each job is a subcommand; `dt-signature <command> --help` shows its options and an
-/// example. Exit status: 0 success, 1 a refusal or a failed delivery, 2 bad usage or
-/// unreadable input.
+/// example. Exit status: 0 success, 1 a refusal, a failed delivery or a failed key source,
+/// 2 bad usage or unreadable input.
 #[derive(Debug, Parser)]
 #[command(name = "dt-signature", version, propagate_version = true)]
 struct Cli {
