@@ -12,6 +12,7 @@
 pub mod explain;
 pub mod identity;
 pub mod key_file;
+pub mod keys;
 pub mod send;
 
 /// The exit status of bad usage or unreadable input (clap's own usage errors use it too).

@@ -1,16 +1,17 @@
 //! `dt-signature`: send DT-signed events to a receiver, serve a local DT identity service,
-//! and explain why a captured request is accepted or refused. `dt-signature --help`.
+//! show DT's keys as a receiver gets them, and explain why a captured request is accepted
+//! or refused. `dt-signature --help`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dt_signature_cli::{explain, identity, send};
+use dt_signature_cli::{explain, identity, keys, send};
 
 /// dt-signature: the Disruptive Technologies Data Connector, played and checked locally.
 ///
 /// Each job is a subcommand; `dt-signature <command> --help` shows its options and an
-/// example. Exit status: 0 success, 1 a refusal or a failed delivery, 2 bad usage or
-/// unreadable input.
+/// example. Exit status: 0 success, 1 a refusal, a failed delivery or a failed key source,
+/// 2 bad usage or unreadable input.
 #[derive(Debug, Parser)]
 #[command(name = "dt-signature", version, propagate_version = true)]
 struct Cli {
@@ -22,6 +23,7 @@ struct Cli {
 enum Command {
     Send(send::Args),
     Identity(identity::Args),
+    Keys(keys::Args),
     Explain(explain::Args),
 }
 
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     match command {
         Command::Send(args) => runtime.block_on(send::run(args)),
         Command::Identity(args) => runtime.block_on(identity::run(args)),
+        Command::Keys(args) => runtime.block_on(keys::run(args)),
         Command::Explain(args) => {
             // `--discovery`: the keys' refresh task runs on this runtime's workers.
             let _entered = runtime.enter();

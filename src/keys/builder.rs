@@ -140,15 +140,8 @@ impl DiscoveryBuilder {
     /// See [`DtKeys::discover`]; also an extra root certificate that is neither DER nor
     /// PEM.
     pub fn build(self) -> Result<DtKeys, KeysError> {
-        let (discovery_url, issuer) = discovery_issuer(&self.url)?;
-        let fetcher = match self.fetcher {
-            Some(fetcher) => fetcher,
-            None => {
-                let options = TlsOptions::new(&self.extra_roots, self.provider)?;
-                Arc::new(HttpsFetcher::new(options, self.budget)?)
-            }
-        };
-        let shared = Shared::new(discovery_url, issuer.clone(), fetcher, self.budget);
+        let shared = self.shared()?;
+        let issuer = shared.issuer().to_owned();
         let remote = Remote::new(shared);
         let inner = Arc::new(Inner {
             issuer: issuer.into(),
@@ -159,6 +152,22 @@ impl DiscoveryBuilder {
             remote.start(&inner);
         }
         Ok(DtKeys { inner })
+    }
+}
+
+impl DiscoveryBuilder {
+    /// The refreshes these options describe (for [`build`](Self::build) and
+    /// [`probe`](Self::probe)).
+    pub(super) fn shared(self) -> Result<Shared, KeysError> {
+        let (discovery_url, issuer) = discovery_issuer(&self.url)?;
+        let fetcher = match self.fetcher {
+            Some(fetcher) => fetcher,
+            None => {
+                let options = TlsOptions::new(&self.extra_roots, self.provider)?;
+                Arc::new(HttpsFetcher::new(options, self.budget)?)
+            }
+        };
+        Ok(Shared::new(discovery_url, issuer, fetcher, self.budget))
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct Discovery {
     pub(crate) jwks_uri: String,
     /// The algorithms its tokens may be signed with: only read for a warning.
     #[serde(default)]
-    id_token_signing_alg_values_supported: Option<serde_json::Value>,
+    pub(crate) id_token_signing_alg_values_supported: Option<serde_json::Value>,
 }
 
 /// A discovery document found to speak for the issuer.

@@ -89,6 +89,10 @@ pub struct Fetched {
     pub body: Bytes,
     /// The `max-age` of the response's `Cache-Control`, if any.
     pub max_age: Option<Duration>,
+    /// The response's `Cache-Control` headers as received (joined with `, `), for a
+    /// report such as [`DtKeys::probe`](super::DtKeys::probe); `None` when there is none
+    /// or when a [`FetchJwks`] of your own does not say.
+    pub cache_control: Option<String>,
 }
 
 impl Fetched {
@@ -97,6 +101,7 @@ impl Fetched {
         Self {
             body: body.into(),
             max_age,
+            cache_control: None,
         }
     }
 }
@@ -202,6 +207,16 @@ pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
         }
     }
     max_age
+}
+
+/// The `Cache-Control` headers as text (those that are visible ASCII), joined with `, `.
+fn cache_control(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 /// The directives of a `Cache-Control` value: split at the commas outside quoted strings.
@@ -584,6 +599,7 @@ where
         return Err(too_large());
     }
     let max_age = cache_max_age(response.headers());
+    let cache_control = cache_control(response.headers());
     let body = Limited::new(response.into_body(), left)
         .collect()
         .await
@@ -600,7 +616,11 @@ where
             location,
             read: body.len(),
         },
-        None => Answer::Done(Fetched { body, max_age }),
+        None => Answer::Done(Fetched {
+            body,
+            max_age,
+            cache_control,
+        }),
     })
 }
 

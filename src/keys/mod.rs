@@ -9,6 +9,8 @@
 //! - `DtKeys::discover` / `DtKeys::discovery` (feature `jwks`): DT's OpenID Connect
 //!   discovery document, with a background refresh task; `FetchJwks` plugs in your own
 //!   HTTP client.
+//! - `DtKeys::probe` (feature `jwks`) / [`DtKeys::probe_jwks`]: one refresh, reported step
+//!   by step ([`KeyProbe`]), for a person checking a key source (`dt-signature keys`).
 //!
 //! Key set rules (RFC 7517, 5): entries that cannot be used are skipped and logged (not an
 //! object, no string `kid`, a member of the wrong type, `use` not `sig`, `alg` not `ES256`,
@@ -40,6 +42,7 @@ mod fake;
 #[cfg(feature = "jwks")]
 pub(crate) mod fetch;
 mod org;
+mod probe;
 #[cfg(feature = "jwks")]
 mod refresh;
 mod status;
@@ -54,6 +57,7 @@ pub use builder::DiscoveryBuilder;
 pub use fetch::{cache_max_age, FetchError, FetchFuture, FetchJwks, Fetched};
 pub(crate) use org::into_bare;
 pub use org::OrgId;
+pub use probe::{KeyOutcome, KeyProbe, ProbeFailure, ProbedFetch, ProbedKey};
 pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 
 /// A handle on DT's signing keys for one issuer. Cloning is cheap (one `Arc`); every
@@ -386,6 +390,14 @@ const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
 /// names a `kid` counts for duplicates, usable or not: the same material twice under one
 /// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
+    parse_jwks_entries(json).map(|(keys, _)| keys)
+}
+
+/// The usable keys by `kid`, and what became of each entry.
+pub(crate) type ParsedJwks = (HashMap<Box<str>, EsKey>, Vec<ProbedKey>);
+
+/// [`parse_jwks`], and what became of each entry (for [`KeyProbe`]).
+pub(crate) fn parse_jwks_entries(json: &[u8]) -> Result<ParsedJwks, KeysError> {
     let set: RawJwks = from_json_object(json).ok_or_else(|| {
         KeysError::of(
             FailureClass::NotJson,
@@ -393,20 +405,25 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         )
     })?;
     let mut keys = HashMap::with_capacity(set.keys.len());
+    let mut entries = Vec::with_capacity(set.keys.len());
     let mut seen: HashMap<String, Vec<Option<&serde_json::Value>>> = HashMap::new();
     for (index, entry) in set.keys.iter().enumerate() {
+        let mut probed = ProbedKey::of(index, entry);
         let Some(object) = entry.as_object() else {
             tracing::warn!(index, "JWK skipped: not a JSON object");
+            entries.push(probed.skipped("not a JSON object"));
             continue;
         };
         let kid = match object.get("kid") {
             Some(serde_json::Value::String(kid)) => kid,
             Some(_) => {
                 tracing::warn!(index, "JWK skipped: its kid is not a string");
+                entries.push(probed.skipped("its kid is not a string"));
                 continue;
             }
             None => {
                 tracing::warn!(index, "JWK without kid skipped");
+                entries.push(probed.skipped("no kid"));
                 continue;
             }
         };
@@ -414,6 +431,8 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         match seen.get(kid.as_str()) {
             Some(first) if *first == material => {
                 tracing::debug!(kid = %kid, index, "JWK listed twice: one key");
+                probed.outcome = KeyOutcome::Duplicate;
+                entries.push(probed);
                 continue;
             }
             Some(_) => {
@@ -431,11 +450,16 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysEr
         match parsed {
             Ok(key) => {
                 keys.insert(kid.clone().into_boxed_str(), key);
+                probed.outcome = KeyOutcome::Loaded;
+                entries.push(probed);
             }
-            Err(reason) => tracing::warn!(kid = %kid, index, reason, "JWK skipped"),
+            Err(reason) => {
+                tracing::warn!(kid = %kid, index, reason, "JWK skipped");
+                entries.push(probed.skipped(reason));
+            }
         }
     }
-    Ok(keys)
+    Ok((keys, entries))
 }
 
 fn usable_key(

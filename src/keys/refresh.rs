@@ -20,9 +20,10 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{timeout, Instant};
 
 use super::discovery::parse_discovery;
-use super::fetch::{loggable, FetchError, FetchJwks};
+use super::fetch::{loggable, FetchError, FetchJwks, Fetched};
+use super::probe::{KeyProbe, ProbedFetch};
 use super::status::{FailureClass, LastFailure, LastRefresh};
-use super::{parse_jwks, EsKey, Inner, KeysError, Snapshot};
+use super::{parse_jwks_entries, EsKey, Inner, KeysError, Snapshot};
 
 /// A key set is refreshed this long after it was fetched when it has no `max-age`.
 const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -83,8 +84,8 @@ pub(super) struct State {
 
 /// Why a refresh failed, for the log, the status and the metric.
 pub(super) struct Failure {
-    class: FailureClass,
-    reason: String,
+    pub(super) class: FailureClass,
+    pub(super) reason: String,
 }
 
 impl Failure {
@@ -129,9 +130,25 @@ impl Shared {
         }
     }
 
+    /// The issuer the discovery URL names.
+    pub(super) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The discovery URL.
+    pub(super) fn discovery_url(&self) -> &Uri {
+        &self.discovery_url
+    }
+
     /// One refresh within the budget: the key set and how long it stays fresh.
     pub(super) async fn refresh(&self) -> Result<Refreshed, Failure> {
-        match timeout(self.budget, self.fetch_keys()).await {
+        self.refresh_traced(&mut KeyProbe::default()).await
+    }
+
+    /// [`refresh`](Self::refresh), noting in `probe` what it sees as it goes (the GETs,
+    /// the discovery document, each key set entry): what [`KeyProbe`] reports.
+    pub(super) async fn refresh_traced(&self, probe: &mut KeyProbe) -> Result<Refreshed, Failure> {
+        match timeout(self.budget, self.fetch_keys(probe)).await {
             Ok(Ok(keys)) => Ok(keys),
             Ok(Err(failure)) => {
                 // The key set may have moved: read the discovery document again next time.
@@ -140,6 +157,7 @@ impl Shared {
             }
             Err(_) => {
                 lock(&self.state).discovery = None;
+                probe.stopped();
                 Err(Failure::new(
                     FailureClass::Timeout,
                     format!("no answer within {:?}", self.budget),
@@ -148,7 +166,7 @@ impl Shared {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<Refreshed, Failure> {
+    async fn fetch_keys(&self, probe: &mut KeyProbe) -> Result<Refreshed, Failure> {
         let now = Instant::now();
         let cached = lock(&self.state)
             .discovery
@@ -157,13 +175,16 @@ impl Shared {
             .map(|(jwks_uri, _)| jwks_uri.clone());
         let jwks_uri = match cached {
             Some(jwks_uri) => jwks_uri,
-            None => self.discover().await?,
+            None => self.discover(probe).await?,
         };
-        let fetched = self.fetcher.fetch(&jwks_uri).await.map_err(|e| {
-            let uri = jwks_uri.parse().map(|u| loggable(&u)).unwrap_or_default();
-            Failure::fetch(&format!("key set {uri}"), &e)
-        })?;
-        let keys = parse_jwks(&fetched.body).map_err(|e| Failure::document("key set", &e))?;
+        let uri = jwks_uri.parse().map(|u| loggable(&u)).unwrap_or_default();
+        let fetched = self
+            .get(&jwks_uri, &uri, &mut probe.jwks)
+            .await
+            .map_err(|e| Failure::fetch(&format!("key set {uri}"), &e))?;
+        let (keys, entries) =
+            parse_jwks_entries(&fetched.body).map_err(|e| Failure::document("key set", &e))?;
+        probe.keys = entries;
         if keys.is_empty() {
             return Err(Failure::new(
                 FailureClass::NoUsableKey,
@@ -173,16 +194,35 @@ impl Shared {
         Ok((keys, ttl(fetched.max_age)))
     }
 
+    /// One GET with the fetcher, noted in `seen` (`shown`: the URL for a report).
+    async fn get(
+        &self,
+        url: &str,
+        shown: &str,
+        seen: &mut Option<ProbedFetch>,
+    ) -> Result<Fetched, FetchError> {
+        *seen = Some(ProbedFetch::started(shown.to_owned()));
+        let result = self.fetcher.fetch(url).await;
+        if let (Some(seen), Ok(fetched)) = (seen.as_mut(), &result) {
+            seen.answered(fetched, ttl(fetched.max_age));
+        } else if let Some(seen) = seen.as_mut() {
+            seen.stopped();
+        }
+        result
+    }
+
     /// Read the discovery document: its `jwks_uri`, also kept while its `max-age` lasts.
-    async fn discover(&self) -> Result<String, Failure> {
+    async fn discover(&self, probe: &mut KeyProbe) -> Result<String, Failure> {
         let url = self.discovery_url.to_string();
         let fetched = self
-            .fetcher
-            .fetch(&url)
+            .get(&url, &loggable(&self.discovery_url), &mut probe.discovery)
             .await
             .map_err(|e| Failure::fetch("discovery document", &e))?;
         let accepted = parse_discovery(&fetched.body)
-            .and_then(|document| document.jwks_uri_for(&self.issuer))
+            .and_then(|document| {
+                probe.saw_document(&document);
+                document.jwks_uri_for(&self.issuer)
+            })
             .map_err(|e| Failure::document("discovery document", &e))?;
         self.document_slash.store(accepted.slash, Ordering::Release);
         let jwks_uri = accepted.jwks_uri;
@@ -292,7 +332,7 @@ fn ttl(max_age: Option<Duration>) -> Duration {
 }
 
 /// The wait before the next try after `failures` failed refreshes in a row.
-fn backoff(failures: u32) -> Duration {
+pub(super) fn backoff(failures: u32) -> Duration {
     FIRST_RETRY
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
         .min(MAX_RETRY)

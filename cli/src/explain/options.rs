@@ -56,8 +56,11 @@ pub struct Setup {
     /// Where the secret came from (`--secret-file PATH`, `DT_SIGNATURE_SECRET`, ...): never
     /// the secret.
     pub secret_from: Option<String>,
-    /// The pinned keys' issuer and `kid`s.
+    /// The keys' issuer and the `kid`s loaded.
     pub keys: Option<(String, Vec<String>)>,
+    /// Why the keys' last refresh failed (`--discovery`): its class and reason, from the
+    /// library's `DtKeys::status`.
+    pub keys_failure: Option<String>,
     /// Warnings to print before the verdict.
     pub warnings: Vec<String>,
     /// The secret, for the hints' variants only (never printed; `Debug` hides it).
@@ -164,6 +167,11 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
     let keys_shown = asymmetric
         .as_ref()
         .map(|(keys, _)| (keys.issuer().to_owned(), keys.kids()));
+    let keys_failure = asymmetric.as_ref().and_then(|(keys, _)| {
+        let status = keys.status();
+        let failure = status.last_failure.filter(|_| !status.loaded)?;
+        Some(format!("{}: {}", failure.class, failure.reason))
+    });
 
     let verifier = match (secret, asymmetric) {
         (Some(secret), None) => Verifier::try_new(secret).map_err(|error| error.to_string())?,
@@ -189,6 +197,7 @@ pub fn setup(options: Options, env: impl Fn(&str) -> Option<String>) -> Result<S
         at,
         secret_from: secret_from.filter(|_| policy.uses_hmac()),
         keys: keys_shown,
+        keys_failure,
         warnings,
         secret: hidden,
         org_id,

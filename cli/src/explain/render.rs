@@ -104,6 +104,12 @@ fn setup_text(out: &mut String, captured: &Captured, setup: &Setup) {
     if let Some((issuer, kids)) = &setup.keys {
         let _ = writeln!(out, "keys:    issuer {issuer}, kid {}", kids.join(", "));
     }
+    if let Some(failure) = &setup.keys_failure {
+        let _ = writeln!(
+            out,
+            "         not loaded: {failure} (`dt-signature keys` shows more)"
+        );
+    }
     if let Some(org) = &setup.org_id {
         let _ = writeln!(out, "org:     {org}");
     }
@@ -308,7 +314,7 @@ pub fn json(
         },
         "policy": setup.policy.as_str(),
         "secret_from": setup.secret_from,
-        "keys": setup.keys.as_ref().map(|(issuer, kids)| json!({"issuer": issuer, "kids": kids})),
+        "keys": setup.keys.as_ref().map(|(issuer, kids)| json!({"issuer": issuer, "kids": kids, "failure": setup.keys_failure})),
         "org_id": setup.org_id,
         "now": time_json(explanation.now),
         "leeway_secs": explanation.leeway.as_secs(),

@@ -586,10 +586,37 @@ async fn send_tampered(
     event_type: EventType,
     tamper: Tamper,
 ) -> Outcome {
-    let now = SystemTime::now();
-    let payload = Payload::sample(&event_type, now).expect("a known type");
+    let (tokens, body) = tampered(signers, &event_type, tamper, SystemTime::now());
+    let request = post(config, tokens, body);
+    let mut outcome = Outcome::new(Some((tamper, event_type)));
+    if let Some(status) = outcome.send(config, client, request).await {
+        outcome.delivered = status.is_success();
+    }
+    outcome
+}
+
+/// The request `send --tamper` sends for `event_type` broken as `tamper` says, signed
+/// as `signing` says at `now`: its signature headers and its body. For the tests that
+/// compare what the library says of each kind.
+pub fn tampered_request(
+    signing: &Signing,
+    event_type: &EventType,
+    tamper: Tamper,
+    now: SystemTime,
+) -> (Vec<(HeaderName, String)>, Vec<u8>) {
+    tampered(&Signers::new(signing), event_type, tamper, now)
+}
+
+/// [`tampered_request`] with the run's signers.
+fn tampered(
+    signers: &Signers,
+    event_type: &EventType,
+    tamper: Tamper,
+    now: SystemTime,
+) -> (Vec<(HeaderName, String)>, Vec<u8>) {
+    let payload = Payload::sample(event_type, now).expect("a known type");
     let mut body = serde_json::to_vec(&payload).expect("payloads serialize");
-    let other = Payload::sample(&event_type, now).expect("a known type");
+    let other = Payload::sample(event_type, now).expect("a known type");
     let other = serde_json::to_vec(&other).expect("payloads serialize");
     let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
@@ -599,12 +626,7 @@ async fn send_tampered(
         let at = find(&body, b"\"eventId\":\"") + 11;
         body[at] = if body[at] == b'0' { b'1' } else { b'0' };
     }
-    let request = post(config, tokens, body);
-    let mut outcome = Outcome::new(Some((tamper, event_type)));
-    if let Some(status) = outcome.send(config, client, request).await {
-        outcome.delivered = status.is_success();
-    }
-    outcome
+    (tokens, body)
 }
 
 /// A `POST` of `body` (JSON) to the receiver with these signature headers.
