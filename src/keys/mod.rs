@@ -528,6 +528,9 @@ mod tests {
         }
         // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
         assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
+        let pinned = DtKeys::from_jwks("https://id.example", r#"{"keys":["x"]}"#).unwrap();
+        assert!(pinned.ready() && pinned.kids().is_empty());
+        assert!(matches!(pinned.lookup("k1"), Lookup::Unknown));
         let error = parse_jwks(b"[]").err().unwrap();
         assert_eq!(error.class(), FailureClass::NotJson);
     }
