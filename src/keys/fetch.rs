@@ -46,9 +46,12 @@ pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchErro
 ///
 /// An implementation answers the body of a `200 OK` and the `max-age` of its
 /// `Cache-Control` ([`cache_max_age`] reads it from the headers); any other status is an
-/// error. It decides its own redirects: the default client follows up to 3 (never from
-/// https to plain http; plain http only when the whole chain stays on loopback), and
-/// a client that follows none is fine. It should refuse bodies over 64 KiB, and give its
+/// error. It decides its own redirects (before #16 these docs called every redirect an
+/// error): the default client follows up to 3 (never from https to plain http; plain http
+/// only when the whole chain stays on loopback), and a client that follows none is fine.
+/// One that follows them should keep those rules, since the URL it is given is the only
+/// one this crate checked, and report a redirect it refuses with
+/// [`FailureClass::RedirectRefused`]. It should refuse bodies over 64 KiB, and give its
 /// errors a [`FailureClass`] ([`FetchError::with_class`]) for the status and metrics. The
 /// key cache bounds the whole refresh to 5 s, so the fetch needs no timeout of its own.
 ///
