@@ -1,7 +1,10 @@
 //! DT's keys fetched through discovery (feature `jwks`), against a real HTTP identity
 //! server on 127.0.0.1 (`testing::IdentityServer`), through the layer: the server down at
 //! start and later, the cells of the policy table where the asymmetric token cannot be
-//! checked (503), broken key sets, rotation and a flood of unknown kids.
+//! checked (503), broken key sets, rotation and a flood of unknown kids; and (#16) an
+//! https identity server behind a test CA, the trailing-slash issuer, redirect chains,
+//! RFC 7517 key sets, `status()` and the metric outcome of each failure class, and the org
+//! id in either form.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -581,6 +584,13 @@ fn status_and_metric_outcome_of_each_failure_class() {
                 assert_eq!(failure.class, class, "{class}: {}", failure.reason);
                 assert_eq!(status.last_refresh.unwrap().failure, Some(class));
                 assert!(status.next_refresh.is_some(), "{class}");
+                // Debug shows the same facts.
+                let debug = format!("{keys:?}");
+                assert!(
+                    debug.contains(&format!("class: {class:?}"))
+                        && debug.contains("consecutive_failures: 1"),
+                    "{debug}"
+                );
             }
             let server = IdentityServer::start().await;
             server.new_signer(ORG);
@@ -620,4 +630,83 @@ fn status_and_metric_outcome_of_each_failure_class() {
     assert_eq!(labels[0].0, "issuer");
     assert!(labels[0].1.starts_with("http://127.0.0.1:"), "{labels:?}");
     assert!(seconds > 1.7e9, "{seconds}");
+}
+
+/// DT's API form `organizations/<id>` and the bare id are one organization, on either side
+/// (the configured id, the token's `sub`); another id is refused before the inner service.
+#[tokio::test]
+async fn the_org_id_in_either_form_over_discovered_keys() {
+    let server = IdentityServer::start().await;
+    let prefixed = format!("organizations/{ORG}");
+    let rows = [
+        (ORG, ORG, true),
+        (prefixed.as_str(), ORG, true),
+        (ORG, prefixed.as_str(), true),
+        (prefixed.as_str(), prefixed.as_str(), true),
+        (ORG, "organizations/other-org", false),
+        (prefixed.as_str(), "other-org", false),
+        (ORG, "organizations/organizations/org-jwks", false),
+    ];
+    // Every signer in the key set before the first fetch (an unknown kid would wait for
+    // the 30 s limit on refreshes).
+    let signers: Vec<AsymmetricSigner> = rows
+        .iter()
+        .map(|(_, sub, _)| {
+            let signer = AsymmetricSigner::generate()
+                .with_issuer(server.issuer())
+                .with_org_id(*sub);
+            server.add_signer(&signer);
+            signer
+        })
+        .collect();
+    let keys = DtKeys::discover(server.discovery_url()).unwrap();
+    for ((configured, sub, accepted), signer) in rows.into_iter().zip(&signers) {
+        let verifier = Verifier::asymmetric(keys.clone(), configured);
+        let (status, error, seen) = send(verifier, es(signer)).await;
+        if accepted {
+            assert_eq!(
+                (status, error),
+                (StatusCode::OK, None),
+                "{configured} {sub}"
+            );
+            assert_eq!(seen[0].body, BODY);
+            let claims = seen[0].parts.extensions.get::<DtClaims>().unwrap();
+            assert_eq!(claims.org_id(), Some(ORG), "the bare id");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{configured} {sub}");
+            assert_eq!(error.map(|e| e.0), Some(ErrorKind::WrongOrganization));
+            assert!(seen.is_empty(), "{configured} {sub}");
+        }
+    }
+}
+
+/// A user's `FetchJwks` classes its own failures: the class and the reason reach
+/// `status()`.
+#[tokio::test]
+async fn a_custom_fetchers_failure_class_reaches_the_status() {
+    use tower_dt_signature::keys::{FetchError, FetchFuture, FetchJwks};
+
+    struct Refusing;
+
+    impl FetchJwks for Refusing {
+        fn fetch<'a>(&'a self, _url: &'a str) -> FetchFuture<'a> {
+            Box::pin(async {
+                Err(FetchError::new("the proxy answered 403").with_class(FailureClass::HttpStatus))
+            })
+        }
+    }
+
+    let keys = DtKeys::discovery("https://id.example/dc/.well-known/openid-configuration")
+        .fetcher(Refusing)
+        .build()
+        .unwrap();
+    let status = first_refresh(&keys).await;
+    let failure = status.last_failure.unwrap();
+    assert_eq!(failure.class, FailureClass::HttpStatus);
+    assert!(
+        failure.reason.contains("the proxy answered 403"),
+        "{}",
+        failure.reason
+    );
+    assert!(!status.loaded);
 }
