@@ -540,7 +540,23 @@ mod tests {
         let ec = jwk("k1");
         let rsa = r#"{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}"#.to_owned();
         let other = jwk("k1");
-        for pair in [[&ec, &rsa], [&rsa, &ec], [&ec, &other], [&other, &ec]] {
+        // The unusable first keys of the fuzz target's finding (before #16's rewrite of
+        // a_duplicate_kid_refuses_the_set_even_after_an_unusable_key): P-384, off the curve.
+        let p384 = ec.replace(r#""crv":"P-256""#, r#""crv":"P-384""#);
+        let x = ec.find(r#""x":""#).unwrap() + 5;
+        let off_curve = format!("{}AAAA{}", &ec[..x], &ec[x + 4..]);
+        assert_eq!(kids(&[p384.clone()]), Ok(vec![]), "skipped alone");
+        assert_eq!(kids(&[off_curve.clone()]), Ok(vec![]), "skipped alone");
+        for pair in [
+            [&ec, &rsa],
+            [&rsa, &ec],
+            [&ec, &other],
+            [&other, &ec],
+            [&p384, &ec],
+            [&ec, &p384],
+            [&off_curve, &ec],
+            [&ec, &off_curve],
+        ] {
             let error = kids(&[pair[0].clone(), pair[1].clone()]).unwrap_err();
             assert!(error.contains("two different keys"), "{error}");
         }
