@@ -236,7 +236,7 @@ mod tests {
             br#"["https://id.example","https://id.example/j"]"#.to_vec(),
         ] {
             let text = String::from_utf8_lossy(&refused).into_owned();
-            let error = parse_discovery(&refused).err().expect(&text);
+            let error = parse_discovery(&refused).expect_err(&text);
             assert_eq!(error.class(), FailureClass::NotJson, "{text}");
         }
     }

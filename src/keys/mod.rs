@@ -545,8 +545,16 @@ mod tests {
         let p384 = ec.replace(r#""crv":"P-256""#, r#""crv":"P-384""#);
         let x = ec.find(r#""x":""#).unwrap() + 5;
         let off_curve = format!("{}AAAA{}", &ec[..x], &ec[x + 4..]);
-        assert_eq!(kids(&[p384.clone()]), Ok(vec![]), "skipped alone");
-        assert_eq!(kids(&[off_curve.clone()]), Ok(vec![]), "skipped alone");
+        assert_eq!(
+            kids(std::slice::from_ref(&p384)),
+            Ok(vec![]),
+            "skipped alone"
+        );
+        assert_eq!(
+            kids(std::slice::from_ref(&off_curve)),
+            Ok(vec![]),
+            "skipped alone"
+        );
         for pair in [
             [&ec, &rsa],
             [&rsa, &ec],

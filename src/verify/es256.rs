@@ -49,9 +49,7 @@ pub(crate) enum EsCheck {
 /// With `may_wait`, a `kid` missing from the key set asks for a refresh (within the
 /// limits of [`DtKeys`]) and returns it to wait for; without, the set as it stands decides.
 pub(crate) fn check(
-    keys: &DtKeys,
-    org: &OrgId,
-    notices: &Notices,
+    against: Against<'_>,
     headers: &HeaderMap,
     now: SystemTime,
     leeway: Duration,
@@ -69,7 +67,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(keys, org, notices, token, now, leeway, may_wait, obs) {
+    match check_token(against, token, now, leeway, may_wait, obs) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -113,11 +111,18 @@ struct EsHeader<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+/// What an asymmetric token is checked against: DT's keys and the organization, with the
+/// notices that log the first refusal of each configuration mistake.
+#[derive(Clone, Copy)]
+pub(crate) struct Against<'a> {
+    pub(crate) keys: &'a DtKeys,
+    pub(crate) org: &'a OrgId,
+    pub(crate) notices: &'a Notices,
+}
+
 /// The refusals a configuration mistake causes are logged through `notices`.
 fn check_token(
-    keys: &DtKeys,
-    org: &OrgId,
-    notices: &Notices,
+    Against { keys, org, notices }: Against<'_>,
     token: &str,
     now: SystemTime,
     leeway: Duration,
