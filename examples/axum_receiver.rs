@@ -17,18 +17,20 @@
 //!
 //! Point the Data Connector at `http://<host>:<PORT>/`. Only requests signed as
 //! configured reach the handler; everything else is answered 400 (413 for a body over 1 MiB).
-//! `RUST_LOG` sets the log filter (default `info`).
+//! `GET /ready` (for a readiness probe, not signed) answers 503 with the reason until DT's
+//! keys are loaded, then 200; at start-up the receiver logs where the keys come from and
+//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{Response, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::Value;
 use tower::ServiceBuilder;
-use tower_dt_signature::{DtClaims, DtSignatureError};
+use tower_dt_signature::{DtClaims, DtSignatureError, DtSignatureLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::{info, warn, Level, Span};
@@ -36,15 +38,18 @@ use tracing::{info, warn, Level, Span};
 #[path = "common/config.rs"]
 mod config;
 
+use config::ready::Readiness;
+
 #[tokio::main]
 async fn main() {
     config::init_logging();
 
     // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
     // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.
-    let dt_signature = config::read(|name| std::env::var(name).ok())
+    let (dt_signature, readiness) = config::read(|name| std::env::var(name).ok())
         .and_then(|config| config::layer(&config))
         .unwrap_or_else(|error| exit(&error));
+    readiness.log_start();
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .parse()
@@ -52,27 +57,7 @@ async fn main() {
         Err(_) => 8080,
     };
 
-    // Outermost first. TraceLayer sees every request and every answer, refusals included.
-    // TimeoutLayer bounds the whole request, body upload included: DtSignatureLayer reads
-    // the body inside its response future, so a client that stalls mid-body is cut off
-    // (408) instead of holding a buffer. DtSignatureLayer sits innermost, next to the
-    // handler, and enforces its own body limit (`max_body_size`, default 1 MiB), so a
-    // `RequestBodyLimitLayer` is optional.
-    let app = Router::new().route("/", post(receive)).layer(
-        ServiceBuilder::new()
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                    .on_response(log_response),
-            )
-            // DT gives up after 10 s and retries; answer before that.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                Duration::from_secs(5),
-            ))
-            .layer(dt_signature),
-    );
-
+    let app = app(dt_signature, readiness);
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
         .await
         .unwrap_or_else(|error| exit(&format!("cannot listen on port {port}: {error}")));
@@ -83,6 +68,43 @@ async fn main() {
         })
         .await
         .unwrap();
+}
+
+/// `POST /` for DT, and `GET /ready` beside it (outside the layers: a probe is not signed,
+/// and is not logged at each call).
+fn app(dt_signature: DtSignatureLayer, readiness: Readiness) -> Router {
+    // Outermost first. TraceLayer sees every request and every answer, refusals included.
+    // TimeoutLayer bounds the whole request, body upload included: DtSignatureLayer reads
+    // the body inside its response future, so a client that stalls mid-body is cut off
+    // (408) instead of holding a buffer. DtSignatureLayer sits innermost, next to the
+    // handler, and enforces its own body limit (`max_body_size`, default 1 MiB), so a
+    // `RequestBodyLimitLayer` is optional.
+    Router::new()
+        .route("/", post(receive))
+        .layer(
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                        .on_response(log_response),
+                )
+                // DT gives up after 10 s and retries; answer before that.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(5),
+                ))
+                .layer(dt_signature),
+        )
+        // Added after `.layer(...)`: outside those layers.
+        .route("/ready", get(move || ready(readiness.clone())))
+}
+
+/// 200 once DT's keys are loaded (at once for `hmac`), else 503 with the reason.
+async fn ready(readiness: Readiness) -> (StatusCode, String) {
+    match readiness.check() {
+        Ok(text) => (StatusCode::OK, text),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+    }
 }
 
 /// Runs only for requests DT signed; `body` holds the exact bytes DT sent.
@@ -116,4 +138,20 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
 fn exit(message: &str) -> ! {
     eprintln!("axum_receiver: {message}");
     std::process::exit(1)
+}
+
+/// `GET /ready` over real HTTP, against a local identity service on 127.0.0.1.
+#[cfg(all(test, feature = "jwks", feature = "test-util"))]
+mod tests {
+    use super::*;
+    use config::ready::route_test;
+
+    #[tokio::test]
+    async fn ready_is_503_with_the_reason_until_the_keys_load_then_200() {
+        let (identity, layer, readiness) = route_test::receiver_before_the_keys().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app(layer, readiness)).await });
+        route_test::check_ready_route(addr, &identity).await;
+    }
 }

@@ -17,7 +17,9 @@
 //!
 //! Point the Data Connector at `http://<host>:<PORT>/`. Only requests signed as
 //! configured reach `receive`; everything else is answered 400 (413 for a body over 1 MiB).
-//! `RUST_LOG` sets the log filter (default `info`).
+//! `GET /ready` (for a readiness probe, not signed) answers 503 with the reason until DT's
+//! keys are loaded, then 200; at start-up the receiver logs where the keys come from and
+//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`).
 
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
@@ -25,16 +27,17 @@ use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceBuilder;
-use tower_dt_signature::{DtBody, DtClaims, DtSignatureError};
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt as _};
+use tower_dt_signature::{DtBody, DtClaims, DtSignatureError, DtSignatureLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::{info, warn, Level, Span};
@@ -42,15 +45,18 @@ use tracing::{info, warn, Level, Span};
 #[path = "common/config.rs"]
 mod config;
 
+use config::ready::Readiness;
+
 #[tokio::main]
 async fn main() {
     config::init_logging();
 
     // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
     // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.
-    let dt_signature = config::read(|name| std::env::var(name).ok())
+    let (dt_signature, readiness) = config::read(|name| std::env::var(name).ok())
         .and_then(|config| config::layer(&config))
         .unwrap_or_else(|error| exit(&error));
+    readiness.log_start();
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .parse()
@@ -58,20 +64,7 @@ async fn main() {
         Err(_) => 8080,
     };
 
-    // Outermost first; see examples/axum_receiver.rs for why in this order. The rejection
-    // body is made from a `&'static str`, which `Full<Bytes>` accepts.
-    let service = ServiceBuilder::new()
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(log_response),
-        )
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(5),
-        ))
-        .layer(dt_signature)
-        .service_fn(receive);
+    let service = app(dt_signature, readiness);
 
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
         .await
@@ -116,6 +109,49 @@ async fn main() {
     shutdown.closed().await;
 }
 
+/// `GET /ready` (not signed, not logged at each call), and everything else through the
+/// layers to `receive`.
+fn app(
+    dt_signature: DtSignatureLayer,
+    readiness: Readiness,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<impl Body<Data = Bytes, Error = BoxError> + use<>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    // Outermost first; see examples/axum_receiver.rs for why in this order. The rejection
+    // body is made from a `&'static str`, which `Full<Bytes>` accepts.
+    let signed = ServiceBuilder::new()
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(log_response),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(5),
+        ))
+        .layer(dt_signature)
+        .service_fn(receive);
+    tower::service_fn(move |request: Request<Incoming>| {
+        let (signed, readiness) = (signed.clone(), readiness.clone());
+        async move {
+            if request.method() == Method::GET && request.uri().path() == "/ready" {
+                let (status, text) = match readiness.check() {
+                    Ok(text) => (StatusCode::OK, text),
+                    Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+                };
+                let mut response = Response::new(Either::Left(Full::from(text)));
+                *response.status_mut() = status;
+                return Ok(response);
+            }
+            let response = signed.oneshot(request).await?;
+            Ok(response.map(Either::Right))
+        }
+    })
+}
+
 /// Runs only for requests DT signed; the body holds the exact bytes DT sent.
 async fn receive(request: Request<DtBody>) -> Result<Response<Full<Bytes>>, Infallible> {
     let jti = request
@@ -157,4 +193,26 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
 fn exit(message: &str) -> ! {
     eprintln!("hyper_receiver: {message}");
     std::process::exit(1)
+}
+
+/// `GET /ready` over real HTTP, against a local identity service on 127.0.0.1.
+#[cfg(all(test, feature = "jwks", feature = "test-util"))]
+mod tests {
+    use super::*;
+    use config::ready::route_test;
+
+    #[tokio::test]
+    async fn ready_is_503_with_the_reason_until_the_keys_load_then_200() {
+        let (identity, layer, readiness) = route_test::receiver_before_the_keys().await;
+        let service = app(layer, readiness);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = TowerToHyperService::new(service.clone());
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        route_test::check_ready_route(addr, &identity).await;
+    }
 }

@@ -21,6 +21,11 @@
 
 use tower_dt_signature::{verify::Policy, DtSignatureLayer};
 
+#[path = "ready.rs"]
+pub mod ready;
+
+use ready::Readiness;
+
 /// Where the asymmetric keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -167,15 +172,27 @@ fn check_discovery_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// The layer the configuration describes.
-pub fn layer(config: &Config) -> Result<DtSignatureLayer, String> {
+/// The layer the configuration describes, and the receiver's readiness (`GET /ready`:
+/// DT's keys loaded).
+pub fn layer(config: &Config) -> Result<(DtSignatureLayer, Readiness), String> {
     let secret = config.secret.as_deref();
     if config.policy == Policy::Hmac {
         let secret = secret.expect("hmac has a secret");
-        return DtSignatureLayer::try_new(secret)
-            .map_err(|error| format!("DT_SIGNATURE_SECRET: {error}"));
+        let layer = DtSignatureLayer::try_new(secret)
+            .map_err(|error| format!("DT_SIGNATURE_SECRET: {error}"))?;
+        return Ok((layer, Readiness::always()));
     }
     asymmetric_layer(config)
+}
+
+impl std::fmt::Display for KeySource {
+    /// Where the keys come from, for a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Discovery(url) => write!(f, "discovery URL {url}"),
+            Self::Pinned { file, .. } => write!(f, "pinned key set {file}"),
+        }
+    }
 }
 
 /// The key handle `source` describes (one per process, cloned into every layer).
@@ -218,16 +235,18 @@ pub fn key_source(var: impl Fn(&str) -> Option<String>) -> Result<KeySource, Str
 }
 
 #[cfg(feature = "asymmetric")]
-fn asymmetric_layer(config: &Config) -> Result<DtSignatureLayer, String> {
-    let keys = keys(config.keys.as_ref().expect("asymmetric schemes have keys"))?;
+fn asymmetric_layer(config: &Config) -> Result<(DtSignatureLayer, Readiness), String> {
+    let source = config.keys.as_ref().expect("asymmetric schemes have keys");
+    let keys = keys(source)?;
     let org = config
         .org_id
         .as_deref()
         .expect("asymmetric schemes have an org");
     let org = tower_dt_signature::keys::OrgId::try_new(org)
         .map_err(|error| format!("DT_ORG_ID={org:?}: {error}"))?;
+    let readiness = Readiness::keys(keys.clone(), source.to_string());
     let verifier = verifier(config.policy, config.secret.as_deref(), keys, org);
-    Ok(DtSignatureLayer::from(verifier))
+    Ok((DtSignatureLayer::from(verifier), readiness))
 }
 
 /// The verifier of an asymmetric `policy` (`asymmetric`, `both` or `either`; the last two
@@ -249,7 +268,7 @@ pub fn verifier(
 }
 
 #[cfg(not(feature = "asymmetric"))]
-fn asymmetric_layer(config: &Config) -> Result<DtSignatureLayer, String> {
+fn asymmetric_layer(config: &Config) -> Result<(DtSignatureLayer, Readiness), String> {
     Err(format!(
         "DT_SIGNATURE_SCHEME={} needs the feature jwks: cargo run --features jwks --example ...",
         config.policy

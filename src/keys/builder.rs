@@ -22,7 +22,10 @@ impl DtKeys {
     ///
     /// `discovery_url` must end in `/.well-known/openid-configuration`; the issuer is the
     /// URL without that suffix (OpenID Connect Discovery 1.0, 4.3), and the document's
-    /// `issuer` must equal it byte for byte. For DT:
+    /// `issuer` must equal it byte for byte, but for one trailing `/` more, which is
+    /// accepted with a warning (tokens must then carry the document's `issuer`:
+    /// [`issuer`](Self::issuer) follows it). An https document must name an https
+    /// `jwks_uri`. For DT:
     /// `https://identity.disruptive-technologies.com/data-connector/.well-known/openid-configuration`.
     ///
     /// Nothing is fetched here: inside a tokio runtime the refresh task starts at once (the
@@ -70,7 +73,9 @@ impl DtKeys {
 /// The default HTTPS client checks certificates against the system's roots
 /// (rustls-platform-verifier) plus any [`extra_root_certificate`](Self::extra_root_certificate),
 /// honours `HTTPS_PROXY` and `NO_PROXY` (an `http://` proxy, through `CONNECT`; never for
-/// loopback hosts), follows no redirect and reads 64 KiB at most.
+/// loopback hosts), and follows up to 3 redirects (never from https to plain http; plain
+/// http only when the discovery URL is loopback http and every hop stays on loopback),
+/// each logged at debug level. The 5 s budget and the 64 KiB cap hold for the whole chain.
 ///
 /// ```no_run
 /// use tower_dt_signature::keys::DtKeys;

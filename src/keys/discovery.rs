@@ -4,8 +4,11 @@
 //! - The URL ends in `/.well-known/openid-configuration`; the issuer is the URL without
 //!   that suffix (OpenID Connect Discovery 1.0, 4.3).
 //! - The document is JSON with `issuer` and `jwks_uri` (other members are ignored); its
-//!   `issuer` equals the URL's byte for byte (4.3), and its `jwks_uri` may be fetched
-//!   ([`check_url`]).
+//!   `issuer` equals the URL's byte for byte (4.3), but for one trailing `/` more, which is
+//!   accepted with a warning; its `jwks_uri` may be fetched ([`check_url`]), and is https
+//!   when the URL is.
+//! - `id_token_signing_alg_values_supported` without `ES256` is a warning; it never widens
+//!   what is accepted.
 
 use http::Uri;
 use serde::Deserialize;

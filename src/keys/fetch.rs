@@ -46,9 +46,12 @@ pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchErro
 ///
 /// An implementation answers the body of a `200 OK` and the `max-age` of its
 /// `Cache-Control` ([`cache_max_age`] reads it from the headers); any other status is an
-/// error. It decides its own redirects: the default client follows up to 3 (never from
-/// https to plain http; plain http only when the whole chain stays on loopback), and
-/// a client that follows none is fine. It should refuse bodies over 64 KiB, and give its
+/// error. It decides its own redirects (before #16 these docs called every redirect an
+/// error): the default client follows up to 3 (never from https to plain http; plain http
+/// only when the whole chain stays on loopback), and a client that follows none is fine.
+/// One that follows them should keep those rules, since the URL it is given is the only
+/// one this crate checked, and report a redirect it refuses with
+/// [`FailureClass::RedirectRefused`]. It should refuse bodies over 64 KiB, and give its
 /// errors a [`FailureClass`] ([`FetchError::with_class`]) for the status and metrics. The
 /// key cache bounds the whole refresh to 5 s, so the fetch needs no timeout of its own.
 ///
@@ -786,9 +789,32 @@ mod tests {
                         .header("location", location)
                         .body(full(""))
                 }
+                // slowhops/N/...: N + 1 redirects, each answered after 400 ms.
+                // fathops/N/...: N + 1 redirects, each with a body of 30 KiB.
+                ("slowhops" | "fathops", _) => {
+                    let (n, rest) = rest.split_once('/').unwrap_or((rest, ""));
+                    let location = match n.parse::<usize>().unwrap_or(0) {
+                        0 => format!("/ok/{rest}"),
+                        n => format!("/{case}/{}/{rest}", n - 1),
+                    };
+                    let body = if case == "slowhops" {
+                        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                        Vec::new()
+                    } else {
+                        vec![b' '; 30 * 1024]
+                    };
+                    response
+                        .status(302)
+                        .header("location", location)
+                        .body(full(body))
+                }
                 ("away", _) => response
                     .status(301)
                     .header("location", "http://192.0.2.1/jwks")
+                    .body(full("")),
+                ("awayhttps", _) => response
+                    .status(302)
+                    .header("location", "https://192.0.2.1/jwks")
                     .body(full("")),
                 ("tohttps", _) => response
                     .status(302)
@@ -867,6 +893,12 @@ mod tests {
                 FailureClass::RedirectRefused,
             ),
             ("away/jwks", "loopback", FailureClass::RedirectRefused),
+            // A plain-http chain stays on loopback, even towards https.
+            (
+                "awayhttps/jwks",
+                "must stay on loopback",
+                FailureClass::RedirectRefused,
+            ),
             // From loopback http to https on a server that speaks http: the handshake fails.
             ("tohttps/jwks", "request failed", FailureClass::Tls),
             ("nothing", "404", FailureClass::HttpStatus),
@@ -893,6 +925,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("loopback"), "{error}");
+    }
+
+    /// The 5 s budget and the 64 KiB cap hold for the whole redirect chain, not per hop:
+    /// here a 1 s budget, hops of 400 ms each, and redirect bodies of 30 KiB each.
+    #[tokio::test]
+    async fn one_budget_and_one_cap_for_the_whole_chain() {
+        let addr = server::start().await;
+        let fetcher = HttpsFetcher::new(TlsOptions::default(), Duration::from_secs(1)).unwrap();
+        let url = |case: &str| format!("http://{addr}/{case}/jwks");
+        // One slow hop, two bodies of 30 KiB: within the budget and the cap.
+        let ok = fetcher.get(&url("slowhops/0")).await.unwrap();
+        assert_eq!(ok.body, server::JWKS);
+        let ok = fetcher.get(&url("fathops/1")).await.unwrap();
+        assert_eq!(ok.body, server::JWKS);
+        // Three slow hops (1.2 s), three bodies (90 KiB): each hop alone would pass.
+        for (case, class, reason) in [
+            ("slowhops/2", FailureClass::Timeout, "no answer within 1s"),
+            ("fathops/2", FailureClass::TooLarge, "over 64 KiB"),
+        ] {
+            let error = fetcher.get(&url(case)).await.unwrap_err();
+            assert_eq!(error.class(), class, "{case}: {error}");
+            assert!(error.to_string().contains(reason), "{case}: {error}");
+        }
     }
 
     /// The default fetcher under the key cache: a good set loads; a body too large, a

@@ -552,6 +552,9 @@ mod tests {
         }
         // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
         assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
+        let pinned = DtKeys::from_jwks("https://id.example", r#"{"keys":["x"]}"#).unwrap();
+        assert!(pinned.ready() && pinned.kids().is_empty());
+        assert!(matches!(pinned.lookup("k1"), Lookup::Unknown));
         let error = parse_jwks(b"[]").err().unwrap();
         assert_eq!(error.class(), FailureClass::NotJson);
     }
@@ -561,7 +564,31 @@ mod tests {
         let ec = jwk("k1");
         let rsa = r#"{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}"#.to_owned();
         let other = jwk("k1");
-        for pair in [[&ec, &rsa], [&rsa, &ec], [&ec, &other], [&other, &ec]] {
+        // The unusable first keys of the fuzz target's finding (before #16's rewrite of
+        // a_duplicate_kid_refuses_the_set_even_after_an_unusable_key): P-384, off the curve.
+        let p384 = ec.replace(r#""crv":"P-256""#, r#""crv":"P-384""#);
+        let x = ec.find(r#""x":""#).unwrap() + 5;
+        let off_curve = format!("{}AAAA{}", &ec[..x], &ec[x + 4..]);
+        assert_eq!(
+            kids(std::slice::from_ref(&p384)),
+            Ok(vec![]),
+            "skipped alone"
+        );
+        assert_eq!(
+            kids(std::slice::from_ref(&off_curve)),
+            Ok(vec![]),
+            "skipped alone"
+        );
+        for pair in [
+            [&ec, &rsa],
+            [&rsa, &ec],
+            [&ec, &other],
+            [&other, &ec],
+            [&p384, &ec],
+            [&ec, &p384],
+            [&off_curve, &ec],
+            [&ec, &off_curve],
+        ] {
             let error = kids(&[pair[0].clone(), pair[1].clone()]).unwrap_err();
             assert!(error.contains("two different keys"), "{error}");
         }

@@ -506,27 +506,47 @@ mod tests {
         let fake = Fake::new(&["k1"]);
         let keys = discover(&fake);
         settle().await;
-        for (mode, jwks) in [
-            (Mode::Fail, None),
-            (Mode::Garbage, None),
-            (Mode::Ok, Some(r#"{"keys":[X,X]}"#)),
+        let rsa = r#"{"kty":"RSA","kid":"k2","n":"AQAB","e":"AQAB"}"#;
+        for (mode, jwks, class) in [
+            (Mode::Fail, None, FailureClass::Other),
+            (Mode::Garbage, None, FailureClass::NotJson),
+            // One kid on two different keys: the set is refused whole.
+            (
+                Mode::Ok,
+                Some(format!(r#"{{"keys":[{},{}]}}"#, jwk("k2"), jwk("k2"))),
+                FailureClass::Other,
+            ),
+            // No usable key (#16): a failed refresh, not an empty set loaded.
+            (
+                Mode::Ok,
+                Some(r#"{"keys":[]}"#.to_owned()),
+                FailureClass::NoUsableKey,
+            ),
+            (
+                Mode::Ok,
+                Some(format!(r#"{{"keys":[{rsa},"k2"]}}"#)),
+                FailureClass::NoUsableKey,
+            ),
         ] {
             fake.set_mode(mode);
-            if jwks.is_some() {
-                // One kid on two different keys: the set is refused whole.
-                *lock(&fake.jwks) = format!(r#"{{"keys":[{},{}]}}"#, jwk("k2"), jwk("k2"));
+            if let Some(jwks) = jwks {
+                *lock(&fake.jwks) = jwks;
             }
             tokio::time::sleep(Duration::from_secs(30)).await;
             wait(keys.refresh_for_unknown_kid()).await;
-            assert!(keys.ready(), "{mode:?}");
-            assert_eq!(keys.kids(), ["k1"], "{mode:?}");
-            assert_eq!(state(&keys, "k1"), "found", "{mode:?}");
+            assert!(keys.ready(), "{mode:?} {class}");
+            assert_eq!(keys.kids(), ["k1"], "{mode:?} {class}");
+            assert_eq!(state(&keys, "k1"), "found", "{mode:?} {class}");
             // The keys may have rotated: a kid not in the old set cannot be judged.
-            assert_eq!(state(&keys, "k2"), "unavailable", "{mode:?}");
+            assert_eq!(state(&keys, "k2"), "unavailable", "{mode:?} {class}");
+            let status = keys.status();
+            assert_eq!(status.last_refresh.unwrap().failure, Some(class));
+            assert_eq!(status.last_failure.unwrap().class, class);
+            assert_eq!(status.kids, ["k1"]);
             fake.set_mode(Mode::Ok);
             fake.set_jwks(&["k1"]);
             tokio::time::sleep(Duration::from_secs(2)).await;
-            assert_eq!(state(&keys, "k2"), "unknown", "{mode:?}");
+            assert_eq!(state(&keys, "k2"), "unknown", "{mode:?} {class}");
         }
     }
 

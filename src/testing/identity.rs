@@ -48,6 +48,7 @@ const JWKS_PATH: &str = "/data-connector/.well-known/jwks.json";
 ///   [`request_count`](Self::request_count), [`wait_for_fetches`](Self::wait_for_fetches);
 /// - failures, per endpoint: [`set_behavior`](Self::set_behavior) with a [`Behavior`]
 ///   (a status, a stall, a delay, garbage, an oversized body, a redirect, any body);
+///   other paths: [`set_route`](Self::set_route) (redirect chains);
 /// - outages: [`go_down`](Self::go_down) (connections refused, open ones closed) and
 ///   [`come_up`](Self::come_up) (the same port again).
 ///
@@ -95,6 +96,8 @@ struct State {
     keys: Vec<serde_json::Value>,
     behavior: [Behavior; 2],
     cache_control: [Option<HeaderValue>; 2],
+    /// Other paths served ([`IdentityServer::set_route`]).
+    routes: HashMap<String, Behavior>,
 }
 
 /// One of the two documents the server serves.
@@ -320,6 +323,27 @@ impl IdentityServer {
         self.shared.lock().behavior[endpoint.index()] = behavior;
     }
 
+    /// Serve another `path` (such as `/hop/1`) with `behavior`, for redirect chains and
+    /// misplaced documents: [`Behavior::Normal`] (or a behavior that serves "the
+    /// document") serves the discovery document there. Requests to it are counted as any
+    /// ([`request_count`](Self::request_count)).
+    ///
+    /// ```
+    /// use tower_dt_signature::testing::{Behavior, Endpoint, IdentityServer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = IdentityServer::start().await;
+    /// // Discovery → /hop/1 → the discovery document, served at /hop/2.
+    /// server.set_behavior(Endpoint::Discovery, Behavior::Redirect(server.url("/hop/1")));
+    /// server.set_route("/hop/1", Behavior::Redirect("/hop/2".into()));
+    /// server.set_route("/hop/2", Behavior::Normal);
+    /// # }
+    /// ```
+    pub fn set_route(&self, path: impl Into<String>, behavior: Behavior) {
+        self.shared.lock().routes.insert(path.into(), behavior);
+    }
+
     /// The `Cache-Control` header of `endpoint`'s answers (any text, such as `no-store` or
     /// a malformed value), `None` for none. Default: none on both.
     ///
@@ -505,9 +529,11 @@ impl Shared {
         let path = request.uri().path().to_owned();
         self.counts
             .send_modify(|counts| *counts.entry(path.clone()).or_default() += 1);
+        let route = self.lock().routes.get(&path).cloned();
         let endpoint = match path.as_str() {
             DISCOVERY_PATH => Endpoint::Discovery,
             JWKS_PATH => Endpoint::Jwks,
+            _ if route.is_some() => Endpoint::Discovery,
             _ => return text(StatusCode::NOT_FOUND, "not found"),
         };
         if request.method() != Method::GET {
@@ -516,7 +542,7 @@ impl Shared {
         let (behavior, cache_control) = {
             let state = self.lock();
             (
-                state.behavior[endpoint.index()].clone(),
+                route.unwrap_or_else(|| state.behavior[endpoint.index()].clone()),
                 state.cache_control[endpoint.index()].clone(),
             )
         };

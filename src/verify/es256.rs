@@ -39,15 +39,6 @@ pub(crate) struct EsPart {
     pub(crate) sha256: [u8; 32],
 }
 
-/// What an asymmetric token is checked against: DT's keys, the organization, and where
-/// the refusals a configuration mistake causes are logged.
-#[derive(Clone, Copy)]
-pub(crate) struct Trust<'a> {
-    pub(crate) keys: &'a DtKeys,
-    pub(crate) org: &'a OrgId,
-    pub(crate) notices: &'a Notices,
-}
-
 /// The asymmetric token's state, or a key refresh to wait for first.
 pub(crate) enum EsCheck {
     Done(Token<EsPart>),
@@ -58,7 +49,7 @@ pub(crate) enum EsCheck {
 /// With `may_wait`, a `kid` missing from the key set asks for a refresh (within the
 /// limits of [`DtKeys`]) and returns it to wait for; without, the set as it stands decides.
 pub(crate) fn check(
-    trust: Trust<'_>,
+    against: Against<'_>,
     headers: &HeaderMap,
     now: SystemTime,
     leeway: Duration,
@@ -76,7 +67,7 @@ pub(crate) fn check(
             });
         }
     };
-    match check_token(trust, token, now, leeway, may_wait, obs) {
+    match check_token(against, token, now, leeway, may_wait, obs) {
         Ok(part) => EsCheck::Done(Token::Valid(part)),
         Err(Outcome::Wait(wait)) => EsCheck::Wait(wait),
         Err(Outcome::Refused(error)) => {
@@ -120,16 +111,24 @@ struct EsHeader<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+/// What an asymmetric token is checked against: DT's keys and the organization, with the
+/// notices that log the first refusal of each configuration mistake.
+#[derive(Clone, Copy)]
+pub(crate) struct Against<'a> {
+    pub(crate) keys: &'a DtKeys,
+    pub(crate) org: &'a OrgId,
+    pub(crate) notices: &'a Notices,
+}
+
 /// The refusals a configuration mistake causes are logged through `notices`.
 fn check_token(
-    trust: Trust<'_>,
+    Against { keys, org, notices }: Against<'_>,
     token: &str,
     now: SystemTime,
     leeway: Duration,
     may_wait: bool,
     obs: &mut impl Observe,
 ) -> Result<EsPart, Outcome> {
-    let Trust { keys, org, notices } = trust;
     const ES: Scheme = Scheme::Asymmetric;
     obs.enter(ES, Step::Token);
     let parts = TokenParts::split(token)?;

@@ -426,7 +426,7 @@ mod tests {
             c.insert("exp".into(), (NOW - 3600).into());
         });
         let other = b"another body";
-        // (case, the X-Dt-Signature token, the body, the step that refuses)
+        /// A row: name, token, body, the step that refuses it.
         type Row<'a> = (&'a str, Option<String>, &'a [u8], Option<Step>);
         let rows: Vec<Row<'_>> = vec![
             ("valid", Some(valid.clone()), BODY, None),

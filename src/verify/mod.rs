@@ -390,9 +390,12 @@ impl Verifier {
         match (&config.asymmetric, config.policy.uses_asymmetric()) {
             (Some((keys, org)), true) => {
                 let now = config.clock.now();
-                let notices = &config.notices;
-                let trust = es256::Trust { keys, org, notices };
-                match es256::check(trust, headers, now, config.leeway, may_wait, obs) {
+                let against = es256::Against {
+                    keys,
+                    org,
+                    notices: &config.notices,
+                };
+                match es256::check(against, headers, now, config.leeway, may_wait, obs) {
                     es256::EsCheck::Done(token) => {
                         obs.token(Scheme::Asymmetric, token_error(&token));
                         Ok(Some(token))

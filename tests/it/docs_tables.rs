@@ -1,6 +1,7 @@
 //! The responses tables of the crate docs (`src/lib.rs`) and of the README, checked against
 //! `ErrorKind`'s one table: every kind has exactly one row, with its status and its public
 //! text, and no row names a kind that does not exist. A new kind without a row fails here.
+//! Also the README's list of key refresh outcomes, against `FailureClass::ALL`.
 
 use tower_dt_signature::ErrorKind;
 
@@ -119,4 +120,31 @@ fn a_missing_or_wrong_row_fails_the_check() {
             "{file}: a wrong text went unnoticed"
         );
     }
+}
+
+/// The README's metrics table lists the key refresh outcomes: `ok` and every
+/// `FailureClass` code, each once, and no other (#16: users' alerts match on them).
+#[cfg(feature = "asymmetric")]
+#[test]
+fn the_readme_lists_every_key_refresh_outcome() {
+    use tower_dt_signature::keys::FailureClass;
+
+    let rows = table(README, "", "| metric | type | labels |");
+    let row = rows
+        .iter()
+        .find(|row| row[0] == "`dt_signature_jwks_fetches_total`")
+        .expect("a row for dt_signature_jwks_fetches_total");
+    // The code spans after "(feature `jwks`):" that are a bare snake-case word.
+    let (_, outcomes) = row[2]
+        .split_once("`jwks`):")
+        .expect("the outcomes after `jwks`");
+    let listed: Vec<&str> = outcomes
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    let mut expected = vec!["ok"];
+    expected.extend(FailureClass::ALL.iter().map(|class| class.code()));
+    assert_eq!(listed, expected, "{}", row[2]);
 }

@@ -12,6 +12,8 @@ mod support;
 
 mod dedup;
 mod gateway;
+#[cfg(feature = "jwks")]
+mod keys;
 mod layer;
 #[cfg(feature = "asymmetric")]
 mod notice;
