@@ -129,6 +129,8 @@ enum Want {
     Accept(&'static [Scheme]),
     /// Refused with this kind, about the token of this scheme.
     Refuse(ErrorKind, Scheme),
+    /// Refused with this kind (not a checksum mismatch) once the body was read.
+    RefuseAtBody(ErrorKind, Scheme),
 }
 
 const H: Scheme = Scheme::Hmac;
@@ -203,14 +205,10 @@ impl Keys {
     }
 
     fn verifier(&self, policy: Policy) -> Verifier {
-        let keys = || DtKeys::from_jwks(self.dt.issuer(), &self.dt.jwks()).unwrap();
-        match policy {
-            Policy::Hmac => Verifier::new(SECRET),
-            Policy::Asymmetric => Verifier::asymmetric(keys(), ORG),
-            Policy::Both => Verifier::both(SECRET, keys(), ORG),
-            Policy::Either => Verifier::either(SECRET, keys(), ORG),
-            _ => unreachable!("the four policies"),
-        }
+        verifier_with(
+            policy,
+            DtKeys::from_jwks(self.dt.issuer(), &self.dt.jwks()).unwrap(),
+        )
     }
 
     /// A request to `uri` with BODY and the two tokens in these states, and its poll
@@ -243,6 +241,17 @@ impl Keys {
             polls: polls.clone(),
         };
         (builder.body(body).unwrap(), polls)
+    }
+}
+
+/// A verifier of `policy` with [`SECRET`] and `keys`.
+fn verifier_with(policy: Policy, keys: DtKeys) -> Verifier {
+    match policy {
+        Policy::Hmac => Verifier::new(SECRET),
+        Policy::Asymmetric => Verifier::asymmetric(keys, ORG),
+        Policy::Both => Verifier::both(SECRET, keys, ORG),
+        Policy::Either => Verifier::either(SECRET, keys, ORG),
+        _ => unreachable!("the four policies"),
     }
 }
 
@@ -323,14 +332,14 @@ async fn run<L>(
                 assert!(parts.extensions.get::<TenantId>().is_some(), "{name}");
             }
         }
-        Want::Refuse(kind, scheme) => {
+        Want::Refuse(kind, scheme) | Want::RefuseAtBody(kind, scheme) => {
             let error = error.unwrap_or_else(|| panic!("{name}: no error attached"));
             assert_eq!(
                 (error.kind(), error.scheme()),
                 (kind, Some(scheme)),
                 "{name}"
             );
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+            assert_eq!(status, kind.status(), "{name}");
             assert!(seen.is_empty(), "{name}: the inner service was called");
             let public = if gateway {
                 "invalid token signature"
@@ -338,7 +347,7 @@ async fn run<L>(
                 kind.public_str()
             };
             assert_eq!(text, public, "{name}");
-            if kind == ErrorKind::ChecksumMismatch {
+            if kind == ErrorKind::ChecksumMismatch || matches!(want, Want::RefuseAtBody(..)) {
                 assert!(
                     polls > 0,
                     "{name}: refused at the body, which was never read"
@@ -921,4 +930,189 @@ async fn dt_dev_token_is_an_unknown_key_through_the_layer() {
         assert_eq!((error.kind(), error.scheme()), want, "{policy}");
         assert!(recorder.take().is_empty());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 17, §2: the policy table with uncheckable keys, the entry points, `crit`.
+
+/// The cells where the asymmetric token is uncheckable (keys discovered from a server
+/// that is down), with every HMAC state, a body-invalid token (`X`) included: a 400 beats
+/// a 503, and "valid" includes the body. Before: `both X/U` answered 503 without reading
+/// the body, where `either X/U` answered 400.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn the_uncheckable_cells_with_a_body_invalid_hmac_token() {
+    use ErrorKind::{ChecksumMismatch, InvalidSignature, KeysUnavailable, MissingHeader};
+    use Policy::{Asymmetric, Both, Either, Hmac};
+    use Tok::{A, I, V, X};
+
+    let server = IdentityServer::start().await;
+    server.go_down().await;
+    let discovered = DtKeys::discover(server.discovery_url()).unwrap();
+    let keys = Keys::new();
+    let unavailable = refuse(KeysUnavailable, E);
+    #[rustfmt::skip]
+    let cells = [
+        (Hmac, A, refuse(MissingHeader, H)), (Hmac, V, HMAC_ONLY),
+        (Hmac, I, refuse(InvalidSignature, H)), (Hmac, X, refuse(ChecksumMismatch, H)),
+        (Asymmetric, A, unavailable), (Asymmetric, V, unavailable),
+        (Asymmetric, I, unavailable), (Asymmetric, X, unavailable),
+        // The HMAC token valid until the body: the body decides between 400 and 503.
+        (Both, V, Want::RefuseAtBody(KeysUnavailable, E)), (Both, X, refuse(ChecksumMismatch, H)),
+        (Both, A, refuse(MissingHeader, H)), (Both, I, refuse(InvalidSignature, H)),
+        (Either, V, HMAC_ONLY), (Either, X, refuse(ChecksumMismatch, H)),
+        (Either, A, unavailable), (Either, I, refuse(InvalidSignature, H)),
+    ];
+    for (policy, hmac, want) in cells {
+        let layer = DtSignatureLayer::from(verifier_with(policy, discovered.clone()));
+        // A token of DT's key: uncheckable, since no key set could be had.
+        let (request, polls) = keys.request("/", hmac, Tok::V);
+        let name = format!("{policy} hmac={hmac:?} es=U");
+        run(&name, &layer, request, polls, want, false).await;
+    }
+
+    // Without the layer: `verify` decides the same, `begin` leaves the 503 to the body.
+    let verifier = verifier_with(Both, discovered);
+    let (request, _) = keys.request("/", X, Tok::V);
+    let error = verifier.verify(request.headers(), BODY).unwrap_err();
+    assert_eq!((error.kind(), error.scheme()), (ChecksumMismatch, Some(H)));
+    let (request, _) = keys.request("/", V, Tok::V);
+    let error = verifier.verify(request.headers(), BODY).unwrap_err();
+    assert_eq!((error.kind(), error.scheme()), (KeysUnavailable, Some(E)));
+}
+
+/// Every entry point applies the policy: `verify_token` reads the token of an `hmac` or
+/// `asymmetric` verifier's one header, and refuses for `both` and `either`, which read two;
+/// an asymmetric verifier takes no secret. Before: every `verify_token` checked an HMAC
+/// token, so `both` accepted a lone HMAC token, and `asymmetric(..).add_secret(..)` one too.
+#[test]
+fn every_entry_point_applies_the_policy() {
+    use tower_dt_signature::ConfigError;
+
+    let keys = Keys::new();
+    let hmac_token = Signer::new(SECRET).sign(BODY);
+    let es_token = keys.dt.sign(BODY);
+    let outcome = |verifier: &Verifier, token: &str| {
+        verifier
+            .verify_token(token, BODY)
+            .map(|claims| claims.schemes().to_vec())
+            .map_err(|error| (error.kind(), error.scheme()))
+    };
+
+    let hmac = keys.verifier(Policy::Hmac);
+    assert_eq!(outcome(&hmac, &hmac_token), Ok(vec![H]));
+    assert_eq!(
+        outcome(&hmac, &es_token),
+        Err((ErrorKind::UnsupportedAlgorithm, Some(H)))
+    );
+
+    let asymmetric = keys.verifier(Policy::Asymmetric);
+    assert_eq!(outcome(&asymmetric, &es_token), Ok(vec![E]));
+    assert_eq!(
+        outcome(&asymmetric, &hmac_token),
+        Err((ErrorKind::UnsupportedAlgorithm, Some(E)))
+    );
+    // The header rules apply to the token as to the header's value.
+    assert_eq!(
+        outcome(&asymmetric, "é"),
+        Err((ErrorKind::InvalidAsymmetricHeader, Some(E)))
+    );
+    let mut tampered = BODY.to_vec();
+    tampered[3] ^= 1;
+    let error = asymmetric.verify_token(&es_token, &tampered).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ChecksumMismatch);
+    assert_eq!(
+        asymmetric.clone().try_add_secret(SECRET).unwrap_err(),
+        ConfigError::SecretWithoutHmac
+    );
+    let added = std::panic::catch_unwind(|| keys.verifier(Policy::Asymmetric).add_secret(SECRET));
+    assert!(
+        added.is_err(),
+        "add_secret on an asymmetric verifier panics"
+    );
+
+    for policy in [Policy::Both, Policy::Either] {
+        let verifier = keys.verifier(policy);
+        for token in [&hmac_token, &es_token] {
+            assert_eq!(
+                outcome(&verifier, token),
+                Err((ErrorKind::PolicyNeedsHeaders, None)),
+                "{policy}"
+            );
+            let error = verifier.begin_token(token).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::PolicyNeedsHeaders);
+            assert!(error.reason().contains("verify(headers, body)"));
+        }
+        // Secrets can still be added (rotation), and `verify` reads both headers.
+        let verifier = verifier.add_secret("next secret");
+        let (request, _) = keys.request("/", Tok::V, Tok::V);
+        assert_eq!(
+            verifier.verify(request.headers(), BODY).unwrap().schemes(),
+            [H, E]
+        );
+    }
+}
+
+/// `"crit": null` is a `crit` member: refused in both schemes, as `crit` with an
+/// extension is. Before: `Option<IgnoredAny>` read `null` as absent, and accepted it.
+#[test]
+fn crit_null_is_refused_in_both_schemes() {
+    let keys = Keys::new();
+    let claims = |es: bool| {
+        let token = if es {
+            keys.dt.sign(BODY)
+        } else {
+            Signer::new(SECRET).sign(BODY)
+        };
+        let payload = token.split('.').nth(1).unwrap().to_owned();
+        base64_decode(&payload)
+    };
+    for crit in ["null", "[\"exp\"]"] {
+        let header = format!(r#"{{"alg":"HS256","typ":"JWT","crit":{crit}}}"#);
+        let token = Signer::new(SECRET).sign_parts(header.as_bytes(), &claims(false));
+        let error = keys
+            .verifier(Policy::Hmac)
+            .verify_token(&token, BODY)
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ErrorKind::UnsupportedAlgorithm,
+            "HS256 crit {crit}"
+        );
+
+        let header = format!(
+            r#"{{"alg":"ES256","kid":"{}","typ":"JWT","crit":{crit}}}"#,
+            keys.dt.kid()
+        );
+        let token = keys.dt.sign_parts(header.as_bytes(), &claims(true));
+        let error = keys
+            .verifier(Policy::Asymmetric)
+            .verify_token(&token, BODY)
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ErrorKind::UnsupportedAlgorithm,
+            "ES256 crit {crit}"
+        );
+    }
+    // The same tokens without `crit` pass: only `crit` refuses them.
+    let header = br#"{"alg":"HS256","typ":"JWT"}"#;
+    let token = Signer::new(SECRET).sign_parts(header, &claims(false));
+    assert!(keys
+        .verifier(Policy::Hmac)
+        .verify_token(&token, BODY)
+        .is_ok());
+    let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, keys.dt.kid());
+    let token = keys.dt.sign_parts(header.as_bytes(), &claims(true));
+    assert!(keys
+        .verifier(Policy::Asymmetric)
+        .verify_token(&token, BODY)
+        .is_ok());
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
 }
