@@ -3,9 +3,9 @@
 //! invalid at the body) through `DtSignatureLayer::from(Verifier::...)` and through a
 //! gateway with one tenant per policy; and the test identity server of `testing`.
 //!
-//! Not reachable here: the cells where the asymmetric token is *uncheckable* (no usable key
-//! set, 503). Pinned keys are always usable; those cells need a discovered key set
-//! (feature `jwks`) whose fetch fails.
+//! The cells where the asymmetric token is *uncheckable* (no usable key set, 503) need a
+//! discovered key set whose fetch fails: `the_uncheckable_cells_with_a_body_invalid_hmac_token`
+//! (feature `jwks`) covers them with every HMAC state.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -1053,10 +1053,12 @@ fn every_entry_point_applies_the_policy() {
     }
 }
 
-/// `"crit": null` is a `crit` member: refused in both schemes, as `crit` with an
-/// extension is. Before: `Option<IgnoredAny>` read `null` as absent, and accepted it.
-#[test]
-fn crit_null_is_refused_in_both_schemes() {
+/// Any `crit` member is refused in both schemes, `null` included (RFC 7515, 4.1.11: when
+/// present, a non-empty array; none is implemented here), whatever its value or spelling,
+/// before the body and without the inner service. Before: `Option<IgnoredAny>` read
+/// `"crit": null` as absent, and accepted the token.
+#[tokio::test]
+async fn any_crit_member_is_refused_in_both_schemes() {
     let keys = Keys::new();
     let claims = |es: bool| {
         let token = if es {
@@ -1064,50 +1066,91 @@ fn crit_null_is_refused_in_both_schemes() {
         } else {
             Signer::new(SECRET).sign(BODY)
         };
-        let payload = token.split('.').nth(1).unwrap().to_owned();
-        base64_decode(&payload)
+        base64_decode(token.split('.').nth(1).unwrap())
     };
-    for crit in ["null", "[\"exp\"]"] {
-        let header = format!(r#"{{"alg":"HS256","typ":"JWT","crit":{crit}}}"#);
-        let token = Signer::new(SECRET).sign_parts(header.as_bytes(), &claims(false));
-        let error = keys
-            .verifier(Policy::Hmac)
-            .verify_token(&token, BODY)
-            .unwrap_err();
-        assert_eq!(
-            error.kind(),
-            ErrorKind::UnsupportedAlgorithm,
-            "HS256 crit {crit}"
-        );
-
-        let header = format!(
-            r#"{{"alg":"ES256","kid":"{}","typ":"JWT","crit":{crit}}}"#,
+    let (hmac_claims, es_claims) = (claims(false), claims(true));
+    // The tokens with these members after `alg` (and `kid`), signed with the right key.
+    let tokens = |members: &str| {
+        let hmac = format!(r#"{{"alg":"HS256","typ":"JWT"{members}}}"#);
+        let es = format!(
+            r#"{{"alg":"ES256","kid":"{}","typ":"JWT"{members}}}"#,
             keys.dt.kid()
         );
-        let token = keys.dt.sign_parts(header.as_bytes(), &claims(true));
-        let error = keys
-            .verifier(Policy::Asymmetric)
-            .verify_token(&token, BODY)
-            .unwrap_err();
-        assert_eq!(
-            error.kind(),
-            ErrorKind::UnsupportedAlgorithm,
-            "ES256 crit {crit}"
+        [
+            (
+                Policy::Hmac,
+                H,
+                Signer::new(SECRET).sign_parts(hmac.as_bytes(), &hmac_claims),
+            ),
+            (
+                Policy::Asymmetric,
+                E,
+                keys.dt.sign_parts(es.as_bytes(), &es_claims),
+            ),
+        ]
+    };
+    let request = |scheme: Scheme, token: &str| {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let name = if scheme == H {
+            X_DT_SIGNATURE
+        } else {
+            DT_ASYMMETRIC_SIGNATURE
+        };
+        let request = Request::post("/")
+            .header(name, token)
+            .header("content-length", BODY.len())
+            .body(Counted {
+                inner: Full::new(Bytes::from_static(BODY)),
+                polls: polls.clone(),
+            })
+            .unwrap();
+        (request, polls)
+    };
+
+    let forms = [
+        r#","crit":null"#,
+        r#","crit":["exp"]"#,
+        r#","crit":["b64"],"b64":false"#,
+        r#","crit":[]"#,
+        r#","crit":"exp""#,
+        r#","crit":{}"#,
+        r#","crit":0"#,
+        r#","crit":false"#,
+        // The member's name escaped: JSON reads it as `crit`.
+        r#","cr\u0069t":null"#,
+    ];
+    for members in forms {
+        for (policy, scheme, token) in tokens(members) {
+            let name = format!("{policy} {members}");
+            let error = keys
+                .verifier(policy)
+                .verify_token(&token, BODY)
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::UnsupportedAlgorithm, "{name}");
+            let layer = DtSignatureLayer::from(keys.verifier(policy));
+            let (request, polls) = request(scheme, &token);
+            let want = refuse(ErrorKind::UnsupportedAlgorithm, scheme);
+            run(&name, &layer, request, polls, want, false).await;
+        }
+    }
+    // Twice: refused too (a JSON object names a member once).
+    for (policy, _, token) in tokens(r#","crit":["exp"],"crit":null"#) {
+        assert!(
+            keys.verifier(policy).verify_token(&token, BODY).is_err(),
+            "{policy} crit twice"
         );
     }
-    // The same tokens without `crit` pass: only `crit` refuses them.
-    let header = br#"{"alg":"HS256","typ":"JWT"}"#;
-    let token = Signer::new(SECRET).sign_parts(header, &claims(false));
-    assert!(keys
-        .verifier(Policy::Hmac)
-        .verify_token(&token, BODY)
-        .is_ok());
-    let header = format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, keys.dt.kid());
-    let token = keys.dt.sign_parts(header.as_bytes(), &claims(true));
-    assert!(keys
-        .verifier(Policy::Asymmetric)
-        .verify_token(&token, BODY)
-        .is_ok());
+    // The same tokens without `crit` pass, and with a member of another name: only `crit`
+    // refuses them.
+    for members in ["", r#","critical":null"#, r#","crit ":null"#] {
+        for (policy, scheme, token) in tokens(members) {
+            let layer = DtSignatureLayer::from(keys.verifier(policy));
+            let (request, polls) = request(scheme, &token);
+            let name = format!("{policy} {members}");
+            let want = if scheme == H { HMAC_ONLY } else { ES_ONLY };
+            run(&name, &layer, request, polls, want, false).await;
+        }
+    }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
