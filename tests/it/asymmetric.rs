@@ -1159,3 +1159,24 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+/// A refusal before the body beats a checksum mismatch that only the body would show,
+/// whichever token each belongs to: an HMAC token for another body and two
+/// `DT-Asymmetric-Signature` headers are refused for the headers, unread. Found by the
+/// `service_policies` fuzz target, whose oracle read `Policy`'s docs ("the first refusal
+/// in the order HMAC, then ES256") as the HMAC mismatch; the docs now say the order.
+#[tokio::test]
+async fn a_refusal_before_the_body_beats_a_mismatch_at_the_body() {
+    let keys = Keys::new();
+    for policy in [Policy::Both, Policy::Either] {
+        let layer = DtSignatureLayer::from(keys.verifier(policy));
+        let (mut request, polls) = keys.request("/", Tok::X, Tok::V);
+        let second = keys.dt.sign(BODY).parse().unwrap();
+        request
+            .headers_mut()
+            .append(DT_ASYMMETRIC_SIGNATURE, second);
+        let want = refuse(ErrorKind::DuplicateAsymmetricHeader, E);
+        let name = format!("{policy} hmac=X es=twice");
+        run(&name, &layer, request, polls, want, false).await;
+    }
+}
