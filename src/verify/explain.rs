@@ -426,7 +426,8 @@ mod tests {
             c.insert("exp".into(), (NOW - 3600).into());
         });
         let other = b"another body";
-        let rows: Vec<(&str, Option<String>, &[u8], Option<Step>)> = vec![
+        type Row<'a> = (&'a str, Option<String>, &'a [u8], Option<Step>);
+        let rows: Vec<Row<'_>> = vec![
             ("valid", Some(valid.clone()), BODY, None),
             (
                 "body byte",
