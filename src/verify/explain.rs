@@ -1,7 +1,7 @@
 //! [`Verifier::explain`]: why a request is accepted or refused, step by step.
 //!
 //! The report is recorded by the code that verifies: the step functions of `hs256`,
-//! `es256` and `body` take an [`Observe`]r and tell it which step they enter, how each
+//! `es256` and `body` take an `Observe`r and tell it which step they enter, how each
 //! token ended and what each digest compared. [`Verifier::verify`] passes `()`, whose
 //! hooks are empty and inlined away (the functions are generic, so the verify path is
 //! compiled as before); [`Verifier::explain`] passes a recorder. The verdict in the
