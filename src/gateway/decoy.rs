@@ -31,7 +31,8 @@ const DECOY_SECRET: &[u8] = b"tower-dt-signature decoy key: matches no token";
 /// # #[cfg(feature = "asymmetric")] {
 /// use tower_dt_signature::gateway::{Decoy, StaticSecrets};
 /// use tower_dt_signature::keys::DtKeys;
-/// use tower_dt_signature::{DtSignatureLayer, Policy, Verifier};
+/// use tower_dt_signature::verify::Policy;
+/// use tower_dt_signature::{DtSignatureLayer, Verifier};
 ///
 /// let keys = DtKeys::from_jwks("https://identity.example", r#"{"keys":[]}"#).unwrap();
 /// let secrets = StaticSecrets::by_path_segment(1)
