@@ -341,7 +341,8 @@ async fn run<L>(
             );
             assert_eq!(status, kind.status(), "{name}");
             assert!(seen.is_empty(), "{name}: the inner service was called");
-            let public = if gateway {
+            // A gateway answers each 400 with one text; a 503 keeps its own.
+            let public = if gateway && status == StatusCode::BAD_REQUEST {
                 "invalid token signature"
             } else {
                 kind.public_str()
@@ -963,12 +964,30 @@ async fn the_uncheckable_cells_with_a_body_invalid_hmac_token() {
         (Either, V, HMAC_ONLY), (Either, X, refuse(ChecksumMismatch, H)),
         (Either, A, unavailable), (Either, I, refuse(InvalidSignature, H)),
     ];
+    // The same cells through a gateway with a tenant of each policy on those keys.
+    let gateway = DtSignatureLayer::gateway([Hmac, Asymmetric, Both, Either].into_iter().fold(
+        StaticSecrets::by_path_segment(1),
+        |secrets, policy| {
+            secrets.tenant(tenant_of(policy), verifier_with(policy, discovered.clone()))
+        },
+    ));
     for (policy, hmac, want) in cells {
         let layer = DtSignatureLayer::from(verifier_with(policy, discovered.clone()));
         // A token of DT's key: uncheckable, since no key set could be had.
         let (request, polls) = keys.request("/", hmac, Tok::V);
         let name = format!("{policy} hmac={hmac:?} es=U");
         run(&name, &layer, request, polls, want, false).await;
+        let uri = format!("/dt/{}", tenant_of(policy));
+        let (request, polls) = keys.request(&uri, hmac, Tok::V);
+        run(
+            &format!("gateway {name}"),
+            &gateway,
+            request,
+            polls,
+            want,
+            true,
+        )
+        .await;
     }
 
     // Without the layer: `verify` decides the same, `begin` leaves the 503 to the body.
