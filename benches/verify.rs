@@ -29,16 +29,18 @@
 //! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
 //! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
 
+#[path = "support/ratio.rs"]
+mod ratio;
 mod support;
 
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use jsonwebtoken::Algorithm;
+use ratio::{interleaved_ratio, median_ns, PAIRS};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use support::dt_token;
@@ -135,29 +137,6 @@ fn bench(c: &mut Criterion, case: &Case) {
     group.bench_function("sha1", |b| b.iter(|| Sha1::digest(black_box(body))));
     group.bench_function("sha256", |b| b.iter(|| Sha256::digest(black_box(body))));
     group.finish();
-}
-
-/// Where criterion writes its results, found the way criterion finds it.
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    // target/<profile>/deps/verify-<hash>
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().join("criterion")
-}
-
-/// The median of the last run of `group/function`, in nanoseconds.
-fn median_ns(group: &str, function: &str) -> Option<f64> {
-    let path = criterion_home()
-        .join(group)
-        .join(function)
-        .join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
 }
 
 fn main() {
@@ -436,34 +415,4 @@ fn openssl_p256_verify_us() -> Option<(Vec<f64>, f64)> {
     let mut sorted = runs.clone();
     sorted.sort_by(f64::total_cmp);
     Some((runs, sorted[1]))
-}
-
-const PAIRS: usize = 301;
-
-/// The median over [`PAIRS`] pairs of `a` and `b` bursts of the time of `a` over the time of
-/// `b`, in alternating order.
-fn interleaved_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    a();
-    let iterations = (2_000_000 / start.elapsed().as_nanos().max(1)).max(1);
-    let burst = |f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            f();
-        }
-        start.elapsed().as_secs_f64()
-    };
-    let mut ratios: Vec<f64> = (0..PAIRS)
-        .map(|pair| {
-            if pair % 2 == 0 {
-                let a = burst(&mut a);
-                a / burst(&mut b)
-            } else {
-                let b = burst(&mut b);
-                burst(&mut a) / b
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[PAIRS / 2]
 }

@@ -119,43 +119,56 @@ type Refusal = (ErrorKind, Option<Scheme>);
 enum Alone {
     Valid,
     Absent(Refusal),
+    /// Refused before the body.
     Invalid(Refusal),
+    /// Refused at the body: a checksum mismatch.
+    AtBody(Refusal),
 }
 
 fn alone(verifier: Verifier, headers: &HeaderMap, body: &[u8], missing: ErrorKind) -> Alone {
     match verifier.verify(headers, body) {
         Ok(_) => Alone::Valid,
         Err(error) if error.kind() == missing => Alone::Absent((error.kind(), error.scheme())),
+        Err(error) if error.kind() == ErrorKind::ChecksumMismatch => {
+            Alone::AtBody((error.kind(), error.scheme()))
+        }
         Err(error) => Alone::Invalid((error.kind(), error.scheme())),
     }
 }
 
 /// The policy table (`Policy`'s docs), from the lone verdicts: the schemes that verified,
-/// or the refusal reported (the first in the order HMAC, then ES256).
+/// or the refusal reported: the first found, those before the body (in the order HMAC,
+/// then ES256) before those the body shows (again HMAC first).
 fn table(
     policy: Policy,
     headers: &HeaderMap,
     body: &[u8],
     now: u64,
 ) -> Result<&'static [Scheme], Refusal> {
-    use Alone::{Absent, Invalid, Valid};
+    use Alone::{Absent, AtBody, Invalid, Valid};
     let hmac = Verifier::new(SECRET).clock(at(now));
     let hmac = alone(hmac, headers, body, ErrorKind::MissingHeader);
     let es = Verifier::asymmetric(keys(), ORG).clock(at(now));
     let es = alone(es, headers, body, ErrorKind::MissingAsymmetricHeader);
     match (policy, hmac, es) {
         (Policy::Hmac, Valid, _) => Ok(&[Scheme::Hmac]),
-        (Policy::Hmac, Absent(refusal) | Invalid(refusal), _) => Err(refusal),
+        (Policy::Hmac, Absent(refusal) | Invalid(refusal) | AtBody(refusal), _) => Err(refusal),
         (Policy::Asymmetric, _, Valid) => Ok(&[Scheme::Asymmetric]),
-        (Policy::Asymmetric, _, Absent(refusal) | Invalid(refusal)) => Err(refusal),
-        (Policy::Both, Valid, Valid) => Ok(&[Scheme::Hmac, Scheme::Asymmetric]),
+        (Policy::Asymmetric, _, Absent(refusal) | Invalid(refusal) | AtBody(refusal)) => {
+            Err(refusal)
+        }
+        // Both: a token absent or invalid before the body, then a mismatch at the body.
         (Policy::Both, Absent(refusal) | Invalid(refusal), _) => Err(refusal),
-        (Policy::Both, Valid, Absent(refusal) | Invalid(refusal)) => Err(refusal),
-        // Either: any present token invalid, or none present, is a refusal.
+        (Policy::Both, _, Absent(refusal) | Invalid(refusal)) => Err(refusal),
+        (Policy::Both, AtBody(refusal), _) | (Policy::Both, _, AtBody(refusal)) => Err(refusal),
+        (Policy::Both, Valid, Valid) => Ok(&[Scheme::Hmac, Scheme::Asymmetric]),
+        // Either: any present token invalid before the body, or none present; then a
+        // mismatch at the body.
         (_, Invalid(refusal), _) | (_, _, Invalid(refusal)) => Err(refusal),
+        (_, Absent(refusal), Absent(_)) => Err(refusal),
+        (_, AtBody(refusal), _) | (_, _, AtBody(refusal)) => Err(refusal),
         (_, Valid, Valid) => Ok(&[Scheme::Hmac, Scheme::Asymmetric]),
         (_, Valid, Absent(_)) => Ok(&[Scheme::Hmac]),
         (_, Absent(_), Valid) => Ok(&[Scheme::Asymmetric]),
-        (_, Absent(refusal), Absent(_)) => Err(refusal),
     }
 }

@@ -36,6 +36,9 @@ pub(crate) struct Notices {
     /// Per [`Kind`]: the verifier's clock at the last warning, in Unix seconds + 1; 0 for
     /// never.
     last: [AtomicU64; 3],
+    /// Every line at debug level: a gateway's decoy, whose refusals are no tenant's
+    /// configuration mistake (its organization is made up).
+    quiet: bool,
 }
 
 /// Log one refusal: at warn level if `$first`, else at debug level, with the same fields.
@@ -53,6 +56,19 @@ impl Notices {
     /// Whether a refusal of `kind` at `now` is the first in [`REARM`] (then it takes the
     /// slot). A clock moved back by more than [`REARM`] re-arms too.
     fn first(&self, kind: Kind, now: SystemTime) -> bool {
+        // The same work as a loud verifier's, then debug level (the decoy's time).
+        self.take_first(kind, now) && !self.quiet
+    }
+
+    /// Notices that log at debug level only, the same work otherwise.
+    pub(crate) fn quiet() -> Self {
+        Self {
+            quiet: true,
+            ..Self::default()
+        }
+    }
+
+    fn take_first(&self, kind: Kind, now: SystemTime) -> bool {
         let slot = &self.last[kind as usize];
         let now = now
             .duration_since(UNIX_EPOCH)

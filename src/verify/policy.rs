@@ -6,7 +6,9 @@ use crate::error::DtSignatureError;
 ///
 /// Each token is absent, valid, invalid, or (the asymmetric one only) uncheckable: no
 /// usable key set. A policy ignores a header it does not name. A 400 beats a 503, and the
-/// error reported is the first refusal in the order HMAC, then ES256.
+/// error reported is the first refusal found: the refusals before the body, in the order
+/// HMAC, then ES256, come before a checksum mismatch that only the body shows (again HMAC
+/// first), since a token refused before the body spares reading it.
 ///
 /// | policy | accepted when | 400 when | 503 when |
 /// | --- | --- | --- | --- |

@@ -3,9 +3,9 @@
 //! invalid at the body) through `DtSignatureLayer::from(Verifier::...)` and through a
 //! gateway with one tenant per policy; and the test identity server of `testing`.
 //!
-//! Not reachable here: the cells where the asymmetric token is *uncheckable* (no usable key
-//! set, 503). Pinned keys are always usable; those cells need a discovered key set
-//! (feature `jwks`) whose fetch fails.
+//! The cells where the asymmetric token is *uncheckable* (no usable key set, 503) need a
+//! discovered key set whose fetch fails: `the_uncheckable_cells_with_a_body_invalid_hmac_token`
+//! (feature `jwks`) covers them with every HMAC state.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -129,6 +129,8 @@ enum Want {
     Accept(&'static [Scheme]),
     /// Refused with this kind, about the token of this scheme.
     Refuse(ErrorKind, Scheme),
+    /// Refused with this kind (not a checksum mismatch) once the body was read.
+    RefuseAtBody(ErrorKind, Scheme),
 }
 
 const H: Scheme = Scheme::Hmac;
@@ -203,14 +205,10 @@ impl Keys {
     }
 
     fn verifier(&self, policy: Policy) -> Verifier {
-        let keys = || DtKeys::from_jwks(self.dt.issuer(), &self.dt.jwks()).unwrap();
-        match policy {
-            Policy::Hmac => Verifier::new(SECRET),
-            Policy::Asymmetric => Verifier::asymmetric(keys(), ORG),
-            Policy::Both => Verifier::both(SECRET, keys(), ORG),
-            Policy::Either => Verifier::either(SECRET, keys(), ORG),
-            _ => unreachable!("the four policies"),
-        }
+        verifier_with(
+            policy,
+            DtKeys::from_jwks(self.dt.issuer(), &self.dt.jwks()).unwrap(),
+        )
     }
 
     /// A request to `uri` with BODY and the two tokens in these states, and its poll
@@ -243,6 +241,17 @@ impl Keys {
             polls: polls.clone(),
         };
         (builder.body(body).unwrap(), polls)
+    }
+}
+
+/// A verifier of `policy` with [`SECRET`] and `keys`.
+fn verifier_with(policy: Policy, keys: DtKeys) -> Verifier {
+    match policy {
+        Policy::Hmac => Verifier::new(SECRET),
+        Policy::Asymmetric => Verifier::asymmetric(keys, ORG),
+        Policy::Both => Verifier::both(SECRET, keys, ORG),
+        Policy::Either => Verifier::either(SECRET, keys, ORG),
+        _ => unreachable!("the four policies"),
     }
 }
 
@@ -323,22 +332,23 @@ async fn run<L>(
                 assert!(parts.extensions.get::<TenantId>().is_some(), "{name}");
             }
         }
-        Want::Refuse(kind, scheme) => {
+        Want::Refuse(kind, scheme) | Want::RefuseAtBody(kind, scheme) => {
             let error = error.unwrap_or_else(|| panic!("{name}: no error attached"));
             assert_eq!(
                 (error.kind(), error.scheme()),
                 (kind, Some(scheme)),
                 "{name}"
             );
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+            assert_eq!(status, kind.status(), "{name}");
             assert!(seen.is_empty(), "{name}: the inner service was called");
-            let public = if gateway {
+            // A gateway answers each 400 with one text; a 503 keeps its own.
+            let public = if gateway && status == StatusCode::BAD_REQUEST {
                 "invalid token signature"
             } else {
                 kind.public_str()
             };
             assert_eq!(text, public, "{name}");
-            if kind == ErrorKind::ChecksumMismatch {
+            if kind == ErrorKind::ChecksumMismatch || matches!(want, Want::RefuseAtBody(..)) {
                 assert!(
                     polls > 0,
                     "{name}: refused at the body, which was never read"
@@ -920,5 +930,272 @@ async fn dt_dev_token_is_an_unknown_key_through_the_layer() {
         };
         assert_eq!((error.kind(), error.scheme()), want, "{policy}");
         assert!(recorder.take().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 17, §2: the policy table with uncheckable keys, the entry points, `crit`.
+
+/// The cells where the asymmetric token is uncheckable (keys discovered from a server
+/// that is down), with every HMAC state, a body-invalid token (`X`) included: a 400 beats
+/// a 503, and "valid" includes the body. Before: `both X/U` answered 503 without reading
+/// the body, where `either X/U` answered 400.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn the_uncheckable_cells_with_a_body_invalid_hmac_token() {
+    use ErrorKind::{ChecksumMismatch, InvalidSignature, KeysUnavailable, MissingHeader};
+    use Policy::{Asymmetric, Both, Either, Hmac};
+    use Tok::{A, I, V, X};
+
+    let server = IdentityServer::start().await;
+    server.go_down().await;
+    let discovered = DtKeys::discover(server.discovery_url()).unwrap();
+    let keys = Keys::new();
+    let unavailable = refuse(KeysUnavailable, E);
+    #[rustfmt::skip]
+    let cells = [
+        (Hmac, A, refuse(MissingHeader, H)), (Hmac, V, HMAC_ONLY),
+        (Hmac, I, refuse(InvalidSignature, H)), (Hmac, X, refuse(ChecksumMismatch, H)),
+        (Asymmetric, A, unavailable), (Asymmetric, V, unavailable),
+        (Asymmetric, I, unavailable), (Asymmetric, X, unavailable),
+        // The HMAC token valid until the body: the body decides between 400 and 503.
+        (Both, V, Want::RefuseAtBody(KeysUnavailable, E)), (Both, X, refuse(ChecksumMismatch, H)),
+        (Both, A, refuse(MissingHeader, H)), (Both, I, refuse(InvalidSignature, H)),
+        (Either, V, HMAC_ONLY), (Either, X, refuse(ChecksumMismatch, H)),
+        (Either, A, unavailable), (Either, I, refuse(InvalidSignature, H)),
+    ];
+    // The same cells through a gateway with a tenant of each policy on those keys.
+    let gateway = DtSignatureLayer::gateway([Hmac, Asymmetric, Both, Either].into_iter().fold(
+        StaticSecrets::by_path_segment(1),
+        |secrets, policy| {
+            secrets.tenant(tenant_of(policy), verifier_with(policy, discovered.clone()))
+        },
+    ));
+    for (policy, hmac, want) in cells {
+        let layer = DtSignatureLayer::from(verifier_with(policy, discovered.clone()));
+        // A token of DT's key: uncheckable, since no key set could be had.
+        let (request, polls) = keys.request("/", hmac, Tok::V);
+        let name = format!("{policy} hmac={hmac:?} es=U");
+        run(&name, &layer, request, polls, want, false).await;
+        let uri = format!("/dt/{}", tenant_of(policy));
+        let (request, polls) = keys.request(&uri, hmac, Tok::V);
+        run(
+            &format!("gateway {name}"),
+            &gateway,
+            request,
+            polls,
+            want,
+            true,
+        )
+        .await;
+    }
+
+    // Without the layer: `verify` decides the same, `begin` leaves the 503 to the body.
+    let verifier = verifier_with(Both, discovered);
+    let (request, _) = keys.request("/", X, Tok::V);
+    let error = verifier.verify(request.headers(), BODY).unwrap_err();
+    assert_eq!((error.kind(), error.scheme()), (ChecksumMismatch, Some(H)));
+    let (request, _) = keys.request("/", V, Tok::V);
+    let error = verifier.verify(request.headers(), BODY).unwrap_err();
+    assert_eq!((error.kind(), error.scheme()), (KeysUnavailable, Some(E)));
+}
+
+/// Every entry point applies the policy: `verify_token` reads the token of an `hmac` or
+/// `asymmetric` verifier's one header, and refuses for `both` and `either`, which read two;
+/// an asymmetric verifier takes no secret. Before: every `verify_token` checked an HMAC
+/// token, so `both` accepted a lone HMAC token, and `asymmetric(..).add_secret(..)` one too.
+#[test]
+fn every_entry_point_applies_the_policy() {
+    use tower_dt_signature::ConfigError;
+
+    let keys = Keys::new();
+    let hmac_token = Signer::new(SECRET).sign(BODY);
+    let es_token = keys.dt.sign(BODY);
+    let outcome = |verifier: &Verifier, token: &str| {
+        verifier
+            .verify_token(token, BODY)
+            .map(|claims| claims.schemes().to_vec())
+            .map_err(|error| (error.kind(), error.scheme()))
+    };
+
+    let hmac = keys.verifier(Policy::Hmac);
+    assert_eq!(outcome(&hmac, &hmac_token), Ok(vec![H]));
+    assert_eq!(
+        outcome(&hmac, &es_token),
+        Err((ErrorKind::UnsupportedAlgorithm, Some(H)))
+    );
+
+    let asymmetric = keys.verifier(Policy::Asymmetric);
+    assert_eq!(outcome(&asymmetric, &es_token), Ok(vec![E]));
+    assert_eq!(
+        outcome(&asymmetric, &hmac_token),
+        Err((ErrorKind::UnsupportedAlgorithm, Some(E)))
+    );
+    // The header rules apply to the token as to the header's value.
+    assert_eq!(
+        outcome(&asymmetric, "é"),
+        Err((ErrorKind::InvalidAsymmetricHeader, Some(E)))
+    );
+    let mut tampered = BODY.to_vec();
+    tampered[3] ^= 1;
+    let error = asymmetric.verify_token(&es_token, &tampered).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ChecksumMismatch);
+    assert_eq!(
+        asymmetric.clone().try_add_secret(SECRET).unwrap_err(),
+        ConfigError::SecretWithoutHmac
+    );
+    let added = std::panic::catch_unwind(|| keys.verifier(Policy::Asymmetric).add_secret(SECRET));
+    assert!(
+        added.is_err(),
+        "add_secret on an asymmetric verifier panics"
+    );
+
+    for policy in [Policy::Both, Policy::Either] {
+        let verifier = keys.verifier(policy);
+        for token in [&hmac_token, &es_token] {
+            assert_eq!(
+                outcome(&verifier, token),
+                Err((ErrorKind::PolicyNeedsHeaders, None)),
+                "{policy}"
+            );
+            let error = verifier.begin_token(token).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::PolicyNeedsHeaders);
+            assert!(error.reason().contains("verify(headers, body)"));
+        }
+        // Secrets can still be added (rotation), and `verify` reads both headers.
+        let verifier = verifier.add_secret("next secret");
+        let (request, _) = keys.request("/", Tok::V, Tok::V);
+        assert_eq!(
+            verifier.verify(request.headers(), BODY).unwrap().schemes(),
+            [H, E]
+        );
+    }
+}
+
+/// Any `crit` member is refused in both schemes, `null` included (RFC 7515, 4.1.11: when
+/// present, a non-empty array; none is implemented here), whatever its value or spelling,
+/// before the body and without the inner service. Before: `Option<IgnoredAny>` read
+/// `"crit": null` as absent, and accepted the token.
+#[tokio::test]
+async fn any_crit_member_is_refused_in_both_schemes() {
+    let keys = Keys::new();
+    let claims = |es: bool| {
+        let token = if es {
+            keys.dt.sign(BODY)
+        } else {
+            Signer::new(SECRET).sign(BODY)
+        };
+        base64_decode(token.split('.').nth(1).unwrap())
+    };
+    let (hmac_claims, es_claims) = (claims(false), claims(true));
+    // The tokens with these members after `alg` (and `kid`), signed with the right key.
+    let tokens = |members: &str| {
+        let hmac = format!(r#"{{"alg":"HS256","typ":"JWT"{members}}}"#);
+        let es = format!(
+            r#"{{"alg":"ES256","kid":"{}","typ":"JWT"{members}}}"#,
+            keys.dt.kid()
+        );
+        [
+            (
+                Policy::Hmac,
+                H,
+                Signer::new(SECRET).sign_parts(hmac.as_bytes(), &hmac_claims),
+            ),
+            (
+                Policy::Asymmetric,
+                E,
+                keys.dt.sign_parts(es.as_bytes(), &es_claims),
+            ),
+        ]
+    };
+    let request = |scheme: Scheme, token: &str| {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let name = if scheme == H {
+            X_DT_SIGNATURE
+        } else {
+            DT_ASYMMETRIC_SIGNATURE
+        };
+        let request = Request::post("/")
+            .header(name, token)
+            .header("content-length", BODY.len())
+            .body(Counted {
+                inner: Full::new(Bytes::from_static(BODY)),
+                polls: polls.clone(),
+            })
+            .unwrap();
+        (request, polls)
+    };
+
+    let forms = [
+        r#","crit":null"#,
+        r#","crit":["exp"]"#,
+        r#","crit":["b64"],"b64":false"#,
+        r#","crit":[]"#,
+        r#","crit":"exp""#,
+        r#","crit":{}"#,
+        r#","crit":0"#,
+        r#","crit":false"#,
+        // The member's name escaped: JSON reads it as `crit`.
+        r#","cr\u0069t":null"#,
+    ];
+    for members in forms {
+        for (policy, scheme, token) in tokens(members) {
+            let name = format!("{policy} {members}");
+            let error = keys
+                .verifier(policy)
+                .verify_token(&token, BODY)
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::UnsupportedAlgorithm, "{name}");
+            let layer = DtSignatureLayer::from(keys.verifier(policy));
+            let (request, polls) = request(scheme, &token);
+            let want = refuse(ErrorKind::UnsupportedAlgorithm, scheme);
+            run(&name, &layer, request, polls, want, false).await;
+        }
+    }
+    // Twice: refused too (a JSON object names a member once).
+    for (policy, _, token) in tokens(r#","crit":["exp"],"crit":null"#) {
+        assert!(
+            keys.verifier(policy).verify_token(&token, BODY).is_err(),
+            "{policy} crit twice"
+        );
+    }
+    // The same tokens without `crit` pass, and with a member of another name: only `crit`
+    // refuses them.
+    for members in ["", r#","critical":null"#, r#","crit ":null"#] {
+        for (policy, scheme, token) in tokens(members) {
+            let layer = DtSignatureLayer::from(keys.verifier(policy));
+            let (request, polls) = request(scheme, &token);
+            let name = format!("{policy} {members}");
+            let want = if scheme == H { HMAC_ONLY } else { ES_ONLY };
+            run(&name, &layer, request, polls, want, false).await;
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
+}
+
+/// A refusal before the body beats a checksum mismatch that only the body would show,
+/// whichever token each belongs to: an HMAC token for another body and two
+/// `DT-Asymmetric-Signature` headers are refused for the headers, unread. Found by the
+/// `service_policies` fuzz target, whose oracle read `Policy`'s docs ("the first refusal
+/// in the order HMAC, then ES256") as the HMAC mismatch; the docs now say the order.
+#[tokio::test]
+async fn a_refusal_before_the_body_beats_a_mismatch_at_the_body() {
+    let keys = Keys::new();
+    for policy in [Policy::Both, Policy::Either] {
+        let layer = DtSignatureLayer::from(keys.verifier(policy));
+        let (mut request, polls) = keys.request("/", Tok::X, Tok::V);
+        let second = keys.dt.sign(BODY).parse().unwrap();
+        request
+            .headers_mut()
+            .append(DT_ASYMMETRIC_SIGNATURE, second);
+        let want = refuse(ErrorKind::DuplicateAsymmetricHeader, E);
+        let name = format!("{policy} hmac=X es=twice");
+        run(&name, &layer, request, polls, want, false).await;
     }
 }

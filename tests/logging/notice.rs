@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::HeaderMap;
 
 use tower_dt_signature::testing::{AsymmetricSignOptions, AsymmetricSigner};
-use tower_dt_signature::{ErrorKind, Verifier};
+use tower_dt_signature::{DtSignatureError, ErrorKind, Verifier};
 
 use crate::support::*;
 
@@ -161,4 +161,65 @@ fn each_kind_and_each_verifier_has_its_own_first() {
             && issuer.contains("token_iss=Some(\"https://identity.example/dc/\")"),
         "{issuer}"
     );
+}
+
+/// A gateway's decoy logs its refusals at debug level only: a genuine DT token of another
+/// organization, or a made-up `kid`, at an unknown tenant is no tenant's mistake, and its
+/// line would name the decoy's made-up organization. The same requests at a known tenant
+/// warn (what the decoy's notices would do, were they not quiet).
+#[test]
+fn a_gateway_decoy_never_warns() {
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::Full;
+    use tower::Layer as _;
+    use tower_dt_signature::gateway::{Decoy, StaticSecrets};
+    use tower_dt_signature::verify::Policy;
+    use tower_dt_signature::DtSignatureLayer;
+
+    const UNKNOWN_KEY: &str = "unknown signing key, and";
+    let dt = AsymmetricSigner::generate().with_org_id(OTHER_ORG);
+    // The decoy reads the system clock, as tenants do outside tests.
+    let clock = Clock::default();
+    clock.set(
+        std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    let secrets = StaticSecrets::by_path_segment(1).tenant("known", verifier(&dt, ORG, &clock));
+    let layer =
+        DtSignatureLayer::gateway(secrets).decoy(Decoy::new(Policy::Asymmetric, dt.dt_keys()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let send = |uri: &str, headers: HeaderMap| {
+        let recorder = Recorder::default();
+        let mut request = Request::post(uri)
+            .body(Full::new(Bytes::from_static(BODY)))
+            .unwrap();
+        *request.headers_mut() = headers;
+        let response = runtime.block_on(call(&layer.layer(recorder.clone()), request));
+        assert_eq!(response.status(), 400, "{uri}");
+        assert_eq!(recorder.calls(), 0, "{uri}: the inner service was called");
+        let error = response.extensions().get::<DtSignatureError>().unwrap();
+        error.kind()
+    };
+    let genuine = || headers(&dt, &clock, AsymmetricSignOptions::new());
+    let made_up = || headers(&dt, &clock, AsymmetricSignOptions::new().kid("made-up-kid"));
+
+    let ((), log) = capture_logs(|| {
+        assert_eq!(send("/dt/nobody", genuine()), ErrorKind::UnknownTenant);
+        assert_eq!(send("/dt/nobody", made_up()), ErrorKind::UnknownTenant);
+    });
+    assert_eq!(levels(&log, ORG_MISMATCH), ["DEBUG"], "{log}");
+    assert_eq!(levels(&log, UNKNOWN_KEY), ["DEBUG"], "{log}");
+    assert!(!log.contains("WARN"), "{log}");
+
+    let ((), log) = capture_logs(|| {
+        assert_eq!(send("/dt/known", genuine()), ErrorKind::WrongOrganization);
+        assert_eq!(send("/dt/known", made_up()), ErrorKind::UnknownKey);
+    });
+    assert_eq!(levels(&log, ORG_MISMATCH), ["WARN"], "{log}");
+    assert_eq!(levels(&log, UNKNOWN_KEY), ["WARN"], "{log}");
 }
