@@ -215,7 +215,7 @@ mod tests {
     use std::sync::{Arc, OnceLock};
     use std::time::UNIX_EPOCH;
 
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use http::HeaderValue;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
