@@ -300,8 +300,8 @@ impl Observe for Recorder {
     ) {
         self.of(scheme).digests.push(DigestCheck {
             claim,
-            claimed: hex::encode(claimed),
-            computed: hex::encode(computed),
+            claimed: const_hex::encode(claimed),
+            computed: const_hex::encode(computed),
             matches,
         });
     }

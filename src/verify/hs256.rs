@@ -242,11 +242,11 @@ pub(super) mod tests {
     }
 
     pub(crate) fn sha1_hex(body: &[u8]) -> String {
-        hex::encode(Sha1::digest(body))
+        const_hex::encode(Sha1::digest(body))
     }
 
     pub(crate) fn sha256_hex(body: &[u8]) -> String {
-        hex::encode(Sha256::digest(body))
+        const_hex::encode(Sha256::digest(body))
     }
 
     /// DT's own claims for `body`, issued at NOW.
@@ -343,6 +343,13 @@ pub(super) mod tests {
             ("checksum not hex", set("checksum", "z".repeat(40).into()), ErrorKind::MalformedChecksum),
             ("checksum empty", set("checksum", "".into()), ErrorKind::MalformedChecksum),
             ("checksum truncated", set("checksum", sha1_hex(BODY)[..39].into()), ErrorKind::MalformedChecksum),
+            ("checksum 0x-prefixed", set("checksum", format!("0x{}", sha1_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum 0x-prefixed, one digit short", set("checksum", format!("0x{}", &sha1_hex(BODY)[..38]).into()), ErrorKind::MalformedChecksum),
+            ("sha256 0x-prefixed", set("checksum_sha256", format!("0x{}", sha256_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum one digit long", set("checksum", format!("{}0", sha1_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum with a space", set("checksum", format!(" {}", &sha1_hex(BODY)[1..]).into()), ErrorKind::MalformedChecksum),
+            ("checksum with a g", set("checksum", format!("g{}", &sha1_hex(BODY)[1..]).into()), ErrorKind::MalformedChecksum),
+            ("sha256 with a non-ASCII digit", set("checksum_sha256", format!("\u{0663}{}", &sha256_hex(BODY)[2..]).into()), ErrorKind::MalformedChecksum),
             ("checksum as number", set("checksum", 1.into()), ErrorKind::MalformedClaims),
             ("two parts", "a.b".to_owned(), ErrorKind::MalformedToken),
             ("four parts", format!("{}.x", header(DT_HEADER)), ErrorKind::MalformedToken),
