@@ -48,6 +48,8 @@ pub(crate) enum EsCheck {
 /// Check the `DT-Asymmetric-Signature` token in `headers` against `keys` and `org`.
 /// With `may_wait`, a `kid` missing from the key set asks for a refresh (within the
 /// limits of [`DtKeys`]) and returns it to wait for; without, the set as it stands decides.
+// The verifier's configuration, the request and the observer, passed as they are.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check(
     keys: &DtKeys,
     org: &OrgId,
@@ -114,6 +116,7 @@ struct EsHeader<'a> {
 }
 
 /// The refusals a configuration mistake causes are logged through `notices`.
+#[allow(clippy::too_many_arguments)]
 fn check_token(
     keys: &DtKeys,
     org: &OrgId,

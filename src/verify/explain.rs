@@ -1,7 +1,7 @@
 //! [`Verifier::explain`]: why a request is accepted or refused, step by step.
 //!
 //! The report is recorded by the code that verifies: the step functions of `hs256`,
-//! `es256` and `body` take an [`Observe`]r and tell it which step they enter, how each
+//! `es256` and `body` take an `Observe`r and tell it which step they enter, how each
 //! token ended and what each digest compared. [`Verifier::verify`] passes `()`, whose
 //! hooks are empty and inlined away (the functions are generic, so the verify path is
 //! compiled as before); [`Verifier::explain`] passes a recorder. The verdict in the
@@ -426,7 +426,9 @@ mod tests {
             c.insert("exp".into(), (NOW - 3600).into());
         });
         let other = b"another body";
-        let rows: Vec<(&str, Option<String>, &[u8], Option<Step>)> = vec![
+        /// A case: its name, the token (`None`: no header), the body, the failing step.
+        type Row<'a> = (&'a str, Option<String>, &'a [u8], Option<Step>);
+        let rows: Vec<Row<'_>> = vec![
             ("valid", Some(valid.clone()), BODY, None),
             (
                 "body byte",

@@ -202,8 +202,13 @@ mod tests {
     /// The compact split, one shape per row: the three parts, or `MalformedToken`.
     #[test]
     fn split_takes_exactly_three_parts() {
+        /// A token, and its header, payload and signature (`None`: refused).
+        type Row = (
+            &'static str,
+            Option<(&'static str, &'static str, &'static str)>,
+        );
         #[rustfmt::skip]
-        let rows: [(&str, Option<(&str, &str, &str)>); 14] = [
+        let rows: [Row; 14] = [
             ("h.p.s", Some(("h", "p", "s"))),
             ("eyJh.eyJj.c2ln", Some(("eyJh", "eyJj", "c2ln"))),
             // Empty parts are split as such; the rules of each part refuse them later.

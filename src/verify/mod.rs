@@ -244,7 +244,7 @@ impl Verifier {
         self
     }
 
-    /// Refuse HMAC tokens without a `checksum_sha256` claim ([`ErrorKind::MissingSha256`](crate::ErrorKind::MissingSha256)).
+    /// Refuse HMAC tokens without a `checksum_sha256` claim ([`ErrorKind::MissingSha256`]).
     /// (Asymmetric tokens always need one.)
     ///
     /// Default: `false`, since tokens made before 2022-02-10 carry only the SHA-1
@@ -279,7 +279,7 @@ impl Verifier {
     /// Verify a token taken from its header by the caller, and the body, as the policy
     /// reads it: an `X-Dt-Signature` token for [`Policy::Hmac`], a `DT-Asymmetric-Signature`
     /// token for [`Policy::Asymmetric`] (the key set as it stands decides). A `both` or
-    /// `either` verifier refuses with [`ErrorKind::PolicyNeedsHeaders`](crate::ErrorKind::PolicyNeedsHeaders):
+    /// `either` verifier refuses with [`ErrorKind::PolicyNeedsHeaders`]:
     /// one token cannot satisfy it (and an `either` verifier given one token would never
     /// see an invalid second one); call [`verify`](Self::verify) with the headers.
     pub fn verify_token(&self, token: &str, body: &[u8]) -> Result<DtClaims, DtSignatureError> {
