@@ -315,7 +315,7 @@ impl Verifier {
     /// ```
     /// use std::time::{Duration, UNIX_EPOCH};
     /// use http::HeaderMap;
-    /// use tower_dt_signature::explain::Step;
+    /// use tower_dt_signature::verify::explain::Step;
     /// use tower_dt_signature::{ErrorKind, Scheme, Verifier};
     ///
     /// let verifier = Verifier::new("test-secret").clock(|| UNIX_EPOCH + Duration::from_secs(1_644_496_933));
