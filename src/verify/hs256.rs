@@ -370,7 +370,8 @@ pub(super) mod tests {
 
     /// The keyed state kept per secret is wiped when dropped: `Hmac<Sha256>` holds two
     /// SHA-256 cores and a block buffer, and each wipes itself on drop only with the
-    /// `zeroize` features of `hmac` and `sha2` (this fails to compile without them).
+    /// `zeroize` feature of `sha2` (and of `digest`, which it and `hmac`'s turn on). This
+    /// test fails to compile without it.
     #[test]
     fn keyed_state_is_wiped_on_drop() {
         use hmac::digest::block_api::{Buffer, EagerHash};
