@@ -26,8 +26,10 @@
 //! `openssl speed -seconds 3 ecdsap256` runs and the check's ratio to it (target <= 1.25;
 //! openssl reports CPU time, criterion wall time).
 //!
-//! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
-//! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
+//! `verify --iterations N [MODE]` runs N checks of the 518-byte event and nothing else,
+//! MODE one of `hmac` (the default), `crypto`, `es256`, `either` and `both` (the last three
+//! with `asymmetric`): the driver for `valgrind --tool=callgrind --collect-atstart=no
+//! --toggle-collect='*measured*'` in BENCHMARKS.md.
 
 mod support;
 
