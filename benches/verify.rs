@@ -26,8 +26,10 @@
 //! `openssl speed -seconds 3 ecdsap256` runs and the check's ratio to it (target <= 1.25;
 //! openssl reports CPU time, criterion wall time).
 //!
-//! `verify --iterations N` runs N verifications of the 518-byte event and nothing else:
-//! the driver for `valgrind --tool=callgrind` in BENCHMARKS.md.
+//! `verify --iterations N [MODE]` runs N checks of the 518-byte event and nothing else,
+//! MODE one of `hmac` (the default), `crypto`, `es256`, `either` and `both` (the last three
+//! with `asymmetric`): the driver for `valgrind --tool=callgrind --collect-atstart=no
+//! --toggle-collect='*measured*'` in BENCHMARKS.md.
 
 #[path = "support/ratio.rs"]
 mod ratio;
@@ -37,7 +39,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use jsonwebtoken::Algorithm;
 use ratio::{interleaved_ratio, median_ns, PAIRS};
@@ -140,20 +142,11 @@ fn bench(c: &mut Criterion, case: &Case) {
 }
 
 fn main() {
-    // `verify --iterations N`: N verifications of the 518-byte event and nothing else, a
-    // small driver for `valgrind --tool=callgrind` (see BENCHMARKS.md).
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--iterations") {
         let iterations: u64 = args[at + 1].parse().expect("a number of iterations");
-        let token = dt_token(EVENT, 0, SECRET);
-        let mut headers = HeaderMap::new();
-        headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
-        let verifier = Verifier::new(SECRET);
-        for _ in 0..iterations {
-            verifier
-                .verify(black_box(&headers), black_box(EVENT))
-                .unwrap();
-        }
+        let mode = args.get(at + 2).map_or("hmac", String::as_str);
+        drive(mode, iterations);
         return;
     }
 
@@ -259,6 +252,73 @@ fn main() {
     println!("\nES256 not measured: build with --features test-util,asymmetric");
 }
 
+/// `verify --iterations N [MODE]`: N runs of one check of the 518-byte event and nothing
+/// else, the driver for `valgrind --tool=callgrind` (see BENCHMARKS.md). Only
+/// [`measured`] is to be counted (`--collect-atstart=no --toggle-collect='*measured*'`).
+/// MODE: `hmac` (default, `Verifier::new`), `crypto` (the HMAC-SHA256 of the same signing
+/// input, keyed state cloned, then SHA-1 and SHA-256 of the body), and with the feature
+/// `asymmetric`: `es256` (`Policy::Asymmetric`), `either` and `both` (both tokens sent).
+fn drive(mode: &str, iterations: u64) {
+    let token = dt_token(EVENT, 0, SECRET);
+    let mut headers = HeaderMap::new();
+    headers.insert(X_DT_SIGNATURE, token.parse().unwrap());
+    let verifier = Verifier::new(SECRET);
+    let check: Box<dyn Fn()> = match mode {
+        "hmac" => Box::new(|| {
+            black_box(
+                verifier
+                    .verify(black_box(&headers), black_box(EVENT))
+                    .unwrap(),
+            );
+        }),
+        "crypto" => {
+            let signing_input = token[..token.rfind('.').unwrap()].to_owned();
+            let keyed = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            Box::new(move || {
+                let mut mac = keyed.clone();
+                mac.update(black_box(signing_input.as_bytes()));
+                black_box((
+                    mac.finalize().into_bytes(),
+                    Sha1::digest(black_box(EVENT)),
+                    Sha256::digest(black_box(EVENT)),
+                ));
+            })
+        }
+        #[cfg(feature = "asymmetric")]
+        "es256" | "either" | "both" => {
+            let es256 = Es256::new();
+            let verifier = match mode {
+                "es256" => es256.asymmetric.clone(),
+                "both" => es256.both.clone(),
+                _ => es256.either.clone(),
+            };
+            let headers = if mode == "es256" {
+                es256.asymmetric_headers.clone()
+            } else {
+                es256.both_headers.clone()
+            };
+            Box::new(move || {
+                black_box(
+                    verifier
+                        .verify(black_box(&headers), black_box(EVENT))
+                        .unwrap(),
+                );
+            })
+        }
+        _ => panic!("unknown mode {mode:?}: hmac, crypto, es256, either or both"),
+    };
+    check();
+    measured(&*check, iterations);
+}
+
+/// What callgrind counts: `iterations` runs of `check`.
+#[inline(never)]
+fn measured(check: &dyn Fn(), iterations: u64) {
+    for _ in 0..iterations {
+        check();
+    }
+}
+
 /// The ES256 benchmarks: one signer, its pinned key, a real-size DT request with both tokens.
 #[cfg(feature = "asymmetric")]
 struct Es256 {
@@ -268,6 +328,7 @@ struct Es256 {
     both_headers: HeaderMap,
     asymmetric: Verifier,
     both: Verifier,
+    either: Verifier,
     public_key: Vec<u8>,
     signing_input: String,
     signature: Vec<u8>,
@@ -295,6 +356,7 @@ impl Es256 {
         let es256 = Self {
             asymmetric: Verifier::asymmetric(signer.dt_keys(), signer.org_id()),
             both: Verifier::both(SECRET, signer.dt_keys(), signer.org_id()),
+            either: Verifier::either(SECRET, signer.dt_keys(), signer.org_id()),
             public_key: signer.public_key().to_vec(),
             signing_input: token[..dot].to_owned(),
             signature,
@@ -322,6 +384,13 @@ impl Es256 {
             .unwrap()
     }
 
+    /// `Verifier::verify`, `Policy::Either`, both tokens sent.
+    fn check_either(&self) -> tower_dt_signature::DtClaims {
+        self.either
+            .verify(black_box(&self.both_headers), black_box(EVENT))
+            .unwrap()
+    }
+
     /// The raw P-256 verify of the same signing input and signature (SHA-256 included).
     fn ring_verify(&self) {
         ring::signature::UnparsedPublicKey::new(
@@ -343,17 +412,19 @@ impl Es256 {
             b.iter(|| Sha256::digest(black_box(self.signing_input.as_bytes())))
         });
         group.bench_function("verifier_both", |b| b.iter(|| self.check_both()));
+        group.bench_function("verifier_either", |b| b.iter(|| self.check_either()));
         group.finish();
     }
 
     fn report(&self) {
         println!("\nES256, 518-byte event (`es256/*`):");
         let get = |function| median_ns("es256", function);
-        if let (Some(check), Some(ring), Some(sha), Some(both)) = (
+        if let (Some(check), Some(ring), Some(sha), Some(both), Some(either)) = (
             get("verifier_asymmetric"),
             get("ring_verify"),
             get("sha256_signing_input"),
             get("verifier_both"),
+            get("verifier_either"),
         ) {
             println!(
                 "  criterion medians: check {:.1} us, ring verify {:.1} us (SHA-256 of the \
@@ -364,9 +435,11 @@ impl Es256 {
                 both / 1e3
             );
             println!(
-                "  check / ring verify {:.3}; both / ring verify {:.3}",
+                "  check / ring verify {:.3}; both / ring verify {:.3}; either (both tokens) / \
+                 ring verify {:.3}",
                 check / ring,
-                both / ring
+                both / ring,
+                either / ring
             );
         }
         let check = || {

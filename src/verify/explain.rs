@@ -300,8 +300,8 @@ impl Observe for Recorder {
     ) {
         self.of(scheme).digests.push(DigestCheck {
             claim,
-            claimed: hex::encode(claimed),
-            computed: hex::encode(computed),
+            claimed: const_hex::encode(claimed),
+            computed: const_hex::encode(computed),
             matches,
         });
     }
@@ -426,7 +426,7 @@ mod tests {
             c.insert("exp".into(), (NOW - 3600).into());
         });
         let other = b"another body";
-        /// A row: name, token, body, the step that refuses it.
+        /// A case: its name, the token (`None`: no header), the body, the failing step.
         type Row<'a> = (&'a str, Option<String>, &'a [u8], Option<Step>);
         let rows: Vec<Row<'_>> = vec![
             ("valid", Some(valid.clone()), BODY, None),

@@ -2,11 +2,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::{DecodeSliceError, Engine as _};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use serde::Deserialize;
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use super::explain::{Observe, Step};
 use super::jws::{
@@ -21,16 +20,20 @@ use crate::error::{ConfigError, DtSignatureError, ErrorKind, Scheme};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// One signature secret, wiped from memory when dropped. The HMAC key schedule is derived
-/// from it per request, on the stack, so no long-lived copy of key-equivalent state stays
-/// in memory after the verifier is gone.
-pub(super) type Secret = Zeroizing<Box<[u8]>>;
+/// One signature secret as keyed HMAC-SHA256 state: the SHA-256 states after the key's
+/// inner and outer pad blocks, derived once. It is as good as the secret for forging
+/// tokens, so it is wiped from memory when dropped (the `zeroize` features of `hmac` and
+/// `sha2`: each SHA-256 state clears itself on drop), and so is each per-request clone.
+#[derive(Clone)]
+pub(super) struct Secret(HmacSha256);
 
 pub(super) fn key(secret: &[u8]) -> Result<Secret, ConfigError> {
     if secret.is_empty() {
         return Err(ConfigError::EmptySecret);
     }
-    Ok(Zeroizing::new(secret.into()))
+    Ok(Secret(
+        HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length"),
+    ))
 }
 
 impl Verifier {
@@ -151,8 +154,8 @@ const DT_JOSE_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 ///
 /// The same outcomes as `jsonwebtoken::crypto::verify` per secret (a signature that is not
 /// base64url is malformed; any other mismatch is invalid), without its boxed verifier and
-/// decoded-signature `Vec` (see BENCHMARKS.md). The key schedule is derived per request
-/// from the zeroizing secret rather than kept keyed for the verifier's lifetime.
+/// decoded-signature `Vec` (see BENCHMARKS.md). Each secret's keyed state is cloned, not
+/// derived again: no key schedule per request.
 fn verify_hmac(
     keys: &[Secret],
     signing_input: &str,
@@ -174,31 +177,25 @@ fn verify_hmac(
             return Err(ErrorKind::InvalidSignature.into());
         }
     };
-    for (index, key) in keys.iter().enumerate() {
+    for (index, Secret(keyed)) in keys.iter().enumerate() {
         #[cfg(test)]
         super::counted::hmac();
+        let mut hmac = keyed.clone();
+        hmac.update(signing_input.as_bytes());
         // Compares in constant time; a MAC of the wrong length never matches.
-        if keyed(key, signing_input.as_bytes())
-            .verify_slice(&mac[..len])
-            .is_ok()
-        {
+        if hmac.verify_slice(&mac[..len]).is_ok() {
             return Ok(index);
         }
     }
     Err(ErrorKind::InvalidSignature.into())
 }
 
-/// HMAC-SHA256 of `message` under `key`, ready to finalize or compare.
-fn keyed(key: &[u8], message: &[u8]) -> HmacSha256 {
-    let mut hmac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    hmac.update(message);
-    hmac
-}
-
 /// The HS256 signature of `message` under `key`: the one HMAC the signer mints with.
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) fn sign(key: &[u8], message: &[u8]) -> [u8; 32] {
-    keyed(key, message).finalize().into_bytes().into()
+    let mut hmac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    hmac.update(message);
+    hmac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -245,11 +242,11 @@ pub(super) mod tests {
     }
 
     pub(crate) fn sha1_hex(body: &[u8]) -> String {
-        hex::encode(Sha1::digest(body))
+        const_hex::encode(Sha1::digest(body))
     }
 
     pub(crate) fn sha256_hex(body: &[u8]) -> String {
-        hex::encode(Sha256::digest(body))
+        const_hex::encode(Sha256::digest(body))
     }
 
     /// DT's own claims for `body`, issued at NOW.
@@ -346,6 +343,13 @@ pub(super) mod tests {
             ("checksum not hex", set("checksum", "z".repeat(40).into()), ErrorKind::MalformedChecksum),
             ("checksum empty", set("checksum", "".into()), ErrorKind::MalformedChecksum),
             ("checksum truncated", set("checksum", sha1_hex(BODY)[..39].into()), ErrorKind::MalformedChecksum),
+            ("checksum 0x-prefixed", set("checksum", format!("0x{}", sha1_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum 0x-prefixed, one digit short", set("checksum", format!("0x{}", &sha1_hex(BODY)[..38]).into()), ErrorKind::MalformedChecksum),
+            ("sha256 0x-prefixed", set("checksum_sha256", format!("0x{}", sha256_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum one digit long", set("checksum", format!("{}0", sha1_hex(BODY)).into()), ErrorKind::MalformedChecksum),
+            ("checksum with a space", set("checksum", format!(" {}", &sha1_hex(BODY)[1..]).into()), ErrorKind::MalformedChecksum),
+            ("checksum with a g", set("checksum", format!("g{}", &sha1_hex(BODY)[1..]).into()), ErrorKind::MalformedChecksum),
+            ("sha256 with a non-ASCII digit", set("checksum_sha256", format!("\u{0663}{}", &sha256_hex(BODY)[2..]).into()), ErrorKind::MalformedChecksum),
             ("checksum as number", set("checksum", 1.into()), ErrorKind::MalformedClaims),
             ("two parts", "a.b".to_owned(), ErrorKind::MalformedToken),
             ("four parts", format!("{}.x", header(DT_HEADER)), ErrorKind::MalformedToken),
@@ -362,6 +366,24 @@ pub(super) mod tests {
                 Err(error) => assert_eq!(error.kind(), kind, "{name}"),
             }
         }
+    }
+
+    /// The keyed state kept per secret is wiped when dropped: `Hmac<Sha256>` holds two
+    /// SHA-256 cores and a block buffer, and each wipes itself on drop only with the
+    /// `zeroize` feature of `sha2` (and of `digest`, which it and `hmac`'s turn on). This
+    /// test fails to compile without it.
+    #[test]
+    fn keyed_state_is_wiped_on_drop() {
+        use hmac::digest::block_api::{Buffer, EagerHash};
+        use zeroize::ZeroizeOnDrop;
+        fn wiped<T: ZeroizeOnDrop>() {}
+        wiped::<<Sha256 as EagerHash>::Core>();
+        wiped::<Buffer<<Sha256 as EagerHash>::Core>>();
+        // One secret is one keyed state, not a copy of the secret's bytes.
+        assert_eq!(
+            std::mem::size_of::<Secret>(),
+            std::mem::size_of::<HmacSha256>()
+        );
     }
 
     /// `verify_hmac` decides as `jsonwebtoken::crypto::verify` did, for signatures of every

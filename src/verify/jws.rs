@@ -31,11 +31,17 @@ pub(crate) struct TokenParts<'a> {
 impl<'a> TokenParts<'a> {
     /// Exactly three parts, or [`ErrorKind::MalformedToken`].
     pub(crate) fn split(token: &'a str) -> Result<Self, DtSignatureError> {
+        // Two short searches from either end (the signature, then the header), then no
+        // dot in the ~250-byte payload, checked without an early exit so that it is
+        // vectorised (as the header rule's check is).
         let (signing_input, signature) = token.rsplit_once('.').ok_or(ErrorKind::MalformedToken)?;
         let (header, payload) = signing_input
             .split_once('.')
             .ok_or(ErrorKind::MalformedToken)?;
-        if payload.contains('.') {
+        if payload
+            .bytes()
+            .fold(false, |dot, byte| dot | (byte == b'.'))
+        {
             return Err(ErrorKind::MalformedToken.into());
         }
         Ok(Self {
@@ -155,7 +161,11 @@ impl<'de, const N: usize> Deserialize<'de> for HexClaim<N> {
 
             fn visit_str<E: serde::de::Error>(self, hex_digest: &str) -> Result<Self::Value, E> {
                 let mut digest = [0u8; N];
-                let parsed = hex::decode_to_slice(hex_digest, &mut digest).ok();
+                // Exactly 2N hex digits: `const_hex` would also take them after a `0x`,
+                // which a string of this length cannot hold.
+                let parsed = (hex_digest.len() == 2 * N)
+                    .then(|| const_hex::decode_to_slice(hex_digest, &mut digest).ok())
+                    .flatten();
                 Ok(HexClaim(parsed.map(|()| digest)))
             }
         }
@@ -183,4 +193,64 @@ pub(crate) fn parse_claims(encoded: &str) -> Result<RawClaims, DtSignatureError>
     // One UTF-8 check of the whole text rather than one per string.
     let json = std::str::from_utf8(&json).map_err(|_| ErrorKind::MalformedClaims)?;
     serde_json::from_str(json).map_err(|_| ErrorKind::MalformedClaims.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The compact split, one shape per row: the three parts, or `MalformedToken`.
+    #[test]
+    fn split_takes_exactly_three_parts() {
+        /// A token, and its header, payload and signature (`None`: refused).
+        type Row = (
+            &'static str,
+            Option<(&'static str, &'static str, &'static str)>,
+        );
+        #[rustfmt::skip]
+        let rows: [Row; 14] = [
+            ("h.p.s", Some(("h", "p", "s"))),
+            ("eyJh.eyJj.c2ln", Some(("eyJh", "eyJj", "c2ln"))),
+            // Empty parts are split as such; the rules of each part refuse them later.
+            ("..", Some(("", "", ""))),
+            ("h.p.", Some(("h", "p", ""))),
+            (".p.s", Some(("", "p", "s"))),
+            ("h..s", Some(("h", "", "s"))),
+            ("", None),
+            ("hps", None),
+            ("h.p", None),
+            (".", None),
+            ("h.p.s.", None),
+            ("h.p.x.s", None),
+            (".h.p.s", None),
+            ("...", None),
+        ];
+        for (token, expected) in rows {
+            let got = TokenParts::split(token).map(|parts| {
+                assert_eq!(
+                    parts.signing_input,
+                    format!("{}.{}", parts.header, parts.payload),
+                    "{token:?}"
+                );
+                (parts.header, parts.payload, parts.signature)
+            });
+            match expected {
+                Some(parts) => assert_eq!(got.ok(), Some(parts), "{token:?}"),
+                None => assert_eq!(
+                    got.err().map(|error| error.kind()),
+                    Some(ErrorKind::MalformedToken),
+                    "{token:?}"
+                ),
+            }
+        }
+        // A dot anywhere in a real-size payload is a fourth part.
+        let payload = "x".repeat(300);
+        for at in [0, 1, 150, 298, 299] {
+            let mut dotted = payload.clone();
+            dotted.replace_range(at..=at, ".");
+            let token = format!("h.{dotted}.s");
+            assert!(TokenParts::split(&token).is_err(), "dot at {at}");
+        }
+        assert!(TokenParts::split(&format!("h.{payload}.s")).is_ok());
+    }
 }
