@@ -225,7 +225,7 @@ impl AsymmetricSigner {
             typ: "JWT",
         };
         let claims = Claims {
-            checksum_sha256: const_hex::encode(Sha256::digest(body)),
+            checksum_sha256: hex::encode(Sha256::digest(body)),
             exp: options
                 .exp
                 .unwrap_or(iat.saturating_add(ASYMMETRIC_TOKEN_LIFETIME_SECS)),

@@ -90,8 +90,8 @@ impl Signer {
             None => new_id(iat),
         };
         let claims = Claims {
-            checksum: const_hex::encode(Sha1::digest(body)),
-            checksum_sha256: (!options.sha1_only).then(|| const_hex::encode(Sha256::digest(body))),
+            checksum: hex::encode(Sha1::digest(body)),
+            checksum_sha256: (!options.sha1_only).then(|| hex::encode(Sha256::digest(body))),
             exp: options
                 .exp
                 .unwrap_or(iat.saturating_add(TOKEN_LIFETIME_SECS)),

@@ -257,7 +257,7 @@ mod tests {
             let pair =
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
                     .unwrap();
-            let kid = const_hex::encode(&Sha256::digest(pair.public_key().as_ref())[..10]);
+            let kid = hex::encode(&Sha256::digest(pair.public_key().as_ref())[..10]);
             Self {
                 pair: Arc::new(pair),
                 pkcs8: pkcs8.as_ref().into(),
@@ -400,7 +400,7 @@ mod tests {
     /// DT's claims for `body`, issued at `iat` by `issuer` for the organization `org`.
     fn claims_for(body: &[u8], iat: u64, issuer: &str, org: &str) -> Map<String, Value> {
         let Value::Object(map) = json!({
-            "checksum_sha256": const_hex::encode(Sha256::digest(body)),
+            "checksum_sha256": hex::encode(Sha256::digest(body)),
             "exp": iat + 300,
             "iat": iat,
             "iss": issuer,
@@ -484,7 +484,7 @@ mod tests {
         const SECRET: &str = "connector-secret";
         let event = NOW - 1_000;
         let hmac_claims = json!({
-            "checksum_sha256": const_hex::encode(Sha256::digest(BODY)),
+            "checksum_sha256": hex::encode(Sha256::digest(BODY)),
             "exp": event + 3600,
             "iat": event,
             "jti": "c82gg99hga35jc2afkeg",
@@ -556,7 +556,7 @@ mod tests {
                 claims_with(|c| {
                     c.insert(
                         "checksum_sha256".into(),
-                        const_hex::encode_upper(Sha256::digest(BODY)).into(),
+                        hex::encode_upper(Sha256::digest(BODY)).into(),
                     );
                 }),
             ),
@@ -951,7 +951,7 @@ mod tests {
         assert_eq!(decoded.header.kid.as_deref(), Some(dt().kid()));
         assert_eq!(
             decoded.claims.checksum_sha256,
-            const_hex::encode(Sha256::digest(BODY))
+            hex::encode(Sha256::digest(BODY))
         );
         assert_eq!(decoded.claims.exp, decoded.claims.iat + 300);
         // And it refuses what we refuse: another key's signature.
@@ -962,7 +962,7 @@ mod tests {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(dt().kid().to_owned());
         let claims = Claims {
-            checksum_sha256: const_hex::encode(Sha256::digest(BODY)),
+            checksum_sha256: hex::encode(Sha256::digest(BODY)),
             exp: NOW + 300,
             iat: NOW,
             iss: ISSUER.into(),

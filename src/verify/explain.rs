@@ -300,8 +300,8 @@ impl Observe for Recorder {
     ) {
         self.of(scheme).digests.push(DigestCheck {
             claim,
-            claimed: const_hex::encode(claimed),
-            computed: const_hex::encode(computed),
+            claimed: hex::encode(claimed),
+            computed: hex::encode(computed),
             matches,
         });
     }

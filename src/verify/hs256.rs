@@ -242,11 +242,11 @@ pub(super) mod tests {
     }
 
     pub(crate) fn sha1_hex(body: &[u8]) -> String {
-        const_hex::encode(Sha1::digest(body))
+        hex::encode(Sha1::digest(body))
     }
 
     pub(crate) fn sha256_hex(body: &[u8]) -> String {
-        const_hex::encode(Sha256::digest(body))
+        hex::encode(Sha256::digest(body))
     }
 
     /// DT's own claims for `body`, issued at NOW.

@@ -161,10 +161,9 @@ impl<'de, const N: usize> Deserialize<'de> for HexClaim<N> {
 
             fn visit_str<E: serde::de::Error>(self, hex_digest: &str) -> Result<Self::Value, E> {
                 let mut digest = [0u8; N];
-                // Exactly 2N hex digits: `const_hex` would also take them after a `0x`,
-                // which a string of this length cannot hold.
+                // Exactly 2N hex digits, no prefix: refused by length before decoding.
                 let parsed = (hex_digest.len() == 2 * N)
-                    .then(|| const_hex::decode_to_slice(hex_digest, &mut digest).ok())
+                    .then(|| hex::decode_to_slice(hex_digest, &mut digest).ok())
                     .flatten();
                 Ok(HexClaim(parsed.map(|()| digest)))
             }

@@ -837,7 +837,7 @@ async fn key_urls_in_a_token_are_never_fetched() {
         .unwrap()
         .as_secs();
     let claims = serde_json::json!({
-        "checksum_sha256": const_hex::encode(<sha2::Sha256 as sha2::Digest>::digest(BODY)),
+        "checksum_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(BODY)),
         "exp": now + 300,
         "iat": now,
         "iss": keys.dt.issuer(),

@@ -219,7 +219,7 @@ async fn hostile_inputs_never_reach_the_inner_service() {
         ("no checksum", post(Some(&with_claims(|c| { c.remove("checksum"); c.remove("checksum_sha256"); })), BODY), ErrorKind::MissingChecksum, bad),
         ("checksum not hex", post(Some(&with_claims(|c| { c.insert("checksum_sha256".into(), "x".repeat(64).into()); })), BODY), ErrorKind::MalformedChecksum, bad),
         ("checksum of another body", post(Some(&other_token), BODY), ErrorKind::ChecksumMismatch, bad),
-        ("right sha1, wrong sha256", post(Some(&with_claims(|c| { c.insert("checksum_sha256".into(), const_hex::encode([0u8; 32]).into()); })), BODY), ErrorKind::ChecksumMismatch, bad),
+        ("right sha1, wrong sha256", post(Some(&with_claims(|c| { c.insert("checksum_sha256".into(), hex::encode([0u8; 32]).into()); })), BODY), ErrorKind::ChecksumMismatch, bad),
         ("body with a byte appended", post(Some(&good), br#"{"event":{"eventId":"c82gg9catj3vmh4248og","eventType":"touch"},"labels":{}} "#), ErrorKind::ChecksumMismatch, bad),
         ("empty body", post(Some(&good), b""), ErrorKind::ChecksumMismatch, bad),
         ("content-length over the limit", post(Some(&good), huge), ErrorKind::BodyTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
