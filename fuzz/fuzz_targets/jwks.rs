@@ -1,10 +1,12 @@
 //! The JWK Set parser on arbitrary bytes.
 //!
 //! Input: the key set's bytes, as a key server would send them.
-//! Invariants: nothing panics; a set that loads holds only keys that the JSON itself
-//! gives as EC P-256 signing keys (`kty` `EC`, `crv` `P-256`, `use` absent or `sig`,
-//! `alg` absent or `ES256`) under a `kid` it names once, whose point is `04 || x || y`
-//! of its base64url coordinates and lies on the curve.
+//! Invariants: nothing panics; a set that loads is a UTF-8 JSON object, and holds only
+//! keys that the JSON itself gives as EC P-256 signing keys (`kty` `EC`, `crv` `P-256`,
+//! `use` absent or `sig`, `alg` absent or `ES256`), whose point is `04 || x || y` of
+//! their base64url coordinates and lies on the curve, under a `kid` whose every entry in
+//! the set (usable or not) holds the same key material (RFC 7517, 5: the same key twice is
+//! one key; one `kid` on two keys refuses the set).
 #![no_main]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,25 +16,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower_dt_signature::__fuzz;
 
-/// The members a JWK is judged by, read by this target. (Not `serde_json::Value` for the
-/// whole set: it refuses a number beyond `f64` in a member nobody reads, which is valid
-/// JSON the crate rightly skips.)
+/// The set, its entries as JSON values: a set loads only when the crate could read every
+/// entry as one (a number beyond `f64` inside an entry refuses the set), and an entry that
+/// is not an object, or whose members have the wrong type, is skipped by the crate.
 #[derive(Deserialize)]
 struct Set {
-    keys: Vec<Jwk>,
+    keys: Vec<Value>,
 }
 
-#[derive(Deserialize)]
-struct Jwk {
-    kty: Option<Value>,
-    crv: Option<Value>,
-    kid: Option<Value>,
-    #[serde(rename = "use")]
-    use_: Option<Value>,
-    alg: Option<Value>,
-    x: Option<Value>,
-    y: Option<Value>,
-}
+/// The members that make a key's material (RFC 7518, 6).
+const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
 
 fuzz_target!(|data: &[u8]| {
     let Some(loaded) = __fuzz::jwks(data) else {
@@ -44,37 +37,41 @@ fuzz_target!(|data: &[u8]| {
     );
     assert!(std::str::from_utf8(data).is_ok(), "a set that is not UTF-8");
     let set: Set = serde_json::from_slice(data).expect("a loaded set has a keys array");
-    let jwks = set.keys;
     for (kid, point) in &loaded {
-        let mut named = jwks
+        let named: Vec<&serde_json::Map<String, Value>> = set
+            .keys
             .iter()
-            .filter(|jwk| jwk.kid.as_ref().and_then(Value::as_str) == Some(kid.as_str()));
-        let jwk = named.next().expect("a loaded kid is in the set");
+            .filter_map(Value::as_object)
+            .filter(|jwk| jwk.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+            .collect();
+        assert!(!named.is_empty(), "a loaded kid {kid:?} is in the set");
+        let material = |jwk: &serde_json::Map<String, Value>| MATERIAL.map(|m| jwk.get(m).cloned());
         assert!(
-            named.next().is_none(),
-            "a set with kid {kid:?} twice loaded"
+            named.iter().all(|jwk| material(jwk) == material(named[0])),
+            "kid {kid:?} on two different keys loaded"
         );
-        let text =
-            |member: &Option<Value>| member.as_ref().and_then(Value::as_str).map(str::to_owned);
-        assert_eq!(text(&jwk.kty).as_deref(), Some("EC"));
-        assert_eq!(text(&jwk.crv).as_deref(), Some("P-256"));
-        assert!(
-            matches!(&jwk.use_, None | Some(Value::Null))
-                || text(&jwk.use_).as_deref() == Some("sig")
-        );
-        assert!(
-            matches!(&jwk.alg, None | Some(Value::Null))
-                || text(&jwk.alg).as_deref() == Some("ES256")
-        );
-        let coordinate = |member: &Option<Value>| {
-            URL_SAFE_NO_PAD
-                .decode(text(member).expect("a coordinate is a string"))
-                .expect("a coordinate is base64url")
+        let text = |jwk: &serde_json::Map<String, Value>, member: &str| {
+            jwk.get(member).and_then(Value::as_str).map(str::to_owned)
         };
-        let mut expected = vec![4];
-        expected.extend(coordinate(&jwk.x));
-        expected.extend(coordinate(&jwk.y));
-        assert_eq!(&point[..], &expected[..], "kid {kid:?}");
+        let absent_or = |jwk: &serde_json::Map<String, Value>, member: &str, want: &str| {
+            matches!(jwk.get(member), None | Some(Value::Null))
+                || text(jwk, member).as_deref() == Some(want)
+        };
+        let usable = named.iter().any(|jwk| {
+            let coordinate = |member: &str| URL_SAFE_NO_PAD.decode(text(jwk, member)?).ok();
+            let mut expected = vec![4];
+            let (Some(x), Some(y)) = (coordinate("x"), coordinate("y")) else {
+                return false;
+            };
+            expected.extend(x);
+            expected.extend(y);
+            text(jwk, "kty").as_deref() == Some("EC")
+                && text(jwk, "crv").as_deref() == Some("P-256")
+                && absent_or(jwk, "use", "sig")
+                && absent_or(jwk, "alg", "ES256")
+                && point[..] == expected[..]
+        });
+        assert!(usable, "kid {kid:?}: no entry is this usable EC P-256 key");
         assert!(on_curve(point), "kid {kid:?}: not a P-256 point");
     }
 });
