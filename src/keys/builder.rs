@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Uri;
 use rustls::crypto::CryptoProvider;
 
 use super::discovery::discovery_issuer;
 use super::fetch::{loggable, FetchJwks, HttpsFetcher, TlsOptions, BUDGET};
+use super::probe::{KeyProbe, ProbeFailure};
 use super::refresh::Shared;
 use super::task::Remote;
 use super::{DtKeys, Inner, KeysError, Snapshot};
@@ -173,6 +174,33 @@ impl DiscoveryBuilder {
             }
         };
         Ok(Shared::new(discovery_url, issuer, fetcher, self.budget))
+    }
+}
+
+impl DiscoveryBuilder {
+    /// One refresh with these options, reported: see [`DtKeys::probe`]. Needs a tokio
+    /// runtime with the I/O and time drivers.
+    ///
+    /// # Errors
+    /// See [`build`](Self::build).
+    pub async fn probe(self) -> Result<KeyProbe, KeysError> {
+        let shared = self.shared()?;
+        let url = loggable(shared.discovery_url());
+        let mut probe = KeyProbe::new(shared.issuer().to_owned(), Some(url));
+        let started = Instant::now();
+        let outcome = shared.refresh_traced(&mut probe).await;
+        probe.elapsed = started.elapsed();
+        match outcome {
+            Ok((_, fresh_for)) => probe.next_refresh = Some(fresh_for),
+            Err(failure) => {
+                probe.next_refresh = Some(super::refresh::backoff(1));
+                probe.failure = Some(ProbeFailure {
+                    class: failure.class,
+                    reason: failure.reason,
+                });
+            }
+        }
+        Ok(probe)
     }
 }
 

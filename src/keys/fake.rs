@@ -13,7 +13,7 @@ use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNIN
 use tokio::time::Instant;
 
 use super::fetch::{FetchError, FetchFuture, FetchJwks, Fetched};
-use super::refresh::lock;
+use super::lock;
 use super::{DtKeys, Lookup};
 
 pub(super) const DISCOVERY: &str = "https://id.example/dc/.well-known/openid-configuration";

@@ -328,6 +328,12 @@ impl fmt::Display for KeysError {
 
 impl std::error::Error for KeysError {}
 
+/// The mutex's value, also after another holder panicked.
+#[cfg(feature = "jwks")]
+pub(super) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `T` read from untrusted JSON text that must be UTF-8 throughout (serde would skip an
 /// ignored member's bytes unchecked) and a JSON object at the top.
 pub(crate) fn from_json_object<T: DeserializeOwned>(json: &[u8]) -> Option<T> {

@@ -6,8 +6,6 @@
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "jwks")]
-use super::builder::DiscoveryBuilder;
-#[cfg(feature = "jwks")]
 use super::discovery::Discovery;
 #[cfg(feature = "jwks")]
 use super::fetch::{loggable, Fetched};
@@ -118,7 +116,7 @@ pub enum KeyOutcome {
 
 impl KeyProbe {
     /// A probe of `issuer`'s keys, nothing seen yet.
-    fn new(issuer: String, discovery_url: Option<String>) -> Self {
+    pub(super) fn new(issuer: String, discovery_url: Option<String>) -> Self {
         Self {
             discovery_url,
             issuer,
@@ -306,40 +304,12 @@ fn failure(error: &KeysError) -> ProbeFailure {
     }
 }
 
-#[cfg(feature = "jwks")]
-impl DiscoveryBuilder {
-    /// One refresh with these options, reported: see [`DtKeys::probe`]. Needs a tokio
-    /// runtime with the I/O and time drivers.
-    ///
-    /// # Errors
-    /// See [`build`](Self::build).
-    pub async fn probe(self) -> Result<KeyProbe, KeysError> {
-        let shared = self.shared()?;
-        let url = loggable(shared.discovery_url());
-        let mut probe = KeyProbe::new(shared.issuer().to_owned(), Some(url));
-        let started = Instant::now();
-        let outcome = shared.refresh_traced(&mut probe).await;
-        probe.elapsed = started.elapsed();
-        match outcome {
-            Ok((_, fresh_for)) => probe.next_refresh = Some(fresh_for),
-            Err(failure) => {
-                probe.next_refresh = Some(super::refresh::backoff(1));
-                probe.failure = Some(ProbeFailure {
-                    class: failure.class,
-                    reason: failure.reason,
-                });
-            }
-        }
-        Ok(probe)
-    }
-}
-
 #[cfg(all(test, feature = "jwks"))]
 mod tests {
     use std::sync::Arc;
 
     use super::super::fake::{jwk, Fake, Mode, DISCOVERY, ISSUER, JWKS};
-    use super::super::refresh::lock;
+    use super::super::lock;
     use super::*;
 
     fn run_probe(fake: &Arc<Fake>) -> KeyProbe {

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use http::Uri;
@@ -23,7 +23,7 @@ use super::discovery::parse_discovery;
 use super::fetch::{loggable, FetchError, FetchJwks, Fetched};
 use super::probe::{KeyProbe, ProbedFetch};
 use super::status::{FailureClass, LastFailure, LastRefresh};
-use super::{parse_jwks_entries, EsKey, Inner, KeysError, Snapshot};
+use super::{lock, parse_jwks_entries, EsKey, Inner, KeysError, Snapshot};
 
 /// A key set is refreshed this long after it was fetched when it has no `max-age`.
 const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -336,11 +336,6 @@ pub(super) fn backoff(failures: u32) -> Duration {
     FIRST_RETRY
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
         .min(MAX_RETRY)
-}
-
-/// The mutex's value, also after another holder panicked.
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 use tokio::time::{timeout_at, Instant};
 
-use super::refresh::{lock, Shared};
+use super::lock;
+use super::refresh::Shared;
 use super::status::KeyStatus;
 use super::{Inner, KeyWait};
 
