@@ -530,73 +530,65 @@ async fn one_kid_on_two_keys_is_refused_in_either_order() {
 #[cfg(feature = "metrics")]
 #[test]
 fn status_and_metric_outcome_of_each_failure_class() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebugValue;
 
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            for class in FailureClass::ALL {
-                let server = IdentityServer::start().await;
-                let signer = server.new_signer(ORG);
-                let mut url = server.discovery_url();
-                match class {
-                    FailureClass::Connect => server.go_down().await,
-                    FailureClass::Tls => url = https_identity(None).await.1,
-                    FailureClass::Timeout => server.set_behavior(Endpoint::Jwks, Behavior::Stall),
-                    FailureClass::HttpStatus => server.set_behavior(
-                        Endpoint::Discovery,
-                        Behavior::Status(StatusCode::INTERNAL_SERVER_ERROR),
-                    ),
-                    FailureClass::RedirectRefused => redirect_chain(&server, 4, Behavior::Normal),
-                    FailureClass::TooLarge => {
-                        server.set_behavior(Endpoint::Jwks, Behavior::Oversized(64 * 1024 + 1))
-                    }
-                    FailureClass::NotJson => server.set_behavior(Endpoint::Jwks, Behavior::Garbage),
-                    FailureClass::IssuerMismatch => {
-                        let mut document = server.discovery_document();
-                        document["issuer"] = format!("{}x", server.issuer()).into();
-                        server.set_behavior(
-                            Endpoint::Discovery,
-                            Behavior::Body(document.to_string().into()),
-                        );
-                    }
-                    FailureClass::NoUsableKey => {
-                        server.set_signers(&[]);
-                        server.add_jwk(
-                            serde_json::json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}),
-                        );
-                    }
-                    FailureClass::Other => server.add_jwk(serde_json::json!({
-                        "kty": "RSA", "kid": signer.kid(), "n": "AQAB", "e": "AQAB"
-                    })),
-                    _ => unreachable!("a class this test does not know: add it"),
-                }
-                let keys = DtKeys::discover(&url).unwrap();
-                let status = first_refresh(&keys).await;
-                assert!(!status.loaded, "{class}");
-                assert_eq!(status.consecutive_failures, 1, "{class}");
-                let failure = status.last_failure.clone().unwrap();
-                assert_eq!(failure.class, class, "{class}: {}", failure.reason);
-                assert_eq!(status.last_refresh.unwrap().failure, Some(class));
-                assert!(status.next_refresh.is_some(), "{class}");
-                // Debug shows the same facts.
-                let debug = format!("{keys:?}");
-                assert!(
-                    debug.contains(&format!("class: {class:?}"))
-                        && debug.contains("consecutive_failures: 1"),
-                    "{debug}"
-                );
-            }
+    let snapshotter = crate::metrics_facade::with_recorder(|| async {
+        for class in FailureClass::ALL {
             let server = IdentityServer::start().await;
-            server.new_signer(ORG);
-            let keys = DtKeys::discover(server.discovery_url()).unwrap();
-            assert!(first_refresh(&keys).await.last_refresh.unwrap().ok());
-        })
+            let signer = server.new_signer(ORG);
+            let mut url = server.discovery_url();
+            match class {
+                FailureClass::Connect => server.go_down().await,
+                FailureClass::Tls => url = https_identity(None).await.1,
+                FailureClass::Timeout => server.set_behavior(Endpoint::Jwks, Behavior::Stall),
+                FailureClass::HttpStatus => server.set_behavior(
+                    Endpoint::Discovery,
+                    Behavior::Status(StatusCode::INTERNAL_SERVER_ERROR),
+                ),
+                FailureClass::RedirectRefused => redirect_chain(&server, 4, Behavior::Normal),
+                FailureClass::TooLarge => {
+                    server.set_behavior(Endpoint::Jwks, Behavior::Oversized(64 * 1024 + 1))
+                }
+                FailureClass::NotJson => server.set_behavior(Endpoint::Jwks, Behavior::Garbage),
+                FailureClass::IssuerMismatch => {
+                    let mut document = server.discovery_document();
+                    document["issuer"] = format!("{}x", server.issuer()).into();
+                    server.set_behavior(
+                        Endpoint::Discovery,
+                        Behavior::Body(document.to_string().into()),
+                    );
+                }
+                FailureClass::NoUsableKey => {
+                    server.set_signers(&[]);
+                    server.add_jwk(
+                        serde_json::json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}),
+                    );
+                }
+                FailureClass::Other => server.add_jwk(serde_json::json!({
+                    "kty": "RSA", "kid": signer.kid(), "n": "AQAB", "e": "AQAB"
+                })),
+                _ => unreachable!("a class this test does not know: add it"),
+            }
+            let keys = DtKeys::discover(&url).unwrap();
+            let status = first_refresh(&keys).await;
+            assert!(!status.loaded, "{class}");
+            assert_eq!(status.consecutive_failures, 1, "{class}");
+            let failure = status.last_failure.clone().unwrap();
+            assert_eq!(failure.class, class, "{class}: {}", failure.reason);
+            assert_eq!(status.last_refresh.unwrap().failure, Some(class));
+            assert!(status.next_refresh.is_some(), "{class}");
+            // Debug shows the same facts.
+            let debug = format!("{keys:?}");
+            assert!(
+                debug.contains(&format!("class: {class:?}"))
+                    && debug.contains("consecutive_failures: 1"),
+                "{debug}"
+            );
+        }
+        let server = IdentityServer::start().await;
+        server.new_signer(ORG);
+        let keys = DtKeys::discover(server.discovery_url()).unwrap();
+        assert!(first_refresh(&keys).await.last_refresh.unwrap().ok());
     });
     let mut outcomes = Vec::new();
     let mut gauge = None;

@@ -26,7 +26,9 @@ fn request(uri: &str, token: &str, body: &[u8]) -> Request<Full<Bytes>> {
 
 /// Run `test` on a current-thread runtime with `recorder` as this thread's recorder, so
 /// tests running in parallel do not see each other's metrics.
-fn with_recorder<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) -> Snapshotter {
+pub(crate) fn with_recorder<F: std::future::Future<Output = ()>>(
+    test: impl FnOnce() -> F,
+) -> Snapshotter {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let runtime = tokio::runtime::Builder::new_current_thread()
