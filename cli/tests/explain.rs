@@ -268,17 +268,11 @@ fn explain_accepts_an_asymmetric_token_of_a_pinned_key() {
         .with_issuer("https://issuer.example/data-connector")
         .with_org_id("my-org");
     let body = br#"{"event":{"eventId":"x"}}"#;
-    let vector = Vector {
-        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
-        body: body.to_vec(),
-        secret: String::new(),
-        at: None,
-    };
-    std::fs::write(dir.join("request.http"), vector.raw(body)).unwrap();
+    let request = hint_request(&dir, "request", es256_header(&signer, body), body);
     std::fs::write(dir.join("jwks.json"), signer.jwks()).unwrap();
     let output = run(&[
         "explain",
-        &dir.join("request.http").display().to_string(),
+        &request,
         "--jwks",
         &dir.join("jwks.json").display().to_string(),
         "--issuer",
@@ -305,15 +299,7 @@ async fn explain_fetches_dt_s_keys_through_discovery() {
     let signer = server.new_signer("my-org");
     let dir = TempDir::new("explain-discovery");
     let body = br#"{"event":{"eventId":"x"}}"#;
-    let vector = Vector {
-        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
-        body: body.to_vec(),
-        secret: String::new(),
-        at: None,
-    };
-    let request = dir.join("request.http");
-    std::fs::write(&request, vector.raw(body)).unwrap();
-    let request = request.display().to_string();
+    let request = hint_request(&dir, "request", es256_header(&signer, body), body);
     let url = server.discovery_url();
     let keys = format!("keys:    issuer {}, kid {}", server.issuer(), signer.kid());
 
@@ -801,14 +787,7 @@ fn explain_with_a_hanging_discovery_url_is_a_key_source_failure() {
     let dir = TempDir::new("explain-hang");
     let signer = AsymmetricSigner::generate().with_org_id("my-org");
     let body = br#"{"event":{"eventId":"x"}}"#;
-    let vector = Vector {
-        headers: vec![("DT-Asymmetric-Signature".into(), signer.sign(body))],
-        body: body.to_vec(),
-        secret: String::new(),
-        at: None,
-    };
-    std::fs::write(dir.join("request.http"), vector.raw(body)).unwrap();
-    let request = dir.join("request.http").display().to_string();
+    let request = hint_request(&dir, "request", es256_header(&signer, body), body);
     let output = run(&[
         "explain",
         &request,
@@ -966,8 +945,8 @@ fn explain_reports_dt_s_real_request_and_refuses_each_tampering() {
     }
 }
 
-/// A request folder for the hints: `request.http` with these headers and `body`, and
-/// the path to give `explain`.
+/// A request in `dir`: `{name}.http` with these headers and `body`, and the path to give
+/// `explain`.
 fn hint_request(dir: &TempDir, name: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
     let vector = Vector {
         headers,
@@ -978,6 +957,11 @@ fn hint_request(dir: &TempDir, name: &str, headers: Vec<(String, String)>, body:
     let path = dir.join(&format!("{name}.http"));
     std::fs::write(&path, vector.raw(body)).unwrap();
     path.display().to_string()
+}
+
+/// The `DT-Asymmetric-Signature` header of `body` signed by `signer`, for [`hint_request`].
+fn es256_header(signer: &AsymmetricSigner, body: &[u8]) -> Vec<(String, String)> {
+    vec![("DT-Asymmetric-Signature".into(), signer.sign(body))]
 }
 
 /// The hint codes of the `--json` report, in order.
