@@ -100,7 +100,9 @@ pub(crate) fn parse_event(body: &[u8]) -> Option<EventFields> {
     let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
     let event = envelope.event?;
     let nonempty = |field: Option<std::borrow::Cow<'_, str>>| {
-        field.filter(|value| !value.is_empty()).map(|value| value.into_owned())
+        field
+            .filter(|value| !value.is_empty())
+            .map(|value| value.into_owned())
     };
     let event_id = nonempty(event.event_id)?;
     let event_type = nonempty(event.event_type)?;
@@ -124,7 +126,13 @@ pub(crate) fn parse_event(body: &[u8]) -> Option<EventFields> {
 /// `projects/<project>/devices/<device>` into its project and device ids.
 fn split_target(target: &str) -> (Option<String>, Option<String>) {
     let mut parts = target.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
         (Some("projects"), Some(project), Some("devices"), Some(device), None)
             if !project.is_empty() && !device.is_empty() =>
         {
@@ -161,9 +169,9 @@ impl EventRecord {
             .map(|scheme| scheme.code())
             .collect::<Vec<_>>()
             .join(",");
-        let received_at_us = received_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX));
+        let received_at_us = received_at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        });
         Self {
             tenant: tenant.unwrap_or(DEFAULT_TENANT).to_owned(),
             key,

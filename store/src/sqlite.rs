@@ -88,7 +88,7 @@ WHERE excluded.event_time_ns > dt_latest.event_time_ns
 
 enum Job {
     Put {
-        record: EventRecord,
+        record: Box<EventRecord>,
         reply: oneshot::Sender<Result<Put, StoreError>>,
     },
     /// Answered once every job queued before it is written: readiness and shutdown.
@@ -254,7 +254,10 @@ impl Backend for SqliteStore {
             let (reply, answer) = oneshot::channel();
             // Waits while the queue is full: the caller's deadline bounds the wait.
             self.sender
-                .send(Job::Put { record, reply })
+                .send(Job::Put {
+                    record: Box::new(record),
+                    reply,
+                })
                 .await
                 .map_err(|_| closed())?;
             answer.await.map_err(|_| closed())?
@@ -332,7 +335,7 @@ impl Writer {
             let mut next = Some(job);
             while let Some(job) = next.take() {
                 match job {
-                    Job::Put { record, reply } => batch.push((record, reply)),
+                    Job::Put { record, reply } => batch.push((*record, reply)),
                     Job::Ping(reply) => pings.push(reply),
                 }
                 if batch.len() < self.options.max_batch {
@@ -394,9 +397,9 @@ impl Writer {
     }
 
     fn conn(&mut self) -> Result<&mut Connection, StoreError> {
-        self.conn.as_mut().ok_or_else(|| {
-            StoreError::new(StoreErrorKind::Unavailable, "the database is not open")
-        })
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::new(StoreErrorKind::Unavailable, "the database is not open"))
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {
@@ -437,7 +440,9 @@ impl Writer {
             match prune(conn, cutoff) {
                 Ok(rows) if rows > 0 => tracing::info!(rows, "pruned dt_event"),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(error = %from_sqlite(error), "pruning dt_event failed"),
+                Err(error) => {
+                    tracing::warn!(error = %from_sqlite(error), "pruning dt_event failed")
+                }
             }
         }
     }
@@ -475,7 +480,9 @@ fn write_one(tx: &rusqlite::Transaction<'_>, record: &EventRecord) -> rusqlite::
     ])?;
     if inserted == 0 {
         let stored: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT body_sha256 FROM dt_event WHERE tenant = ?1 AND event_key = ?2")?
+            .prepare_cached(
+                "SELECT body_sha256 FROM dt_event WHERE tenant = ?1 AND event_key = ?2",
+            )?
             .query_row(params![record.tenant, record.key], |row| row.get(0))
             .optional()?;
         return Ok(Put::Duplicate {
