@@ -55,6 +55,22 @@ fn latest(path: &Path, device: &str, event_type: &str) -> Option<String> {
     .ok()
 }
 
+/// tenant, event_key, is_event, event_type, target_name, device, project, event_time,
+/// body, schemes, asymmetric_token.
+type StoredRow = (
+    String,
+    String,
+    bool,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    Option<String>,
+);
+
 #[tokio::test]
 async fn every_event_type_is_stored_with_its_exact_bytes() {
     let db = db();
@@ -74,19 +90,7 @@ async fn every_event_type_is_stored_with_its_exact_bytes() {
              event_time, body, schemes, asymmetric_token FROM dt_event ORDER BY id",
         )
         .unwrap();
-    let stored: Vec<(
-        String,
-        String,
-        bool,
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        Vec<u8>,
-        String,
-        Option<String>,
-    )> = statement
+    let stored: Vec<StoredRow> = statement
         .query_map([], |row| {
             Ok((
                 row.get(0)?,
