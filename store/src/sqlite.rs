@@ -24,6 +24,7 @@ use crate::backend::{Backend, BoxFuture, Put};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::record::EventRecord;
 use crate::schema::{self, MIN_RETENTION, SCHEMA_VERSION};
+use crate::summary::{Latest, Summary, TypeCount};
 
 /// The default bound of the writer's queue (requests waiting for a batch).
 pub const DEFAULT_QUEUE: usize = 4096;
@@ -235,6 +236,16 @@ impl SqliteStore {
         &self.path
     }
 
+    /// What the database at `path` holds, read through a read-only connection of its
+    /// own (WAL lets it read beside a running writer). It never creates the file: a path
+    /// with no database is [`StoreErrorKind::Config`].
+    pub async fn read_summary(path: impl Into<PathBuf>) -> Result<Summary, StoreError> {
+        let path = path.into();
+        tokio::task::spawn_blocking(move || read_summary(&path))
+            .await
+            .map_err(|error| StoreError::new(StoreErrorKind::Database, error.to_string()))?
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -279,6 +290,10 @@ impl Backend for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(Self::read_summary(self.path.clone()))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -446,6 +461,54 @@ impl Writer {
             }
         }
     }
+}
+
+fn read_summary(path: &Path) -> Result<Summary, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| config(path, error))?;
+    let read = || -> rusqlite::Result<Summary> {
+        let events_by_type = conn
+            .prepare(
+                "SELECT event_type, count(*) FROM dt_event WHERE is_event \
+                 GROUP BY event_type ORDER BY event_type",
+            )?
+            .query_map([], |row| {
+                Ok(TypeCount {
+                    event_type: row.get(0)?,
+                    count: row.get::<_, i64>(1)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let not_events: i64 = conn.query_row(
+            "SELECT count(*) FROM dt_event WHERE NOT is_event",
+            [],
+            |row| row.get(0),
+        )?;
+        let latest = conn
+            .prepare(
+                "SELECT tenant, device, event_type, event_id, event_time FROM dt_latest \
+                 ORDER BY tenant, device, event_type",
+            )?
+            .query_map([], |row| {
+                Ok(Latest {
+                    tenant: row.get(0)?,
+                    device: row.get(1)?,
+                    event_type: row.get(2)?,
+                    event_id: row.get(3)?,
+                    event_time: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Summary {
+            events_by_type,
+            not_events: not_events as u64,
+            latest,
+        })
+    };
+    read().map_err(|error| config(path, from_sqlite(error)))
 }
 
 /// Deletes the rows of `dt_event` received before `cutoff_us`, then frees their pages.
