@@ -94,6 +94,8 @@ enum Job {
     },
     /// Answered once every job queued before it is written: readiness and shutdown.
     Ping(oneshot::Sender<Result<(), StoreError>>),
+    /// Delete the rows of `dt_event` received before this (µs since the epoch).
+    Prune(i64, oneshot::Sender<Result<usize, StoreError>>),
 }
 
 /// The options of a [`SqliteStore`]: made by [`SqliteStore::builder`].
@@ -143,13 +145,7 @@ impl SqliteStoreBuilder {
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
         if let Some(retention) = self.retention {
             if retention < MIN_RETENTION {
-                return Err(StoreError::new(
-                    StoreErrorKind::Config,
-                    format!(
-                        "retention {retention:?} is shorter than {MIN_RETENTION:?}: DT retries \
-                         for 12 hours and a stored row is the event's de-duplication key"
-                    ),
-                ));
+                return Err(short_retention(retention));
             }
         }
         let (sender, receiver) = mpsc::channel(self.queue);
@@ -246,6 +242,22 @@ impl SqliteStore {
             .map_err(|error| StoreError::new(StoreErrorKind::Database, error.to_string()))?
     }
 
+    /// Delete the rows of `dt_event` received more than `older_than` ago, now, and give
+    /// their pages back to the file system; returns how many were deleted. `dt_latest` is
+    /// kept. Refuses less than [`MIN_RETENTION`](crate::schema::MIN_RETENTION) with
+    /// [`StoreErrorKind::Config`]: a pruned row no longer de-duplicates DT's retries.
+    pub async fn prune(&self, older_than: Duration) -> Result<usize, StoreError> {
+        if older_than < MIN_RETENTION {
+            return Err(short_retention(older_than));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job::Prune(cutoff_us(older_than), reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -305,6 +317,26 @@ impl Backend for SqliteStore {
     }
 }
 
+fn short_retention(retention: Duration) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Config,
+        format!(
+            "retention {retention:?} is shorter than {MIN_RETENTION:?}: DT retries for 12 hours \
+             and a stored row is the event's de-duplication key"
+        ),
+    )
+}
+
+/// Now minus `age`, in µs since the Unix epoch.
+fn cutoff_us(age: Duration) -> i64 {
+    SystemTime::now()
+        .checked_sub(age)
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
+}
+
 fn closed() -> StoreError {
     StoreError::new(StoreErrorKind::Closed, "the store is closed")
 }
@@ -352,6 +384,12 @@ impl Writer {
                 match job {
                     Job::Put { record, reply } => batch.push((*record, reply)),
                     Job::Ping(reply) => pings.push(reply),
+                    Job::Prune(cutoff, reply) => {
+                        let result = self
+                            .check_file()
+                            .and_then(|()| prune(self.conn()?, cutoff).map_err(from_sqlite));
+                        let _ = reply.send(result);
+                    }
                 }
                 if batch.len() < self.options.max_batch {
                     next = receiver.try_recv().ok();
@@ -447,10 +485,7 @@ impl Writer {
             return;
         }
         self.last_prune = Instant::now();
-        let cutoff = SystemTime::now()
-            .checked_sub(retention)
-            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |since| since.as_micros() as i64);
+        let cutoff = cutoff_us(retention);
         if let Ok(conn) = self.conn() {
             match prune(conn, cutoff) {
                 Ok(rows) if rows > 0 => tracing::info!(rows, "pruned dt_event"),

@@ -613,3 +613,41 @@ async fn a_gateway_stores_each_tenant_apart() {
         .unwrap();
     assert_eq!(latest, 2, "one latest row per tenant");
 }
+
+#[tokio::test]
+async fn pruning_deletes_old_rows_keeps_recent_ones_and_dt_latest() {
+    use std::time::{Duration, SystemTime};
+
+    let db = db();
+    let store = Arc::new(SqliteStore::open(&db.path).await.unwrap());
+    let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+    let old = stack(DtStore::from_arc(store.clone()).clock(move || two_days_ago));
+    let new = stack(DtStore::from_arc(store.clone()));
+    let first = event("evt-old", "dev1", "touch", "2024-01-01T00:00:00Z");
+    let second = event("evt-new", "dev2", "touch", "2024-01-01T00:00:00Z");
+    assert_eq!(
+        send(&old, signed(&first)).await.outcome(),
+        Some(StoreOutcome::Stored)
+    );
+    assert_eq!(
+        send(&new, signed(&second)).await.outcome(),
+        Some(StoreOutcome::Stored)
+    );
+
+    let error = store
+        .prune(Duration::from_secs(13 * 3600))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Config, "shorter than 24 h");
+    assert_eq!(
+        store.prune(Duration::from_secs(24 * 3600)).await.unwrap(),
+        1
+    );
+    let keys: Vec<String> = rows(&db.path).into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["evt-new"]);
+    assert_eq!(
+        latest(&db.path, "dev1", "touch").as_deref(),
+        Some("evt-old"),
+        "dt_latest is kept"
+    );
+}
