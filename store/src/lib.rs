@@ -67,6 +67,15 @@
 //! Do not put `tower_dt_signature::dedup::DedupLayer` in front of the store: the store's
 //! key is the de-duplication, and the guard's own mark would only duplicate it.
 //!
+//! # Metrics
+//!
+//! With the feature `metrics`, through the [`metrics`](https://docs.rs/metrics) facade:
+//!
+//! | metric | type | labels | counts |
+//! | --- | --- | --- | --- |
+//! | `dt_store_requests_total` | counter | `outcome`: [`StoreOutcome::code`] | every verified request the store answered |
+//! | `dt_store_duplicates_with_other_bytes_total` | counter | - | duplicates whose bytes differ from the stored copy (the first is kept) |
+//!
 //! # The schema
 //!
 //! The tables are public API, versioned in `dt_schema` ([`schema::SCHEMA_VERSION`]).
