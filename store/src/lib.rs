@@ -131,11 +131,16 @@
 //!
 //! # Evidence: DT's signature, kept
 //!
-//! `asymmetric_token` is DT's ES256 signature over `body` (its `checksum_sha256` claim).
-//! To check it later, ignore its 5-minute `exp` (it proves who signed, not when it was
-//! received) and verify it with DT's key for `asymmetric_kid`. Keys rotate out of DT's
-//! key set: keep the JWK set you verify with (`dt-signature keys --json` prints it)
-//! beside the store, or record it when a `kid` first appears.
+//! `asymmetric_token` is DT's ES256 signature over `body` (its `checksum_sha256` claim),
+//! kept only when the layer verified it. To check a row again later, verify `body` with
+//! `tower_dt_signature::Verifier::asymmetric` and the token as its
+//! `DT-Asymmetric-Signature` header, with two settings:
+//! - its clock set to the row's `received_at_us` (`Verifier::clock`): the token's 5-minute
+//!   `exp` says when DT's request was fresh, not how long the proof holds;
+//! - DT's key for `asymmetric_kid`, from a key set you kept
+//!   (`keys::DtKeys::from_jwks_file`): DT rotates keys out of its published set, so save
+//!   the JWK set (the `jwks_uri` of DT's discovery document; the keys are public) whenever
+//!   a new `kid` appears in the store.
 //!
 //! # Retention
 //!
