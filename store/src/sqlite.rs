@@ -132,7 +132,7 @@ impl SqliteStoreBuilder {
     /// Delete rows of `dt_event` received longer ago than `retention`, checked hourly,
     /// and give the freed pages back to the file system (`auto_vacuum=INCREMENTAL`).
     /// `dt_latest` is never pruned. Default: keep every row. At least
-    /// [`MIN_RETENTION`](crate::schema::MIN_RETENTION); [`open`](Self::open) refuses
+    /// [`MIN_RETENTION`]; [`open`](Self::open) refuses
     /// less with [`StoreErrorKind::Config`].
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
@@ -244,7 +244,7 @@ impl SqliteStore {
 
     /// Delete the rows of `dt_event` received more than `older_than` ago, now, and give
     /// their pages back to the file system; returns how many were deleted. `dt_latest` is
-    /// kept. Refuses less than [`MIN_RETENTION`](crate::schema::MIN_RETENTION) with
+    /// kept. Refuses less than [`MIN_RETENTION`] with
     /// [`StoreErrorKind::Config`]: a pruned row no longer de-duplicates DT's retries.
     pub async fn prune(&self, older_than: Duration) -> Result<usize, StoreError> {
         if older_than < MIN_RETENTION {
