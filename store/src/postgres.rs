@@ -351,7 +351,7 @@ impl Inner {
 
     /// A connection of the pool, with the schema created or checked.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        let client = self.pool.get().await.map_err(|error| self.from_pool(error));
+        let client = self.pool.get().await.map_err(|error| self.pool_error(error));
         let mut client = match client {
             Ok(client) => client,
             Err(error) => {
@@ -368,7 +368,7 @@ impl Inner {
                 create_schema(&mut client)
                     .await
                     .map_err(|error| match error {
-                        Failure::Postgres(error) => self.from_postgres(&error),
+                        Failure::Postgres(error) => self.postgres_error(&error),
                         Failure::Store(error) => error,
                     })?;
                 self.schema_ready.store(true, Ordering::Release);
@@ -381,7 +381,7 @@ impl Inner {
         let mut client = self.client().await?;
         write(&mut client, &record)
             .await
-            .map_err(|error| self.from_postgres(&error))
+            .map_err(|error| self.postgres_error(&error))
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
@@ -389,7 +389,7 @@ impl Inner {
         let version: Option<i64> = client
             .query_one("SELECT max(version) FROM dt_schema", &[])
             .await
-            .map_err(|error| self.from_postgres(&error))?
+            .map_err(|error| self.postgres_error(&error))?
             .get(0);
         match version {
             Some(version) if version > SCHEMA_VERSION => Err(schema::too_new(version)),
@@ -404,9 +404,9 @@ impl Inner {
         }
     }
 
-    fn from_pool(&self, error: PoolError) -> StoreError {
+    fn pool_error(&self, error: PoolError) -> StoreError {
         match error {
-            PoolError::Backend(error) => self.from_postgres(&error),
+            PoolError::Backend(error) => self.postgres_error(&error),
             PoolError::Timeout(kind) => StoreError::new(
                 StoreErrorKind::Unavailable,
                 format!(
@@ -429,7 +429,7 @@ impl Inner {
         }
     }
 
-    fn from_postgres(&self, error: &tokio_postgres::Error) -> StoreError {
+    fn postgres_error(&self, error: &tokio_postgres::Error) -> StoreError {
         StoreError::new(
             kind_of(error),
             format!("postgres {}: {}", self.place.at(), chain(error)),

@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tower_dt_store::schema::SCHEMA_VERSION;
 use tower_dt_store::{
-    Backend, DtStore, PostgresStore, StoreErrorKind, StoreOutcome, BODY_KEY_PREFIX,
-    DEFAULT_TENANT,
+    Backend, DtStore, PostgresStore, StoreErrorKind, StoreOutcome, BODY_KEY_PREFIX, DEFAULT_TENANT,
 };
 
 use common::*;
@@ -136,7 +135,11 @@ async fn every_event_type_is_stored_with_its_exact_bytes() {
             event["timestamp"].as_str().unwrap(),
             "{name}"
         );
-        assert_eq!(row.get::<_, Vec<u8>>(8), body.to_vec(), "{name}: exact bytes");
+        assert_eq!(
+            row.get::<_, Vec<u8>>(8),
+            body.to_vec(),
+            "{name}: exact bytes"
+        );
         assert_eq!(
             row.get::<_, Vec<u8>>(9),
             Sha256::digest(body).to_vec(),
@@ -188,14 +191,21 @@ async fn duplicates_in_sequence_and_100_at_once_leave_one_row_and_every_copy_get
 
     let body = event("dup-burst", "d2", "touch", "2024-05-01T10:00:00Z");
     let answers = concurrently(std::slice::from_ref(&service), &body, 100).await;
-    assert!(answers.iter().all(|answer| answer.status == StatusCode::OK), "{answers:?}");
+    assert!(
+        answers.iter().all(|answer| answer.status == StatusCode::OK),
+        "{answers:?}"
+    );
     let stored = answers
         .iter()
         .filter(|answer| answer.outcome() == Some(StoreOutcome::Stored))
         .count();
     assert_eq!(stored, 1, "one copy stored, 99 duplicates: {answers:?}");
     assert_eq!(
-        count(&client, "SELECT count(*) FROM dt_event WHERE event_key = 'dup-burst'").await,
+        count(
+            &client,
+            "SELECT count(*) FROM dt_event WHERE event_key = 'dup-burst'"
+        )
+        .await,
         1
     );
     assert_eq!(count(&client, "SELECT count(*) FROM dt_event").await, 2);
@@ -218,7 +228,10 @@ async fn an_older_event_after_a_newer_one_leaves_latest_on_the_newer() {
     let answer = send(&service, signed(&older)).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.outcome(), Some(StoreOutcome::StoredNotLatest));
-    assert_eq!(latest(&client, "d1", "temperature").await.as_deref(), Some("new"));
+    assert_eq!(
+        latest(&client, "d1", "temperature").await.as_deref(),
+        Some("new")
+    );
     assert_eq!(count(&client, "SELECT count(*) FROM dt_event").await, 2);
     let body: Vec<u8> = client
         .query_one("SELECT body FROM dt_latest WHERE device = 'd1'", &[])
@@ -238,7 +251,10 @@ async fn an_older_event_after_a_newer_one_leaves_latest_on_the_newer() {
         send(&service, signed(&a)).await.outcome(),
         Some(StoreOutcome::StoredNotLatest)
     );
-    assert_eq!(latest(&client, "d2", "touch").await.as_deref(), Some("tie-b"));
+    assert_eq!(
+        latest(&client, "d2", "touch").await.as_deref(),
+        Some("tie-b")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +311,12 @@ async fn the_database_going_away_is_503_and_ready_names_it_then_the_store_recove
     cluster.stop();
     let during = event("during", "d1", "touch", "2024-05-01T10:00:01Z");
     let answer = send(&service, signed(&during)).await;
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.text);
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
     assert_eq!(
         answer.outcome(),
         Some(StoreOutcome::Failed(StoreErrorKind::Unavailable))
@@ -321,7 +342,11 @@ async fn the_database_going_away_is_503_and_ready_names_it_then_the_store_recove
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
     assert_eq!(retry.outcome(), Some(StoreOutcome::Stored));
     let client = cluster.client("dt").await;
-    let keys: Vec<String> = rows(&client).await.into_iter().map(|(key, _)| key).collect();
+    let keys: Vec<String> = rows(&client)
+        .await
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     assert_eq!(keys, ["before", "during"]);
 }
 
@@ -339,7 +364,9 @@ async fn an_unreachable_server_at_connect_is_not_an_error_and_the_schema_comes_w
     let error = store.ready().await.unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
     assert!(
-        error.message().contains(&format!("127.0.0.1:{}", cluster.port())),
+        error
+            .message()
+            .contains(&format!("127.0.0.1:{}", cluster.port())),
         "{error}"
     );
     let service = stack(DtStore::new(store.clone()));
@@ -368,18 +395,32 @@ async fn refused_credentials_and_a_missing_database_are_config_errors_without_th
     );
     let error = PostgresStore::connect(&wrong).await.unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Config, "{error}");
-    assert!(error.message().contains("28P01") || error.message().contains("password"), "{error}");
-    assert!(error.message().contains(&format!("127.0.0.1:{}", cluster.port())), "{error}");
+    assert!(
+        error.message().contains("28P01") || error.message().contains("password"),
+        "{error}"
+    );
+    assert!(
+        error
+            .message()
+            .contains(&format!("127.0.0.1:{}", cluster.port())),
+        "{error}"
+    );
     assert!(!error.message().contains(PASSWORD), "{error}");
 
-    let error = PostgresStore::connect(cluster.url("no_such_db")).await.unwrap_err();
+    let error = PostgresStore::connect(cluster.url("no_such_db"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Config, "{error}");
     assert!(error.message().contains("no_such_db"), "{error}");
 
-    let error = PostgresStore::connect("postgres://[broken").await.unwrap_err();
+    let error = PostgresStore::connect("postgres://[broken")
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Config, "{error}");
 
-    let store = PostgresStore::connect(cluster.url("postgres")).await.unwrap();
+    let store = PostgresStore::connect(cluster.url("postgres"))
+        .await
+        .unwrap();
     assert!(!format!("{store:?}").contains(PASSWORD));
     assert!(!store.describe().contains(PASSWORD));
 }
@@ -413,7 +454,12 @@ async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
             state = Sha256::digest(&state).to_vec();
             pad.push_str(&hex::encode(&state));
         }
-        let body = event(&format!("fill-{n}"), "d1", "touch", &format!("2024-05-01T10:{:02}:{:02}Z", n / 60, n % 60));
+        let body = event(
+            &format!("fill-{n}"),
+            "d1",
+            "touch",
+            &format!("2024-05-01T10:{:02}:{:02}Z", n / 60, n % 60),
+        );
         let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         json["labels"]["pad"] = serde_json::Value::String(pad);
         Bytes::from(serde_json::to_vec(&json).unwrap())
@@ -429,7 +475,12 @@ async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
                 stored.push(format!("fill-{n}"));
             }
             _ => {
-                assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.text);
+                assert_eq!(
+                    answer.status,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{}",
+                    answer.text
+                );
                 assert_eq!(
                     answer.outcome(),
                     Some(StoreOutcome::Failed(StoreErrorKind::Full)),
@@ -442,11 +493,22 @@ async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
         }
     }
     let (n, body) = refused.expect("the 1 MiB tablespace filled up");
-    assert!(!stored.is_empty(), "some events fit before the disk was full");
-    assert!(cluster.log().contains("No space left on device"), "{}", cluster.log());
+    assert!(
+        !stored.is_empty(),
+        "some events fit before the disk was full"
+    );
+    assert!(
+        cluster.log().contains("No space left on device"),
+        "{}",
+        cluster.log()
+    );
 
     // Nothing of the refused event: not in dt_event, and dt_latest still on the last stored.
-    let keys: Vec<String> = rows(&client).await.into_iter().map(|(key, _)| key).collect();
+    let keys: Vec<String> = rows(&client)
+        .await
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     assert_eq!(keys, stored);
     assert_eq!(
         latest(&client, "d1", "touch").await.as_deref(),
@@ -469,7 +531,10 @@ async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
     assert_eq!(retry.outcome(), Some(StoreOutcome::Stored));
     let key = format!("fill-{n}");
-    assert_eq!(latest(&client, "d1", "touch").await.as_deref(), Some(key.as_str()));
+    assert_eq!(
+        latest(&client, "d1", "touch").await.as_deref(),
+        Some(key.as_str())
+    );
     assert_eq!(
         count(&client, "SELECT count(*) FROM dt_event").await,
         stored.len() as i64 + 1
@@ -490,7 +555,10 @@ async fn two_replicas_on_one_database_take_100_copies_at_once_and_keep_one_row()
     ];
     let body = event("replicated", "d1", "touch", "2024-05-01T10:00:00Z");
     let answers = concurrently(&services, &body, 100).await;
-    assert!(answers.iter().all(|answer| answer.status == StatusCode::OK), "{answers:?}");
+    assert!(
+        answers.iter().all(|answer| answer.status == StatusCode::OK),
+        "{answers:?}"
+    );
     assert_eq!(
         answers
             .iter()
@@ -499,7 +567,10 @@ async fn two_replicas_on_one_database_take_100_copies_at_once_and_keep_one_row()
         1
     );
     let client = cluster.client("dt").await;
-    assert_eq!(rows(&client).await, vec![("replicated".into(), body.to_vec())]);
+    assert_eq!(
+        rows(&client).await,
+        vec![("replicated".into(), body.to_vec())]
+    );
     assert_eq!(count(&client, "SELECT count(*) FROM dt_latest").await, 1);
 }
 
@@ -533,9 +604,14 @@ async fn replicas_creating_the_schema_at_once_do_not_fail_and_a_newer_schema_is_
         .unwrap();
     let error = PostgresStore::connect(url.clone()).await.unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::SchemaTooNew, "{error}");
-    assert!(error.message().contains(&format!("version {newer}")), "{error}");
     assert!(
-        error.message().contains(&format!("version {SCHEMA_VERSION}")),
+        error.message().contains(&format!("version {newer}")),
+        "{error}"
+    );
+    assert!(
+        error
+            .message()
+            .contains(&format!("version {SCHEMA_VERSION}")),
         "{error}"
     );
     // A running replica's /ready says so too.
@@ -572,10 +648,16 @@ async fn reading_in_tx_id_order_skips_no_row_of_a_transaction_that_commits_late(
         }
     };
     let seen = read(("0".into(), 0)).await;
-    assert_eq!(seen.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["first"]);
+    assert_eq!(
+        seen.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(),
+        ["first"]
+    );
     let (last_tx, last_id): (String, i64) = {
         let row = reader
-            .query_one("SELECT tx_id::text, id FROM dt_event WHERE event_key = 'first'", &[])
+            .query_one(
+                "SELECT tx_id::text, id FROM dt_event WHERE event_key = 'first'",
+                &[],
+            )
             .await
             .unwrap();
         (row.get(0), row.get(1))
@@ -605,7 +687,10 @@ async fn reading_in_tx_id_order_skips_no_row_of_a_transaction_that_commits_late(
 
     // `id > last` would see `later` now, and skip `held` for ever once it remembers it.
     let naive: Vec<String> = reader
-        .query("SELECT event_key FROM dt_event WHERE id > $1 ORDER BY id", &[&last_id])
+        .query(
+            "SELECT event_key FROM dt_event WHERE id > $1 ORDER BY id",
+            &[&last_id],
+        )
         .await
         .unwrap()
         .iter()

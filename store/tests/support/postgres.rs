@@ -248,7 +248,10 @@ impl PgCluster {
             let id = |flag: &str| {
                 let output = check(
                     "id",
-                    Command::new("id").args([flag, "postgres"]).output().unwrap(),
+                    Command::new("id")
+                        .args([flag, "postgres"])
+                        .output()
+                        .unwrap(),
                 );
                 String::from_utf8_lossy(&output.stdout).trim().to_owned()
             };
@@ -281,7 +284,9 @@ impl PgCluster {
             .await
             .unwrap();
         admin
-            .batch_execute(&format!("ALTER DATABASE {db} SET default_tablespace = tiny"))
+            .batch_execute(&format!(
+                "ALTER DATABASE {db} SET default_tablespace = tiny"
+            ))
             .await
             .unwrap();
         mount
