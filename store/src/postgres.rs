@@ -286,7 +286,8 @@ impl PostgresStoreBuilder {
 /// Where the store connects: for messages and [`describe`](Backend::describe).
 #[derive(Clone, Debug)]
 struct Place {
-    user: String,
+    /// `None`: tokio-postgres logs in as the process's user.
+    user: Option<String>,
     host: String,
     port: u16,
     dbname: String,
@@ -302,9 +303,14 @@ impl Place {
                 None => "localhost".to_owned(),
             },
         };
-        let user = config.get_user().unwrap_or("postgres").to_owned();
+        let user = config.get_user().map(str::to_owned);
         Self {
-            dbname: config.get_dbname().unwrap_or(&user).to_owned(),
+            // The server's default: the user's name.
+            dbname: config
+                .get_dbname()
+                .or(user.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
             user,
             host,
             port: config.get_ports().first().copied().unwrap_or(5432),
@@ -317,10 +323,12 @@ impl Place {
         } else {
             self.host.clone()
         };
-        format!(
-            "postgres://{}@{}:{}/{}",
-            self.user, host, self.port, self.dbname
-        )
+        let user = self
+            .user
+            .as_ref()
+            .map(|user| format!("{user}@"))
+            .unwrap_or_default();
+        format!("postgres://{user}{host}:{}/{}", self.port, self.dbname)
     }
 
     fn at(&self) -> String {
@@ -351,7 +359,11 @@ impl Inner {
 
     /// A connection of the pool, with the schema created or checked.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        let client = self.pool.get().await.map_err(|error| self.pool_error(error));
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| self.pool_error(error));
         let mut client = match client {
             Ok(client) => client,
             Err(error) => {

@@ -493,6 +493,10 @@ async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
         }
     }
     let (n, body) = refused.expect("the 1 MiB tablespace filled up");
+    eprintln!(
+        "full disk: {} events of 64 KiB stored, event {n} refused",
+        stored.len()
+    );
     assert!(
         !stored.is_empty(),
         "some events fit before the disk was full"
@@ -709,4 +713,48 @@ async fn reading_in_tx_id_order_skips_no_row_of_a_transaction_that_commits_late(
     // And a reader that remembers the last pair reads nothing twice.
     let last: (String, i64) = (seen[1].1.clone(), later_id);
     assert_eq!(read(last).await, Vec::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_its_deadline_still_commits_and_the_retry_is_a_duplicate() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("dt").await;
+    let store = PostgresStore::connect(url).await.unwrap();
+    let service = stack(DtStore::new(store).deadline(Duration::from_millis(300)));
+    let client = cluster.client("dt").await;
+
+    // Another session holds dt_latest: the store's transaction inserts into dt_event, then
+    // waits on the lock, so it cannot be durable before the deadline.
+    let mut locker = cluster.client("dt").await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE dt_latest IN SHARE MODE")
+        .await
+        .unwrap();
+    let body = event("slow", "d1", "touch", "2024-05-01T10:00:00Z");
+    let answer = send(&service, signed(&body)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.outcome(), Some(StoreOutcome::Deadline));
+    assert_eq!(count(&client, "SELECT count(*) FROM dt_event").await, 0);
+
+    // The caller gave up; its transaction did not: it commits once the lock is gone.
+    lock.commit().await.unwrap();
+    let mut rows_now = 0;
+    for _ in 0..200 {
+        rows_now = count(&client, "SELECT count(*) FROM dt_latest").await;
+        if rows_now == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows_now, 1, "the abandoned write committed");
+    assert_eq!(rows(&client).await, vec![("slow".into(), body.to_vec())]);
+    // DT's retry finds it.
+    let retry = send(&service, signed(&body)).await;
+    assert_eq!(retry.status, StatusCode::OK);
+    assert_eq!(retry.outcome(), Some(StoreOutcome::Duplicate));
 }
