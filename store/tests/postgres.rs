@@ -425,6 +425,13 @@ async fn refused_credentials_and_a_missing_database_are_config_errors_without_th
     assert!(!store.describe().contains(PASSWORD));
 }
 
+/// The full disk is a real one: the store's tables live in a tablespace on a 1 MiB tmpfs
+/// (mounted by the harness, so the test needs root with CAP_SYS_ADMIN, as CI and
+/// `./scripts/test` as root have), and PostgreSQL fails the extension of a table with
+/// ENOSPC, SQLSTATE 53100. The WAL stays on the real disk: a full WAL disk makes the server
+/// PANIC, which is the "database going away" test. A file-size limit (`ulimit -f`) is no
+/// substitute: it also caps the 16 MiB WAL segments, and PostgreSQL reports its EFBIG as an
+/// internal error (XX000), not as a full disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_503_and_nothing_half_done_then_the_retry_is_stored() {
     let mut cluster = PgCluster::start();
