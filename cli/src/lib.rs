@@ -9,11 +9,14 @@
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms, missing_debug_implementations)]
 
+pub mod events;
 pub mod explain;
 pub mod identity;
 pub mod key_file;
 pub mod keys;
 pub mod send;
+pub mod serve;
+pub mod store_url;
 
 /// The exit status of bad usage or unreadable input (clap's own usage errors use it too).
 pub const EXIT_USAGE: u8 = 2;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dt_signature_cli::{explain, identity, keys, send};
+use dt_signature_cli::{events, explain, identity, keys, send, serve};
 
 /// dt-signature: the Disruptive Technologies Data Connector, played and checked locally.
 ///
@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Serve(serve::Args),
+    Events(events::Args),
     Send(send::Args),
     Identity(identity::Args),
     Keys(keys::Args),
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Events(args) => runtime.block_on(events::run(args)),
         Command::Send(args) => runtime.block_on(send::run(args)),
         Command::Identity(args) => runtime.block_on(identity::run(args)),
         Command::Keys(args) => runtime.block_on(keys::run(args)),

@@ -10,6 +10,15 @@
 //! keeps a key per event in a [`DedupStore`]: a [`MemoryStore`] for one replica (the
 //! default), `RedisStore` (feature `redis`) for several.
 //!
+//! **A handler that only keeps the event wants a store, not this guard.** The guard marks
+//! an event done once the handler answered 2xx. A handler that answers 2xx before the
+//! event is durable (it queues it in memory, or writes without waiting for the commit)
+//! can crash after the guard marked the event done: DT's retry is then answered `200
+//! done`, and the event is lost. Keep events with the `tower-dt-store` crate (its
+//! `DtStore`, or `dt-signature serve`), which answers only after its commit and whose
+//! unique key is the de-duplication; put no `DedupLayer` in front of it. The guard is for
+//! handlers that *act* on an event (call an API, send a message) and answer after acting.
+//!
 //! ```
 //! use axum::{routing::post, Router};
 //! use tower_dt_signature::dedup::{DedupLayer, MemoryStore};

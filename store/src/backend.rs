@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::record::EventRecord;
+use crate::summary::Summary;
 
 /// A boxed, `Send` future: the return type of [`Backend`]'s methods (the trait is object
 /// safe, so `serve` can pick a backend at run time).
@@ -62,6 +63,19 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// What the store holds. The default answers [`StoreErrorKind::Unsupported`]
+    /// (a queue keeps no counts).
+    ///
+    /// [`StoreErrorKind::Unsupported`]: crate::StoreErrorKind::Unsupported
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(async {
+            Err(StoreError::new(
+                crate::StoreErrorKind::Unsupported,
+                "this backend cannot list what it holds",
+            ))
+        })
+    }
 }
 
 impl<T: Backend + ?Sized> Backend for Arc<T> {
@@ -80,6 +94,10 @@ impl<T: Backend + ?Sized> Backend for Arc<T> {
     fn close(&self) -> BoxFuture<'_, ()> {
         (**self).close()
     }
+
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        (**self).summary()
+    }
 }
 
 impl<T: Backend + ?Sized> Backend for Box<T> {
@@ -97,5 +115,9 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         (**self).close()
+    }
+
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        (**self).summary()
     }
 }

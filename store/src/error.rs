@@ -27,6 +27,8 @@ pub enum StoreErrorKind {
     Closed,
     /// Any other database error.
     Database,
+    /// The backend cannot do what was asked (e.g. a summary of a queue).
+    Unsupported,
 }
 
 impl StoreErrorKind {
@@ -41,6 +43,7 @@ impl StoreErrorKind {
             Self::Config => "config",
             Self::Closed => "closed",
             Self::Database => "database",
+            Self::Unsupported => "unsupported",
         }
     }
 }

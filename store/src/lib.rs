@@ -155,6 +155,7 @@ mod service;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+mod summary;
 
 pub use backend::{Backend, BoxFuture, Put};
 pub use deadline::{AnswerBy, Deadline, DeadlineFuture, DeadlineLayer, DEFAULT_DEADLINE};
@@ -166,3 +167,4 @@ pub use record::{EventFields, EventRecord, BODY_KEY_PREFIX, DEFAULT_TENANT};
 pub use service::DtStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use summary::{Latest, Summary, TypeCount};

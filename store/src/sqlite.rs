@@ -24,6 +24,7 @@ use crate::backend::{Backend, BoxFuture, Put};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::record::EventRecord;
 use crate::schema::{self, MIN_RETENTION, SCHEMA_VERSION};
+use crate::summary::{Latest, Summary, TypeCount};
 
 /// The default bound of the writer's queue (requests waiting for a batch).
 pub const DEFAULT_QUEUE: usize = 4096;
@@ -93,6 +94,8 @@ enum Job {
     },
     /// Answered once every job queued before it is written: readiness and shutdown.
     Ping(oneshot::Sender<Result<(), StoreError>>),
+    /// Delete the rows of `dt_event` received before this (µs since the epoch).
+    Prune(i64, oneshot::Sender<Result<usize, StoreError>>),
 }
 
 /// The options of a [`SqliteStore`]: made by [`SqliteStore::builder`].
@@ -142,13 +145,7 @@ impl SqliteStoreBuilder {
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
         if let Some(retention) = self.retention {
             if retention < MIN_RETENTION {
-                return Err(StoreError::new(
-                    StoreErrorKind::Config,
-                    format!(
-                        "retention {retention:?} is shorter than {MIN_RETENTION:?}: DT retries \
-                         for 12 hours and a stored row is the event's de-duplication key"
-                    ),
-                ));
+                return Err(short_retention(retention));
             }
         }
         let (sender, receiver) = mpsc::channel(self.queue);
@@ -235,6 +232,32 @@ impl SqliteStore {
         &self.path
     }
 
+    /// What the database at `path` holds, read through a read-only connection of its
+    /// own (WAL lets it read beside a running writer). It never creates the file: a path
+    /// with no database is [`StoreErrorKind::Config`].
+    pub async fn read_summary(path: impl Into<PathBuf>) -> Result<Summary, StoreError> {
+        let path = path.into();
+        tokio::task::spawn_blocking(move || read_summary(&path))
+            .await
+            .map_err(|error| StoreError::new(StoreErrorKind::Database, error.to_string()))?
+    }
+
+    /// Delete the rows of `dt_event` received more than `older_than` ago, now, and give
+    /// their pages back to the file system; returns how many were deleted. `dt_latest` is
+    /// kept. Refuses less than [`MIN_RETENTION`](crate::schema::MIN_RETENTION) with
+    /// [`StoreErrorKind::Config`]: a pruned row no longer de-duplicates DT's retries.
+    pub async fn prune(&self, older_than: Duration) -> Result<usize, StoreError> {
+        if older_than < MIN_RETENTION {
+            return Err(short_retention(older_than));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job::Prune(cutoff_us(older_than), reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -281,6 +304,10 @@ impl Backend for SqliteStore {
         format!("sqlite:{}", self.path.display())
     }
 
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(Self::read_summary(self.path.clone()))
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.closed.store(true, Ordering::Release);
@@ -288,6 +315,26 @@ impl Backend for SqliteStore {
             let _ = self.ping().await;
         })
     }
+}
+
+fn short_retention(retention: Duration) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Config,
+        format!(
+            "retention {retention:?} is shorter than {MIN_RETENTION:?}: DT retries for 12 hours \
+             and a stored row is the event's de-duplication key"
+        ),
+    )
+}
+
+/// Now minus `age`, in µs since the Unix epoch.
+fn cutoff_us(age: Duration) -> i64 {
+    SystemTime::now()
+        .checked_sub(age)
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
 }
 
 fn closed() -> StoreError {
@@ -337,6 +384,12 @@ impl Writer {
                 match job {
                     Job::Put { record, reply } => batch.push((*record, reply)),
                     Job::Ping(reply) => pings.push(reply),
+                    Job::Prune(cutoff, reply) => {
+                        let result = self
+                            .check_file()
+                            .and_then(|()| prune(self.conn()?, cutoff).map_err(from_sqlite));
+                        let _ = reply.send(result);
+                    }
                 }
                 if batch.len() < self.options.max_batch {
                     next = receiver.try_recv().ok();
@@ -432,10 +485,7 @@ impl Writer {
             return;
         }
         self.last_prune = Instant::now();
-        let cutoff = SystemTime::now()
-            .checked_sub(retention)
-            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |since| since.as_micros() as i64);
+        let cutoff = cutoff_us(retention);
         if let Ok(conn) = self.conn() {
             match prune(conn, cutoff) {
                 Ok(rows) if rows > 0 => tracing::info!(rows, "pruned dt_event"),
@@ -446,6 +496,54 @@ impl Writer {
             }
         }
     }
+}
+
+fn read_summary(path: &Path) -> Result<Summary, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| config(path, error))?;
+    let read = || -> rusqlite::Result<Summary> {
+        let events_by_type = conn
+            .prepare(
+                "SELECT event_type, count(*) FROM dt_event WHERE is_event \
+                 GROUP BY event_type ORDER BY event_type",
+            )?
+            .query_map([], |row| {
+                Ok(TypeCount {
+                    event_type: row.get(0)?,
+                    count: row.get::<_, i64>(1)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let not_events: i64 = conn.query_row(
+            "SELECT count(*) FROM dt_event WHERE NOT is_event",
+            [],
+            |row| row.get(0),
+        )?;
+        let latest = conn
+            .prepare(
+                "SELECT tenant, device, event_type, event_id, event_time FROM dt_latest \
+                 ORDER BY tenant, device, event_type",
+            )?
+            .query_map([], |row| {
+                Ok(Latest {
+                    tenant: row.get(0)?,
+                    device: row.get(1)?,
+                    event_type: row.get(2)?,
+                    event_id: row.get(3)?,
+                    event_time: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Summary {
+            events_by_type,
+            not_events: not_events as u64,
+            latest,
+        })
+    };
+    read().map_err(|error| config(path, from_sqlite(error)))
 }
 
 /// Deletes the rows of `dt_event` received before `cutoff_us`, then frees their pages.

@@ -506,3 +506,148 @@ async fn a_short_retention_is_refused() {
     assert_eq!(error.kind(), StoreErrorKind::Config);
     assert!(!db.path.exists() || rows(&db.path).is_empty());
 }
+
+#[tokio::test]
+async fn dt_asymmetric_signature_is_kept_as_evidence_with_its_kid() {
+    use tower_dt_signature::testing::AsymmetricSigner;
+    use tower_dt_signature::Verifier;
+
+    let db = db();
+    let signer = AsymmetricSigner::generate().with_org_id("org-store");
+    let verifier = Verifier::either(SECRET, signer.dt_keys(), "org-store");
+    let service = DtSignatureLayer::from(verifier)
+        .layer(DtStore::new(SqliteStore::open(&db.path).await.unwrap()));
+    let body = event("evt-es256", "dev1", "touch", "2024-01-01T00:00:00Z");
+    let token = signer.sign(&body);
+    let request = Request::post("/")
+        .header("dt-asymmetric-signature", &token)
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let answer = send(&service, request).await;
+    assert_eq!(
+        answer.outcome(),
+        Some(StoreOutcome::Stored),
+        "{}",
+        answer.text
+    );
+
+    // An HMAC-verified request under `either` keeps no asymmetric token.
+    let hmac = event("evt-hmac", "dev1", "touch", "2024-01-01T00:00:01Z");
+    assert_eq!(
+        send(&service, signed(&hmac)).await.outcome(),
+        Some(StoreOutcome::Stored)
+    );
+
+    let conn = Connection::open(&db.path).unwrap();
+    let row = |id: &str| -> (String, Option<String>, Option<String>) {
+        conn.query_row(
+            "SELECT schemes, asymmetric_token, asymmetric_kid FROM dt_event WHERE event_key = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        row("evt-es256"),
+        (
+            "asymmetric".into(),
+            Some(token),
+            Some(signer.kid().to_owned())
+        )
+    );
+    assert_eq!(row("evt-hmac"), ("hmac".into(), None, None));
+}
+
+#[tokio::test]
+async fn a_gateway_stores_each_tenant_apart() {
+    use tower_dt_signature::gateway::StaticSecrets;
+    use tower_dt_signature::testing::Signer;
+    use tower_dt_signature::Verifier;
+
+    let db = db();
+    let secrets = StaticSecrets::by_path_segment(1)
+        .tenant("warehouse", Verifier::new("warehouse secret"))
+        .tenant("office", Verifier::new("office secret"));
+    let service = DtSignatureLayer::gateway(secrets)
+        .layer(DtStore::new(SqliteStore::open(&db.path).await.unwrap()));
+    // The same event id at two connectors: two tenants, two rows.
+    let body = event("evt-same", "dev1", "touch", "2024-01-01T00:00:00Z");
+    for (tenant, secret) in [
+        ("warehouse", "warehouse secret"),
+        ("office", "office secret"),
+    ] {
+        let request = Signer::new(secret)
+            .request::<Full<Bytes>>(&format!("/dt/{tenant}"), body.clone())
+            .unwrap();
+        let answer = send(&service, request).await;
+        assert_eq!(
+            answer.outcome(),
+            Some(StoreOutcome::Stored),
+            "{tenant}: {}",
+            answer.text
+        );
+        assert_eq!(answer.report.unwrap().tenant, tenant);
+    }
+    let conn = Connection::open(&db.path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT tenant, event_key FROM dt_event ORDER BY tenant")
+        .unwrap();
+    let rows: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("office".into(), "evt-same".into()),
+            ("warehouse".into(), "evt-same".into())
+        ]
+    );
+    let latest: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM dt_latest WHERE device = 'dev1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(latest, 2, "one latest row per tenant");
+}
+
+#[tokio::test]
+async fn pruning_deletes_old_rows_keeps_recent_ones_and_dt_latest() {
+    use std::time::{Duration, SystemTime};
+
+    let db = db();
+    let store = Arc::new(SqliteStore::open(&db.path).await.unwrap());
+    let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+    let old = stack(DtStore::from_arc(store.clone()).clock(move || two_days_ago));
+    let new = stack(DtStore::from_arc(store.clone()));
+    let first = event("evt-old", "dev1", "touch", "2024-01-01T00:00:00Z");
+    let second = event("evt-new", "dev2", "touch", "2024-01-01T00:00:00Z");
+    assert_eq!(
+        send(&old, signed(&first)).await.outcome(),
+        Some(StoreOutcome::Stored)
+    );
+    assert_eq!(
+        send(&new, signed(&second)).await.outcome(),
+        Some(StoreOutcome::Stored)
+    );
+
+    let error = store
+        .prune(Duration::from_secs(13 * 3600))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Config, "shorter than 24 h");
+    assert_eq!(
+        store.prune(Duration::from_secs(24 * 3600)).await.unwrap(),
+        1
+    );
+    let keys: Vec<String> = rows(&db.path).into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["evt-new"]);
+    assert_eq!(
+        latest(&db.path, "dev1", "touch").as_deref(),
+        Some("evt-old"),
+        "dt_latest is kept"
+    );
+}
