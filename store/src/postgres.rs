@@ -85,6 +85,7 @@ use crate::backend::{Backend, BoxFuture, Put};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::record::EventRecord;
 use crate::schema::{self, SCHEMA_VERSION};
+use crate::summary::{Latest, Summary, TypeCount};
 
 /// The default number of connections of the pool.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -414,6 +415,52 @@ impl Inner {
                 ),
             )),
         }
+    }
+
+    async fn summary(&self) -> Result<Summary, StoreError> {
+        let client = self.client().await?;
+        let read = async {
+            let events_by_type = client
+                .query(
+                    "SELECT event_type, count(*) FROM dt_event WHERE is_event \
+                     GROUP BY event_type ORDER BY event_type COLLATE \"C\"",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|row| TypeCount {
+                    event_type: row.get(0),
+                    count: row.get::<_, i64>(1) as u64,
+                })
+                .collect();
+            let not_events: i64 = client
+                .query_one("SELECT count(*) FROM dt_event WHERE NOT is_event", &[])
+                .await?
+                .get(0);
+            let latest = client
+                .query(
+                    "SELECT tenant, device, event_type, event_id, event_time FROM dt_latest \
+                     ORDER BY tenant COLLATE \"C\", device COLLATE \"C\", \
+                     event_type COLLATE \"C\"",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|row| Latest {
+                    tenant: row.get(0),
+                    device: row.get(1),
+                    event_type: row.get(2),
+                    event_id: row.get(3),
+                    event_time: row.get(4),
+                })
+                .collect();
+            Ok::<_, tokio_postgres::Error>(Summary {
+                events_by_type,
+                not_events: not_events as u64,
+                latest,
+            })
+        };
+        read.await.map_err(|error| self.postgres_error(&error))
     }
 
     fn pool_error(&self, error: PoolError) -> StoreError {
@@ -759,6 +806,12 @@ impl Backend for PostgresStore {
 
     fn describe(&self) -> String {
         self.inner.place.describe()
+    }
+
+    /// Counts per type and `dt_latest`, in byte order, as SQLite's (one connection of the
+    /// pool, outside the writes' transactions).
+    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(self.inner.summary())
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -154,6 +154,12 @@ async fn every_event_type_is_stored_with_its_exact_bytes() {
         assert_eq!(row.get::<_, i64>(12), ns, "{name}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM dt_latest").await, 19);
+    let summary = service.get_ref().backend().summary().await.unwrap();
+    assert_eq!(summary.events(), 19);
+    assert_eq!(summary.not_events, 0);
+    assert_eq!(summary.events_by_type.len(), 19);
+    assert!(summary.events_by_type.iter().all(|count| count.count == 1));
+    assert_eq!(summary.latest.len(), 19);
     assert_eq!(
         count(
             &client,
