@@ -394,7 +394,16 @@ impl Inner {
         let mut client = self.client().await?;
         write(&mut client, &record)
             .await
-            .map_err(|error| self.postgres_error(&error))
+            .map_err(|error| self.schema_gone(&error))
+    }
+
+    /// The error; a missing table means another server at the address (a fresh one, a
+    /// restored backup without the tables): the next use creates or checks the schema.
+    fn schema_gone(&self, error: &tokio_postgres::Error) -> StoreError {
+        if error.code() == Some(&SqlState::UNDEFINED_TABLE) {
+            self.schema_ready.store(false, Ordering::Release);
+        }
+        self.postgres_error(error)
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
@@ -402,7 +411,7 @@ impl Inner {
         let version: Option<i64> = client
             .query_one("SELECT max(version) FROM dt_schema", &[])
             .await
-            .map_err(|error| self.postgres_error(&error))?
+            .map_err(|error| self.schema_gone(&error))?
             .get(0);
         match version {
             Some(version) if version > SCHEMA_VERSION => Err(schema::too_new(version)),

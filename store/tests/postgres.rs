@@ -771,3 +771,34 @@ async fn a_write_past_its_deadline_still_commits_and_the_retry_is_a_duplicate() 
     assert_eq!(retry.status, StatusCode::OK);
     assert_eq!(retry.outcome(), Some(StoreOutcome::Duplicate));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_dropped_under_a_running_store_are_created_again_on_the_next_write() {
+    let cluster = PgCluster::start();
+    let url = cluster.database("dt").await;
+    let service = stack(DtStore::new(PostgresStore::connect(url).await.unwrap()));
+    let client = cluster.client("dt").await;
+    let one = event("one", "d1", "touch", "2024-05-01T10:00:00Z");
+    assert_eq!(send(&service, signed(&one)).await.status, StatusCode::OK);
+
+    // As a server replaced by a fresh one at the same address would be.
+    client
+        .batch_execute("DROP TABLE dt_event, dt_latest, dt_schema")
+        .await
+        .unwrap();
+    let two = event("two", "d1", "touch", "2024-05-01T10:00:01Z");
+    let answer = send(&service, signed(&two)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    let retry = send(&service, signed(&two)).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(rows(&client).await, vec![("two".into(), two.to_vec())]);
+    assert_eq!(
+        count(&client, "SELECT max(version) FROM dt_schema").await,
+        SCHEMA_VERSION
+    );
+}
