@@ -49,7 +49,7 @@
 //!
 //! | failure | [`StoreErrorKind`] |
 //! | --- | --- |
-//! | connection refused, lost or timed out; no free connection in time; the server shutting down, starting up, in recovery or read-only (SQLSTATE classes `08`, `57P`, `25006`, `53300`) | `Unavailable` |
+//! | connection refused, lost or timed out; no free connection in time; the server shutting down, starting up, in recovery or read-only (SQLSTATE class `08`, class `57` but a canceled statement `57014`, `25006`, `53300`; tokio-postgres's I/O and "connection closed" errors) | `Unavailable` |
 //! | the server's disk full (`53100`) | `Full` |
 //! | refused credentials or role (`28P01`, `28000`), no such database (`3D000`), no privilege (`42501`), a bad URL | `Config` |
 //! | a newer `dt_schema` | `SchemaTooNew` |
@@ -215,7 +215,8 @@ impl PostgresStoreBuilder {
     ///
     /// Fails with [`StoreErrorKind::Config`] for a URL that does not parse, or a server
     /// that refuses the credentials or the database, and with
-    /// [`StoreErrorKind::SchemaTooNew`] for a newer schema. A server that cannot be
+    /// [`StoreErrorKind::SchemaTooNew`] for a newer schema (any other error of a server
+    /// that answers fails it too, [`StoreErrorKind::Database`]). A server that cannot be
     /// reached is not an error: the store is returned, [`ready`](Backend::ready) says why
     /// it is not, and the schema is created on the first connection that succeeds.
     pub async fn connect(self) -> Result<PostgresStore, StoreError> {
