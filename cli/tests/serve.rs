@@ -55,6 +55,14 @@ fn serve_stores_each_event_once_and_events_shows_it() {
         "{metrics}"
     );
 
+    for line in [
+        r#"dt_store_requests_total{outcome="stored"} 1"#,
+        r#"dt_store_requests_total{outcome="stored_not_latest"} 1"#,
+        r#"dt_store_requests_total{outcome="duplicate"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "no {line} in {metrics}");
+    }
+
     let output = bin::run_with(&["events", "--store", &store, "--json"], &[]);
     let (code, shown) = bin::status(&output);
     assert_eq!(code, 0, "{shown}");

@@ -67,6 +67,15 @@
 //! Do not put `tower_dt_signature::dedup::DedupLayer` in front of the store: the store's
 //! key is the de-duplication, and the guard's own mark would only duplicate it.
 //!
+//! # Metrics
+//!
+//! With the feature `metrics`, through the [`metrics`](https://docs.rs/metrics) facade:
+//!
+//! | metric | type | labels | counts |
+//! | --- | --- | --- | --- |
+//! | `dt_store_requests_total` | counter | `outcome`: [`StoreOutcome::code`] | every verified request the store answered |
+//! | `dt_store_duplicates_with_other_bytes_total` | counter | - | duplicates whose bytes differ from the stored copy (the first is kept) |
+//!
 //! # The schema
 //!
 //! The tables are public API, versioned in `dt_schema` ([`schema::SCHEMA_VERSION`]).
@@ -122,11 +131,16 @@
 //!
 //! # Evidence: DT's signature, kept
 //!
-//! `asymmetric_token` is DT's ES256 signature over `body` (its `checksum_sha256` claim).
-//! To check it later, ignore its 5-minute `exp` (it proves who signed, not when it was
-//! received) and verify it with DT's key for `asymmetric_kid`. Keys rotate out of DT's
-//! key set: keep the JWK set you verify with (`dt-signature keys --json` prints it)
-//! beside the store, or record it when a `kid` first appears.
+//! `asymmetric_token` is DT's ES256 signature over `body` (its `checksum_sha256` claim),
+//! kept only when the layer verified it. To check a row again later, verify `body` with
+//! `tower_dt_signature::Verifier::asymmetric` and the token as its
+//! `DT-Asymmetric-Signature` header, with two settings:
+//! - its clock set to the row's `received_at_us` (`Verifier::clock`): the token's 5-minute
+//!   `exp` says when DT's request was fresh, not how long the proof holds;
+//! - DT's key for `asymmetric_kid`, from a key set you kept
+//!   (`keys::DtKeys::from_jwks_file`): DT rotates keys out of its published set, so save
+//!   the JWK set (the `jwks_uri` of DT's discovery document; the keys are public) whenever
+//!   a new `kid` appears in the store.
 //!
 //! # Retention
 //!

@@ -253,6 +253,14 @@ async fn store<Bk: Backend, B: Body>(
             (StatusCode::SERVICE_UNAVAILABLE, "deadline passed")
         }
     };
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("dt_store_requests_total", "outcome" => report.outcome.code())
+            .increment(1);
+        if report.bytes_differ {
+            metrics::counter!("dt_store_duplicates_with_other_bytes_total").increment(1);
+        }
+    }
     let mut response = text(status, body);
     response.extensions_mut().insert(report);
     response
