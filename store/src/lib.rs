@@ -160,6 +160,9 @@ mod backend;
 mod deadline;
 mod error;
 mod outcome;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 mod record;
 pub mod schema;
 mod service;
@@ -172,6 +175,8 @@ pub use backend::{Backend, BoxFuture, Put};
 pub use deadline::{AnswerBy, Deadline, DeadlineFuture, DeadlineLayer, DEFAULT_DEADLINE};
 pub use error::{StoreError, StoreErrorKind};
 pub use outcome::{StoreOutcome, StoreReport};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use record::{EventFields, EventRecord, BODY_KEY_PREFIX, DEFAULT_TENANT};
 pub use service::DtStore;
 #[cfg(feature = "sqlite")]
