@@ -49,6 +49,10 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let summary = match &url {
         StoreUrl::Sqlite(path) => SqliteStore::read_summary(path).await,
+        StoreUrl::Postgres(_) => match url.open().await {
+            Ok(store) => store.summary().await,
+            Err(error) => Err(error),
+        },
     };
     let summary = match summary {
         Ok(summary) => summary,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use tower_dt_store::postgres::PostgresStore;
 use tower_dt_store::{Backend, SqliteStore, StoreError};
 
 /// The store when `DT_STORE` is unset: a SQLite file in the working directory.
@@ -12,6 +13,8 @@ pub const DEFAULT: &str = "sqlite:dt-events.db";
 pub enum StoreUrl {
     /// `sqlite:PATH`.
     Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...` (the password, if any, inside).
+    Postgres(String),
 }
 
 impl StoreUrl {
@@ -27,6 +30,9 @@ impl StoreUrl {
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_owned()));
+        }
         Err(format!(
             "DT_STORE={:?} is not a store: use sqlite:PATH or postgres://USER@HOST/DB",
             redact(text)
@@ -37,6 +43,7 @@ impl StoreUrl {
     pub fn redacted(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Self::Postgres(url) => redact(url),
         }
     }
 
@@ -44,6 +51,9 @@ impl StoreUrl {
     pub async fn open(&self) -> Result<Box<dyn Backend>, StoreError> {
         match self {
             Self::Sqlite(path) => Ok(Box::new(SqliteStore::open(path).await?)),
+            // An unreachable server is not an error here: the store connects when it can,
+            // and `/ready` says why not meanwhile.
+            Self::Postgres(url) => Ok(Box::new(PostgresStore::connect(url.as_str()).await?)),
         }
     }
 }
@@ -78,6 +88,10 @@ mod tests {
             StoreUrl::Sqlite("/var/lib/dt.db".into())
         );
         assert!(StoreUrl::parse("sqlite:").unwrap_err().contains("DT_STORE"));
+        assert_eq!(
+            StoreUrl::parse("postgres://dt:pw@h/db").unwrap().redacted(),
+            "postgres://dt:<redacted>@h/db"
+        );
         let error = StoreUrl::parse("mysql://u:hunter2@h/db").unwrap_err();
         assert!(error.contains("DT_STORE"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");

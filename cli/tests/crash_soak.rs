@@ -1,15 +1,19 @@
-//! A crash soak of `dt-signature serve` on SQLite: a DT-like sender (every non-2xx and
-//! every dropped connection retried, duplicates sent at once and later, timestamps out of
-//! order) delivers thousands of events while `serve` is SIGKILLed and restarted twice.
-//! After each kill the file is read back: every event that got a 2xx before the kill is
-//! in it. At the end every event is stored exactly once, with its exact bytes, and
-//! `dt_latest` holds the newest of each device.
+//! A crash soak of `dt-signature serve`, on SQLite and on PostgreSQL: a DT-like sender
+//! (every non-2xx and every dropped connection retried, duplicates sent at once and later,
+//! timestamps out of order) delivers thousands of events while `serve` is SIGKILLed and
+//! restarted twice; in the PostgreSQL run the database is SIGKILLed too, at the second
+//! kill. After each kill the store is read back: every event that got a 2xx before the
+//! kill is in it. At the end every event is stored exactly once, with its exact bytes,
+//! and `dt_latest` holds the newest of each device.
 //!
 //! Bounded: about 10 s here; it fails past 120 s. Its figures:
 //! `cargo test -p dt-signature-cli --test crash_soak -- --nocapture` (SOAK_SEED=N picks
 //! the shuffle; SECURITY.md has five runs).
 
 mod support;
+
+#[path = "../../store/tests/support/postgres.rs"]
+mod postgres;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
@@ -93,6 +97,104 @@ fn until_2xx(addr: SocketAddr, body: &[u8], counts: &Counts, started: Instant) {
     }
 }
 
+/// Where the soak stores, and how it reads the store back.
+trait Target {
+    /// `DT_STORE`.
+    fn store(&self) -> String;
+    /// (event_key, body) of every row.
+    fn rows(&self) -> Vec<(String, Vec<u8>)>;
+    /// The `event_id` of `dt_latest` for a device's temperature events.
+    fn latest(&self, device: &str) -> String;
+    /// Whether there is a database server to SIGKILL (SQLite has none).
+    fn has_server(&self) -> bool {
+        false
+    }
+    /// SIGKILL the database server and start it again.
+    fn crash_database(&mut self) {}
+}
+
+struct Sqlite {
+    _dir: TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Target for Sqlite {
+    fn store(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn rows(&self) -> Vec<(String, Vec<u8>)> {
+        stored(&self.path)
+    }
+
+    fn latest(&self, device: &str) -> String {
+        rusqlite::Connection::open(&self.path)
+            .unwrap()
+            .query_row(
+                "SELECT event_id FROM dt_latest WHERE device = ?1 AND event_type = 'temperature'",
+                [device],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+}
+
+struct Postgres {
+    cluster: postgres::PgCluster,
+    url: String,
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+impl Target for Postgres {
+    fn store(&self) -> String {
+        self.url.clone()
+    }
+
+    fn rows(&self) -> Vec<(String, Vec<u8>)> {
+        block_on(async {
+            let client = self.cluster.client("dt").await;
+            client
+                .query("SELECT event_key, body FROM dt_event ORDER BY id", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect()
+        })
+    }
+
+    fn latest(&self, device: &str) -> String {
+        block_on(async {
+            let client = self.cluster.client("dt").await;
+            client
+                .query_one(
+                    "SELECT event_id FROM dt_latest WHERE device = $1 AND event_type = 'temperature'",
+                    &[&device],
+                )
+                .await
+                .unwrap()
+                .get(0)
+        })
+    }
+
+    fn has_server(&self) -> bool {
+        true
+    }
+
+    fn crash_database(&mut self) {
+        self.cluster.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        self.cluster.start_again();
+    }
+}
+
 fn stored(path: &Path) -> Vec<(String, Vec<u8>)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut statement = conn
@@ -106,15 +208,26 @@ fn stored(path: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn serve_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
+fn serve_on_sqlite_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
+    let dir = TempDir::new("crash-soak");
+    let path = dir.join("events.db");
+    soak("sqlite", &mut Sqlite { _dir: dir, path });
+}
+
+#[test]
+fn serve_and_postgres_sigkilled_lose_no_acknowledged_event_and_store_each_once() {
+    let cluster = postgres::PgCluster::start();
+    let url = block_on(cluster.database("dt"));
+    soak("postgres", &mut Postgres { cluster, url });
+}
+
+fn soak(name: &str, target: &mut dyn Target) {
     let seed: u64 = std::env::var("SOAK_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
         .unwrap_or(0x5eed);
     let mut rng = Rng(seed | 1);
-    let dir = TempDir::new("crash-soak");
-    let path = dir.join("events.db");
-    let store = format!("sqlite:{}", path.display());
+    let store = target.store();
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port().to_string()
@@ -186,28 +299,39 @@ fn serve_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
         .collect();
 
     let mut verified_after_kills = Vec::new();
-    // SIGKILL once a sixth of the events are acknowledged, then at a half.
-    for threshold in [EVENTS / 6, EVENTS / 2] {
+    // SIGKILL serve once a sixth of the events are acknowledged, then at a half; where
+    // there is a database server, SIGKILL it at three quarters while serve runs on.
+    let mut kills = vec![(EVENTS / 6, false), (EVENTS / 2, false)];
+    if target.has_server() {
+        kills.push((EVENTS * 3 / 4, true));
+    }
+    for (threshold, database) in kills {
         while acked.lock().unwrap().len() < threshold {
             assert!(started.elapsed() < GIVE_UP, "stuck before a kill");
             std::thread::sleep(Duration::from_millis(5));
         }
         let before: HashSet<usize> = acked.lock().unwrap().clone();
-        serve.kill();
-        let in_file: HashSet<String> = stored(&path).into_iter().map(|(key, _)| key).collect();
+        if database {
+            target.crash_database();
+        } else {
+            serve.kill();
+        }
+        let in_store: HashSet<String> = target.rows().into_iter().map(|(key, _)| key).collect();
         let lost: Vec<&str> = before
             .iter()
             .map(|&index| events[index].id.as_str())
-            .filter(|id| !in_file.contains(*id))
+            .filter(|id| !in_store.contains(*id))
             .collect();
         assert!(
             lost.is_empty(),
             "acknowledged, then lost by a SIGKILL: {lost:?}"
         );
         verified_after_kills.push(before.len());
-        std::thread::sleep(Duration::from_millis(300));
-        serve = Serve::start_on(&port, &store, &[]);
-        assert_eq!(serve.addr, addr);
+        if !database {
+            std::thread::sleep(Duration::from_millis(300));
+            serve = Serve::start_on(&port, &store, &[]);
+            assert_eq!(serve.addr, addr);
+        }
     }
     for worker in workers {
         worker.join().expect("a worker failed");
@@ -216,7 +340,7 @@ fn serve_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
     assert_eq!(code, 0, "{log}");
 
     // Every event exactly once, with its exact bytes.
-    let rows = stored(&path);
+    let rows = target.rows();
     assert_eq!(rows.len(), EVENTS, "one row per event");
     let by_id: HashMap<&str, &Event> = events
         .iter()
@@ -228,7 +352,6 @@ fn serve_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
         assert_eq!(&by_id[key.as_str()].body, body, "{key}: the exact bytes");
     }
     // The newest per device, whatever the arrival order and the crashes.
-    let conn = rusqlite::Connection::open(&path).unwrap();
     for device in 0..DEVICES {
         let device = format!("dev{device:02}");
         let newest = events
@@ -236,24 +359,17 @@ fn serve_sigkilled_twice_loses_no_acknowledged_event_and_stores_each_once() {
             .filter(|event| event.device == device)
             .max_by_key(|event| event.timestamp_us)
             .unwrap();
-        let latest: String = conn
-            .query_row(
-                "SELECT event_id FROM dt_latest WHERE device = ?1 AND event_type = 'temperature'",
-                [&device],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(latest, newest.id, "{device}");
+        assert_eq!(target.latest(&device), newest.id, "{device}");
     }
     println!(
-        "crash soak (seed {seed:#x}): {EVENTS} events, {} requests ({} 2xx, {} non-2xx, {} no answer), {} extra copies, 2 SIGKILLs (after {} and {} acknowledged events, none lost), {} rows, {:.1} s",
+        "crash soak, {name} (seed {seed:#x}): {EVENTS} events, {} requests ({} 2xx, {} non-2xx, {} no answer), {} extra copies, SIGKILLs after {:?} acknowledged events (serve, serve{}), none lost, {} rows, {:.1} s",
         counts.requests.load(Ordering::Relaxed),
         counts.ok.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.no_answer.load(Ordering::Relaxed),
         counts.copies.load(Ordering::Relaxed),
-        verified_after_kills[0],
-        verified_after_kills[1],
+        verified_after_kills,
+        if name == "postgres" { ", the database" } else { "" },
         rows.len(),
         started.elapsed().as_secs_f64()
     );

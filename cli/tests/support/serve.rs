@@ -74,7 +74,7 @@ impl Serve {
     }
 
     /// SIGKILL: no shutdown, no flush.
-    pub fn kill(mut self) {
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

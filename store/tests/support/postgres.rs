@@ -198,6 +198,49 @@ impl PgCluster {
         self.running = false;
     }
 
+    /// SIGKILLs the server: the postmaster and every process it started, no shutdown, no
+    /// checkpoint (a crash; `start_again` recovers from the WAL).
+    pub fn kill(&mut self) {
+        let pid_file = self.data().join("postmaster.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_owned))
+            .expect("a running server has a postmaster.pid");
+        let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        // Wait until every one is gone (their shared memory too) before a restart.
+        for _ in 0..200 {
+            // A zombie (state Z, waiting for a parent that may never reap it) is gone.
+            let alive = pids.iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                    stat.rsplit(')')
+                        .next()
+                        .and_then(|rest| rest.split_whitespace().next())
+                        != Some("Z")
+                })
+            });
+            if !alive {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        // The postmaster may stay a zombie (no process here reaps it), which PostgreSQL's
+        // lock check takes for a live server: every process is dead, so the lock file is
+        // stale, as after a power cut.
+        let _ = std::fs::remove_file(&pid_file);
+        for stale in [".s.PGSQL.{port}.lock", ".s.PGSQL.{port}"] {
+            let name = stale.replace("{port}", &self.port.to_string());
+            let _ = std::fs::remove_file(self.dir.join(name));
+        }
+        self.running = false;
+    }
+
     /// Starts the stopped server again, on the same port and data.
     pub fn start_again(&mut self) {
         self.try_start().unwrap();
