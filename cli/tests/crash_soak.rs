@@ -18,12 +18,12 @@ mod postgres;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::serve::{event, post_head, Serve, SECRET};
+use postgres::block_on;
+use support::serve::{bodies, event, post_head, Serve, SECRET};
 use support::TempDir;
 use tower_dt_signature::testing::Signer;
 
@@ -124,7 +124,7 @@ impl Target for Sqlite {
     }
 
     fn rows(&self) -> Vec<(String, Vec<u8>)> {
-        stored(&self.path)
+        bodies(&self.path)
     }
 
     fn latest(&self, device: &str) -> String {
@@ -144,30 +144,13 @@ struct Postgres {
     url: String,
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
 impl Target for Postgres {
     fn store(&self) -> String {
         self.url.clone()
     }
 
     fn rows(&self) -> Vec<(String, Vec<u8>)> {
-        block_on(async {
-            let client = self.cluster.client("dt").await;
-            client
-                .query("SELECT event_key, body FROM dt_event ORDER BY id", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect()
-        })
+        block_on(self.cluster.rows("dt"))
     }
 
     fn latest(&self, device: &str) -> String {
@@ -193,18 +176,6 @@ impl Target for Postgres {
         std::thread::sleep(Duration::from_millis(300));
         self.cluster.start_again();
     }
-}
-
-fn stored(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut statement = conn
-        .prepare("SELECT event_key, body FROM dt_event ORDER BY id")
-        .unwrap();
-    statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[test]

@@ -9,33 +9,16 @@ mod postgres;
 
 use std::time::{Duration, Instant};
 
-use postgres::PgCluster;
+use postgres::{block_on, PgCluster};
 use support::bin;
 use support::serve::*;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn database(cluster: &PgCluster, name: &str) -> String {
-    runtime().block_on(cluster.database(name))
+    block_on(cluster.database(name))
 }
 
-/// (event_key, body) of every row, in id order, read back with SQL.
 fn pg_rows(cluster: &PgCluster, db: &str) -> Vec<(String, Vec<u8>)> {
-    runtime().block_on(async {
-        let client = cluster.client(db).await;
-        client
-            .query("SELECT event_key, body FROM dt_event ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect()
-    })
+    block_on(cluster.rows(db))
 }
 
 /// Polls `/ready` until it answers `status`.

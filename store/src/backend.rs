@@ -78,46 +78,31 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-impl<T: Backend + ?Sized> Backend for Arc<T> {
-    fn put(&self, record: EventRecord) -> BoxFuture<'_, Result<Put, StoreError>> {
-        (**self).put(record)
-    }
+/// `Backend` for a pointer to one: every method forwards.
+macro_rules! forward_backend {
+    ($($pointer:ident),+) => {$(
+        impl<T: Backend + ?Sized> Backend for $pointer<T> {
+            fn put(&self, record: EventRecord) -> BoxFuture<'_, Result<Put, StoreError>> {
+                (**self).put(record)
+            }
 
-    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        (**self).ready()
-    }
+            fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+                (**self).ready()
+            }
 
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
 
-    fn close(&self) -> BoxFuture<'_, ()> {
-        (**self).close()
-    }
+            fn close(&self) -> BoxFuture<'_, ()> {
+                (**self).close()
+            }
 
-    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
-        (**self).summary()
-    }
+            fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
+                (**self).summary()
+            }
+        }
+    )+};
 }
 
-impl<T: Backend + ?Sized> Backend for Box<T> {
-    fn put(&self, record: EventRecord) -> BoxFuture<'_, Result<Put, StoreError>> {
-        (**self).put(record)
-    }
-
-    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        (**self).ready()
-    }
-
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        (**self).close()
-    }
-
-    fn summary(&self) -> BoxFuture<'_, Result<Summary, StoreError>> {
-        (**self).summary()
-    }
-}
+forward_backend!(Arc, Box);

@@ -19,18 +19,7 @@ use tower_dt_store::{
 };
 
 use common::*;
-use pg::{PgCluster, PASSWORD};
-
-/// (event_key, body) of every row, in id order.
-async fn rows(client: &tokio_postgres::Client) -> Vec<(String, Vec<u8>)> {
-    client
-        .query("SELECT event_key, body FROM dt_event ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect()
-}
+use pg::{rows, PgCluster, PASSWORD};
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)

@@ -270,6 +270,11 @@ impl PgCluster {
         client
     }
 
+    /// (event_key, body) of every row of `dt_event` in `db`, in id order.
+    pub async fn rows(&self, db: &str) -> Vec<(String, Vec<u8>)> {
+        rows(&self.client(db).await).await
+    }
+
     /// A new database, and its URL.
     pub async fn database(&self, name: &str) -> String {
         self.client("postgres")
@@ -365,4 +370,25 @@ impl Drop for PgCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// (event_key, body) of every row of `dt_event`, in id order, read back with SQL.
+pub async fn rows(client: &tokio_postgres::Client) -> Vec<(String, Vec<u8>)> {
+    client
+        .query("SELECT event_key, body FROM dt_event ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// Runs `future` to its end on a runtime of its own: the harness's async helpers from a
+/// test that runs on plain threads (the command-line tool's tests).
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
