@@ -149,6 +149,21 @@ fn main() {
             });
         }
     }
+    // The default: two tenants of one policy and key set, no `.decoy(...)` line.
+    for policy in [Policy::Asymmetric, Policy::Both, Policy::Either] {
+        let secrets = StaticSecrets::by_path_segment(1)
+            .tenant("known", verifier(policy, &keys))
+            .tenant("other", verifier(policy, &keys));
+        let service = DtSignatureLayer::gateway(secrets).layer(inner());
+        for (shape, headers) in shapes(&dt) {
+            cases.push(Case {
+                group: format!("default_{policy}"),
+                shape,
+                service: service.clone(),
+                headers,
+            });
+        }
+    }
     // An `hmac` tenant in a gateway whose decoy does the work of its `either` tenants.
     let secrets = StaticSecrets::by_path_segment(1).tenant("known", verifier(Policy::Hmac, &keys));
     let service = DtSignatureLayer::gateway(secrets)
@@ -161,6 +176,11 @@ fn main() {
             service: service.clone(),
             headers,
         });
+    }
+
+    // `GATEWAY_CASES=default_` runs only the groups whose name holds that text.
+    if let Ok(only) = std::env::var("GATEWAY_CASES") {
+        cases.retain(|case| case.group.contains(&only));
     }
 
     let mut criterion = Criterion::default()
