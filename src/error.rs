@@ -139,7 +139,8 @@ macro_rules! error_kinds {
             InvalidAsymmetricHeader => ("invalid_asymmetric_header", "DT-Asymmetric-Signature header is not visible ASCII", BAD_REQUEST),
             /// The `DT-Asymmetric-Signature` value is longer than 8 KiB.
             AsymmetricHeaderTooLarge => ("asymmetric_header_too_large", "DT-Asymmetric-Signature header too large", BAD_REQUEST),
-            /// The asymmetric token's header has no `kid`.
+            /// The asymmetric token's header has no `kid`, or an empty one (which names no
+            /// key: a key set's entry with an empty `kid` is skipped).
             MissingKeyId => ("missing_key_id", "token has no kid", BAD_REQUEST),
             /// The asymmetric token's `kid` is not in the key set, and the key set is
             /// current (its last refresh succeeded).
