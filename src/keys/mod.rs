@@ -78,6 +78,8 @@ pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 #[derive(Clone)]
 pub struct DtKeys {
     inner: Arc<Inner>,
+    /// A gateway decoy's view: lookups start no refresh task and ask for no refresh.
+    passive: bool,
 }
 
 struct Inner {
@@ -161,14 +163,31 @@ impl DtKeys {
     }
 
     fn with_snapshot(issuer: String, snapshot: Snapshot) -> Self {
+        Self::of(Arc::new(Inner {
+            issuer: issuer.into(),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            #[cfg(feature = "jwks")]
+            remote: None,
+        }))
+    }
+
+    fn of(inner: Arc<Inner>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                issuer: issuer.into(),
-                snapshot: RwLock::new(Arc::new(snapshot)),
-                #[cfg(feature = "jwks")]
-                remote: None,
-            }),
+            inner,
+            passive: false,
         }
+    }
+
+    /// The same keys, looked up without starting the refresh task or asking for a
+    /// refresh (a gateway's decoy).
+    pub(crate) fn passive(mut self) -> Self {
+        self.passive = true;
+        self
+    }
+
+    /// Whether `other` is a handle on the same key set (a clone of this one's).
+    pub(crate) fn same_set(&self, other: &DtKeys) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The issuer whose tokens these keys check: a token's `iss` must equal it, byte for
@@ -223,7 +242,7 @@ impl DtKeys {
     /// The key for `kid`, if the current set has it.
     pub(crate) fn lookup(&self, kid: &str) -> Lookup {
         #[cfg(feature = "jwks")]
-        if let Some(remote) = &self.inner.remote {
+        if let Some(remote) = self.inner.remote.as_ref().filter(|_| !self.passive) {
             remote.start(&self.inner);
         }
         let snapshot = self.snapshot();
@@ -238,7 +257,7 @@ impl DtKeys {
     /// `None` when no refresh will come (pinned keys, or the 30 s limit for unknown kids).
     pub(crate) fn refresh_for_unknown_kid(&self) -> Option<KeyWait> {
         #[cfg(feature = "jwks")]
-        if let Some(remote) = &self.inner.remote {
+        if let Some(remote) = self.inner.remote.as_ref().filter(|_| !self.passive) {
             return remote.refresh_for_unknown_kid(&self.inner);
         }
         None
@@ -568,7 +587,10 @@ mod tests {
             );
         }
         // Two different keys under an empty kid: both skipped, the set is not refused.
-        assert_eq!(kids(&[jwk(""), jwk(""), good.clone()]), Ok(vec!["k1".into()]));
+        assert_eq!(
+            kids(&[jwk(""), jwk(""), good.clone()]),
+            Ok(vec!["k1".into()])
+        );
         // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
         assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
         let pinned = DtKeys::from_jwks("https://id.example", r#"{"keys":["x"]}"#).unwrap();

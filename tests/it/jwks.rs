@@ -741,7 +741,11 @@ async fn an_empty_kid_is_not_a_key_pinned_fetched_or_in_a_token() {
         let (status, error, seen) = send(verifier.clone(), es(&good)).await;
         assert_eq!((status, error), (StatusCode::OK, None), "{name}");
         assert_eq!(seen[0].body, BODY, "{name}");
-        assert_eq!(keys.kids(), [good.kid()], "{name}: the empty kid is skipped");
+        assert_eq!(
+            keys.kids(),
+            [good.kid()],
+            "{name}: the empty kid is skipped"
+        );
         // A token under the empty kid, signed with the skipped key.
         let (status, error, seen) = send(verifier, es(&empty)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
