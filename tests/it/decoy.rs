@@ -294,3 +294,62 @@ async fn known_and_unknown_tenants_answer_alike_after_a_failed_refresh() {
         same_answers(policy, &dt, &keys, unavailable, "after a failed refresh").await;
     }
 }
+
+/// The metric of an unknown tenant's 503 (#24): `dt_signature_requests_total` counts it
+/// as `outcome="rejected", kind="unknown_tenant", scheme="asymmetric"`, beside the known
+/// tenant's `kind="keys_unavailable"`; every other unknown tenant has `scheme="none"`.
+#[cfg(feature = "metrics")]
+#[test]
+fn the_metric_of_an_unknown_tenants_503() {
+    use metrics_util::debugging::DebugValue;
+
+    let snapshotter = crate::metrics_facade::with_recorder(|| async {
+        let dt = dt();
+        let keys = DtKeys::discovery(DISCOVERY)
+            .fetcher(Scripted::new(Mode::Fail, &dt))
+            .build()
+            .unwrap();
+        let recorder = Recorder::default();
+        let secrets = StaticSecrets::by_path_segment(1)
+            .tenant("known", verifier(Policy::Asymmetric, &keys, "unused"));
+        let service = DtSignatureLayer::gateway(secrets).layer(recorder.clone());
+        for path in ["/dt/nobody", "/dt/known"] {
+            let (_, request) = shapes(&dt, path).swap_remove(0);
+            let response = call(&service, request).await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        }
+        let (_, hmac_only) = shapes(&dt, "/dt/nobody").swap_remove(2);
+        let response = call(&service, hmac_only).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(recorder.calls(), 0, "the inner service was called");
+    });
+    let mut rows = Vec::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        if let ("dt_signature_requests_total", DebugValue::Counter(count)) = (key.name(), value) {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|label| format!("{}={}", label.key(), label.value()))
+                .collect();
+            rows.push((labels.join(","), count));
+        }
+    }
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (
+                "outcome=rejected,kind=keys_unavailable,scheme=asymmetric".to_owned(),
+                1
+            ),
+            (
+                "outcome=rejected,kind=unknown_tenant,scheme=asymmetric".to_owned(),
+                1
+            ),
+            (
+                "outcome=rejected,kind=unknown_tenant,scheme=none".to_owned(),
+                1
+            ),
+        ]
+    );
+}
