@@ -219,3 +219,24 @@ fn a_failed_first_refresh_says_there_is_no_key_set_yet() {
         failed[0]
     );
 }
+
+/// A JWK whose `kid` is empty is skipped with a warning naming why (#24), as other
+/// unusable entries are; the set's other key loads.
+#[test]
+fn a_key_with_an_empty_kid_is_skipped_with_a_warning() {
+    let good = AsymmetricSigner::generate();
+    let empty = AsymmetricSigner::generate().with_kid("");
+    let (keys, log) = capture_logs(|| {
+        DtKeys::from_jwks(good.issuer(), &AsymmetricSigner::jwks_of(&[&good, &empty])).unwrap()
+    });
+    assert_eq!(keys.kids(), [good.kid()]);
+    let skipped = lines(&log, "JWK skipped");
+    assert_eq!(skipped.len(), 1, "{log}");
+    assert!(
+        skipped[0].contains("WARN")
+            && skipped[0].contains("its kid is empty")
+            && field(skipped[0], "index=1"),
+        "{}",
+        skipped[0]
+    );
+}
