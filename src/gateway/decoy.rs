@@ -247,8 +247,8 @@ pub(crate) struct PickedDecoy {
 }
 
 impl PickedDecoy {
-    /// The decoy.
-    #[cfg(test)]
+    /// The decoy (the layer's decoy tests read its policy).
+    #[cfg(all(test, feature = "asymmetric"))]
     pub(crate) fn decoy(&self) -> &Decoy {
         &self.decoy
     }
