@@ -33,6 +33,10 @@ pub struct DtSignatureError {
     /// Decided after a gateway's resolver: the public text is the wrong-signature one, so
     /// the answer never tells which tenant or policy decided.
     masked: bool,
+    /// The kind whose status and public text the answer takes, when not `kind`'s own: an
+    /// unknown tenant whose gateway's decoy found its key set unavailable answers as a
+    /// known tenant does (`KeysUnavailable`).
+    answered_as: Option<ErrorKind>,
     source: Option<Source>,
 }
 
@@ -139,7 +143,8 @@ macro_rules! error_kinds {
             InvalidAsymmetricHeader => ("invalid_asymmetric_header", "DT-Asymmetric-Signature header is not visible ASCII", BAD_REQUEST),
             /// The `DT-Asymmetric-Signature` value is longer than 8 KiB.
             AsymmetricHeaderTooLarge => ("asymmetric_header_too_large", "DT-Asymmetric-Signature header too large", BAD_REQUEST),
-            /// The asymmetric token's header has no `kid`.
+            /// The asymmetric token's header has no `kid`, or an empty one (which names no
+            /// key: a key set's entry with an empty `kid` is skipped).
             MissingKeyId => ("missing_key_id", "token has no kid", BAD_REQUEST),
             /// The asymmetric token's `kid` is not in the key set, and the key set is
             /// current (its last refresh succeeded).
@@ -159,7 +164,9 @@ macro_rules! error_kinds {
             /// that of [`InvalidSignature`](Self::InvalidSignature), so a client cannot tell
             /// an unknown tenant from a known one it has no secret for; the precise reason
             /// ([`DtSignatureError::reason`]), the log line and the metric say
-            /// `unknown_tenant`.
+            /// `unknown_tenant`. When the gateway's decoy finds its key set unavailable,
+            /// it answers as a known tenant does then (`503 signing keys unavailable`,
+            /// [`DtSignatureError::status`]); this column holds the usual 400.
             UnknownTenant => ("unknown_tenant", "unknown tenant", BAD_REQUEST, public = "invalid token signature"),
             /// The [secret resolver](crate::gateway::ResolveSecrets) failed (its store is
             /// down, a timeout): the request could not be checked. Answered with 503, so DT
@@ -259,6 +266,7 @@ impl DtSignatureError {
             kind,
             scheme: None,
             masked: false,
+            answered_as: None,
             source: None,
         }
     }
@@ -279,6 +287,18 @@ impl DtSignatureError {
         self
     }
 
+    /// The same error, answered with the status and public text of `kind` (an unknown
+    /// tenant under a key outage: `KeysUnavailable`).
+    pub(crate) fn answered_as(mut self, kind: ErrorKind) -> Self {
+        self.answered_as = Some(kind);
+        self
+    }
+
+    /// The kind whose status and public text the answer takes.
+    fn answer(&self) -> ErrorKind {
+        self.answered_as.unwrap_or(self.kind)
+    }
+
     /// The same error, decided after a gateway's resolver: its public text becomes the
     /// wrong-signature one (a 503 or 413 keeps its status and text).
     pub(crate) fn masked(mut self) -> Self {
@@ -295,12 +315,16 @@ impl DtSignatureError {
     /// The text to send to a client (also the `Display` text): the kind's
     /// [`public_str`](ErrorKind::public_str), or, for a refusal a gateway decided after
     /// picking the tenant, `invalid token signature` whatever the reason, so that the
-    /// answer never tells which tenants exist or how each is configured.
+    /// answer never tells which tenants exist or how each is configured. An unknown
+    /// tenant whose gateway's decoy finds its key set unavailable reads `signing keys
+    /// unavailable`, as a known tenant of the decoy's policy does (see
+    /// [`status`](Self::status)).
     pub fn public_str(&self) -> &'static str {
-        if self.masked && self.status() == StatusCode::BAD_REQUEST {
+        let answer = self.answer();
+        if self.masked && answer.status() == StatusCode::BAD_REQUEST {
             ErrorKind::InvalidSignature.public_str()
         } else {
-            self.kind.public_str()
+            answer.public_str()
         }
     }
 
@@ -330,10 +354,15 @@ impl DtSignatureError {
         self.kind.as_str()
     }
 
-    /// The status code of the default rejection: 413 for a body over the limit, 503 when
-    /// the secret resolver failed, 400 for everything else.
+    /// The status code of the default rejection: the kind's
+    /// ([`ErrorKind::status`]: 413 for a body over the limit, 503 when the secret resolver
+    /// failed or the signing keys are unavailable, 400 for everything else), but for one
+    /// case: an [`UnknownTenant`](ErrorKind::UnknownTenant) is a 503 when the gateway's
+    /// [`Decoy`](crate::gateway::Decoy) finds its key set unavailable, as a known tenant
+    /// of the decoy's policy answers then. Its [`kind`](Self::kind) stays
+    /// `UnknownTenant`, its [`scheme`](Self::scheme) is `Some(Asymmetric)`.
     pub fn status(&self) -> StatusCode {
-        self.kind.status()
+        self.answer().status()
     }
 }
 

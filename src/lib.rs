@@ -93,12 +93,12 @@
 //! | more than one `DT-Asymmetric-Signature` header | 400 | `more than one DT-Asymmetric-Signature header` | `DuplicateAsymmetricHeader` |
 //! | `DT-Asymmetric-Signature` not visible ASCII | 400 | `DT-Asymmetric-Signature header is not visible ASCII` | `InvalidAsymmetricHeader` |
 //! | `DT-Asymmetric-Signature` over 8 KiB | 400 | `DT-Asymmetric-Signature header too large` | `AsymmetricHeaderTooLarge` |
-//! | asymmetric token without `kid` | 400 | `token has no kid` | `MissingKeyId` |
+//! | asymmetric token without `kid`, or with an empty one | 400 | `token has no kid` | `MissingKeyId` |
 //! | `kid` not in the key set, which is current | 400 | `unknown signing key` | `UnknownKey` |
 //! | no key set yet, or unknown `kid` after a failed refresh | 503 | `signing keys unavailable` | `KeysUnavailable` |
 //! | `iss` is not the key set's issuer | 400 | `token issuer mismatch` | `WrongIssuer` |
 //! | `sub` is not your DT organization | 400 | `token organization mismatch` | `WrongOrganization` |
-//! | unknown tenant (gateway) | 400 | `invalid token signature` | `UnknownTenant` |
+//! | unknown tenant (gateway); while the decoy's key set cannot check the token, the 503 `signing keys unavailable` a known tenant answers then (`status()`) | 400 | `invalid token signature` | `UnknownTenant` |
 //! | the secret resolver failed (gateway) | 503 | `secret lookup failed` | `ResolverFailed` |
 //! | `verify_token` of a `both` or `either` verifier (never the layer) | 400 | `policy reads both headers: use verify(headers, body)` | `PolicyNeedsHeaders` |
 //!

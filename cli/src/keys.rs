@@ -244,10 +244,14 @@ fn key_text(key: &ProbedKey) -> String {
         KeyOutcome::Skipped(reason) => format!("skipped: {reason}"),
         _ => "?".to_owned(),
     };
+    // An empty kid is shown as `""`, not as nothing.
+    let kid = match key.kid.as_deref() {
+        Some("") => "\"\"".to_owned(),
+        _ => shown(&key.kid),
+    };
     format!(
-        "[{}] kid {}  {kty}  use {}  alg {}  {outcome}",
+        "[{}] kid {kid}  {kty}  use {}  alg {}  {outcome}",
         key.index,
-        shown(&key.kid),
         shown(&key.use_),
         shown(&key.alg),
     )

@@ -327,6 +327,38 @@ async fn keys_reports_a_pinned_set() {
     }
 }
 
+/// A JWK whose `kid` is empty is no key (#24): skipped, and the reason names the empty
+/// `kid`, shown as `""`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_names_an_empty_kid() {
+    let dir = TempDir::new("keys-empty-kid");
+    let signer = AsymmetricSigner::generate();
+    let mut empty = signer.jwk();
+    empty["kid"] = json!("");
+    let jwks = json!({"keys": [signer.jwk(), empty]});
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let file = file.display().to_string();
+    let issuer = "https://issuer.example/data-connector";
+    let output = keys(&["--jwks", &file, "--issuer", issuer]).await;
+    expect(
+        &output,
+        0,
+        &[
+            "keys:       2 entries, 1 loaded",
+            "[1] kid \"\"  EC/P-256  use sig  alg ES256  skipped: its kid is empty",
+            &format!("ok: 1 key loaded ({}) for issuer {issuer}\n", signer.kid()),
+        ],
+    );
+    let output = keys(&["--jwks", &file, "--json"]).await;
+    expect(&output, 0, &[]);
+    let report = json_report(&output);
+    assert_eq!(report["loaded"], json!([signer.kid()]));
+    assert_eq!(report["keys"][1]["kid"], "");
+    assert_eq!(report["keys"][1]["outcome"], "skipped");
+    assert_eq!(report["keys"][1]["reason"], "its kid is empty");
+}
+
 /// Bad usage and unreadable input: exit 2, one line on stderr naming the problem.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_bad_usage_exits_2() {

@@ -4,9 +4,10 @@
 //! Invariants: nothing panics; a set that loads is a UTF-8 JSON object, and holds only
 //! keys that the JSON itself gives as EC P-256 signing keys (`kty` `EC`, `crv` `P-256`,
 //! `use` absent or `sig`, `alg` absent or `ES256`), whose point is `04 || x || y` of
-//! their base64url coordinates and lies on the curve, under a `kid` whose every entry in
-//! the set (usable or not) holds the same key material (RFC 7517, 5: the same key twice is
-//! one key; one `kid` on two keys refuses the set).
+//! their base64url coordinates and lies on the curve, under a non-empty `kid` (an empty
+//! `kid` names no key, #24) whose every entry in the set (usable or not) holds the same
+//! key material (RFC 7517, 5: the same key twice is one key; one `kid` on two keys refuses
+//! the set).
 #![no_main]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(std::str::from_utf8(data).is_ok(), "a set that is not UTF-8");
     let set: Set = serde_json::from_slice(data).expect("a loaded set has a keys array");
     for (kid, point) in &loaded {
+        assert!(!kid.is_empty(), "a key loaded under an empty kid");
         let named: Vec<&serde_json::Map<String, Value>> = set
             .keys
             .iter()

@@ -12,13 +12,17 @@
 //! | The resolver returns | Answer (default rejection) | [`ErrorKind`](crate::ErrorKind) |
 //! | --- | --- | --- |
 //! | a tenant | the same as a single-secret layer with its verifier | as there |
-//! | `Ok(None)` | 400 `invalid token signature`, before the body is read | `UnknownTenant` |
+//! | `Ok(None)` | 400 `invalid token signature`, before the body is read (503 `signing keys unavailable` when the [`Decoy`]'s key set cannot check the token, as a known tenant answers then) | `UnknownTenant` |
 //! | `Err` | 503 `secret lookup failed`, before the body is read | `ResolverFailed` |
 //!
 //! The checks that need no secret run before the resolver, so a request for an unknown
 //! tenant gets exactly the answer a known tenant gives to a token not signed with its
-//! secret: the answers never tell which tenants exist. The error in the response's
-//! extensions, the log line (debug) and the metric still say `unknown_tenant`.
+//! secret: the answers never tell which tenants exist. An unknown tenant also does the
+//! crypto work of a known one, the [`Decoy`]'s: a [`StaticSecrets`] whose tenants read
+//! `DT-Asymmetric-Signature` picks it from its tenants, with no line to add; a resolver
+//! of your own names it ([`ResolveSecrets::decoy`]). Under a key outage the decoy answers
+//! as a known tenant of its policy does (503). The error in the response's extensions,
+//! the log line (debug) and the metric still say `unknown_tenant`.
 //!
 //! A single-secret layer ([`DtSignatureLayer::new`](crate::DtSignatureLayer::new)) is the
 //! same pipeline with a [`FixedTenant`]: it resolves at once and inserts no `TenantId`.
@@ -44,4 +48,5 @@ mod decoy;
 mod resolve;
 
 pub use decoy::Decoy;
+pub(crate) use decoy::{Decoys, PickedDecoy};
 pub use resolve::{FixedTenant, ResolveError, ResolveSecrets, StaticSecrets, Tenant, TenantId};

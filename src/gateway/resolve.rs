@@ -11,6 +11,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::HeaderName;
 
+use super::decoy::Decoy;
 use crate::verify::Verifier;
 
 /// Finds the tenant a request belongs to, and so the secrets its token must be signed
@@ -58,6 +59,59 @@ pub trait ResolveSecrets {
 
     /// The tenant of the request with this head, `None` if there is none.
     fn resolve(&self, parts: &Parts) -> Self::Future;
+
+    /// The work the gateway does for a request this resolver finds no tenant for, so
+    /// that an unknown tenant answers in the time (and, under a key outage, with the
+    /// status) of a known one: a [`Decoy`] of the policy and key set of your tenants
+    /// that read `DT-Asymmetric-Signature` ([`Decoy::new`], or [`Decoy::following`] the
+    /// verifiers you have). An explicit
+    /// [`DtSignatureLayer::decoy`](crate::DtSignatureLayer::decoy) wins over it.
+    ///
+    /// Asked at every request of the gateway, so return a clone of a decoy built once
+    /// (cloning is one `Arc`). Default: `None`, the `hmac` decoy ([`Decoy::hmac`]); a
+    /// gateway that then meets a tenant that reads `DT-Asymmetric-Signature` logs a
+    /// warning, once. [`StaticSecrets`] names [`Decoy::following`] its tenants.
+    ///
+    /// ```
+    /// # #[cfg(feature = "asymmetric")] {
+    /// use std::future::{ready, Ready};
+    ///
+    /// use http::request::Parts;
+    /// use tower_dt_signature::gateway::{Decoy, ResolveError, ResolveSecrets, Tenant};
+    /// use tower_dt_signature::keys::DtKeys;
+    /// use tower_dt_signature::{verify::Policy, DtSignatureLayer, Verifier};
+    ///
+    /// /// Tenants from your own store, all `asymmetric` under DT's keys.
+    /// #[derive(Clone)]
+    /// struct Store {
+    ///     keys: DtKeys,
+    ///     decoy: Decoy,
+    /// }
+    ///
+    /// impl ResolveSecrets for Store {
+    ///     type Future = Ready<Result<Option<Tenant>, ResolveError>>;
+    ///
+    ///     fn resolve(&self, parts: &Parts) -> Self::Future {
+    ///         let org = parts.headers.get("x-org").and_then(|v| v.to_str().ok());
+    ///         ready(Ok(org.map(|org| {
+    ///             Tenant::new(org, Verifier::asymmetric(self.keys.clone(), org))
+    ///         })))
+    ///     }
+    ///
+    ///     fn decoy(&self) -> Option<Decoy> {
+    ///         Some(self.decoy.clone())
+    ///     }
+    /// }
+    ///
+    /// let keys = DtKeys::from_jwks("https://identity.example", r#"{"keys":[]}"#).unwrap();
+    /// let decoy = Decoy::new(Policy::Asymmetric, keys.clone());
+    /// let layer = DtSignatureLayer::gateway(Store { keys, decoy });
+    /// # let _ = layer;
+    /// # }
+    /// ```
+    fn decoy(&self) -> Option<Decoy> {
+        None
+    }
 }
 
 impl<F, Fut> ResolveSecrets for F
@@ -200,7 +254,15 @@ impl StdError for ResolveError {
 
 /// A fixed map from tenant key to [`Tenant`], the key read from the request head: a path
 /// segment, a header, or your own function. Lookups are synchronous (the future is
-/// [`Ready`]); cloning is cheap (one `Arc`).
+/// [`Ready`]); cloning is cheap (two `Arc`s).
+///
+/// It knows its tenants, so it names the gateway's [`Decoy`]
+/// ([`ResolveSecrets::decoy`]) with no line to add: [`Decoy::following`] its tenants'
+/// verifiers, in the order of their ids. When any tenant reads `DT-Asymmetric-Signature`,
+/// an unknown tenant does the work of such a tenant, under its key set: of the policy and
+/// key set most of those tenants share, a tie going to the tenant whose id sorts first.
+/// Tenants of another policy or key set stay apart from unknown ones by timing
+/// (SECURITY.md, "What still tells tenants apart").
 ///
 /// ```
 /// use tower_dt_signature::gateway::StaticSecrets;
@@ -217,6 +279,8 @@ impl StdError for ResolveError {
 pub struct StaticSecrets {
     tenants: Arc<HashMap<TenantId, Tenant>>,
     key: TenantKey,
+    /// [`Decoy::following`] the tenants, made again at each `tenant` call.
+    decoy: Option<Decoy>,
 }
 
 #[derive(Clone)]
@@ -251,6 +315,7 @@ impl StaticSecrets {
         Self {
             tenants: Arc::default(),
             key,
+            decoy: None,
         }
     }
 
@@ -259,6 +324,9 @@ impl StaticSecrets {
         let id = id.into();
         let tenant = Tenant::new(id.clone(), verifier);
         Arc::make_mut(&mut self.tenants).insert(id, tenant);
+        let mut ids: Vec<&TenantId> = self.tenants.keys().collect();
+        ids.sort_unstable();
+        self.decoy = Decoy::following(ids.into_iter().map(|id| self.tenants[id].verifier()));
         self
     }
 
@@ -300,6 +368,11 @@ impl ResolveSecrets for StaticSecrets {
     fn resolve(&self, parts: &Parts) -> Self::Future {
         ready(Ok(self.lookup(parts)))
     }
+
+    /// [`Decoy::following`] the tenants (see [`StaticSecrets`]).
+    fn decoy(&self) -> Option<Decoy> {
+        self.decoy.clone()
+    }
 }
 
 impl fmt::Debug for StaticSecrets {
@@ -314,6 +387,7 @@ impl fmt::Debug for StaticSecrets {
         f.debug_struct("StaticSecrets")
             .field("tenants", &ids)
             .field("key", &key)
+            .field("decoy", &self.decoy.as_ref().map(Decoy::policy))
             .field("secrets", &"<redacted>")
             .finish()
     }

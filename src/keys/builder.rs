@@ -157,7 +157,7 @@ impl DiscoveryBuilder {
         if let Some(remote) = &inner.remote {
             remote.start(&inner);
         }
-        Ok(DtKeys { inner })
+        Ok(DtKeys::of(inner))
     }
 }
 

@@ -13,9 +13,11 @@
 //!   by step ([`KeyProbe`]), for a person checking a key source (`dt-signature keys`).
 //!
 //! Key set rules (RFC 7517, 5): entries that cannot be used are skipped and logged (not an
-//! object, no string `kid`, a member of the wrong type, `use` not `sig`, `alg` not `ES256`,
-//! `kty`/`crv` not `EC`/`P-256`); the same key twice under one `kid` is one key; one `kid`
-//! on two different keys (usable or not, in any order) refuses the set whole. A discovered
+//! object, no string `kid`, an empty `kid`, a member of the wrong type, `use` not `sig`,
+//! `alg` not `ES256`, `kty`/`crv` not `EC`/`P-256`); the same key twice under one `kid` is
+//! one key; one `kid` on two different keys (usable or not, in any order) refuses the set
+//! whole (an empty `kid` names no key, so two entries with one count for nothing). A
+//! token whose `kid` is empty is refused as [`MissingKeyId`](crate::ErrorKind::MissingKeyId). A discovered
 //! set left with no usable key is a failed refresh ([`FailureClass::NoUsableKey`]); a
 //! pinned one is taken as it is.
 
@@ -76,6 +78,8 @@ pub use status::{FailureClass, KeyStatus, LastFailure, LastRefresh};
 #[derive(Clone)]
 pub struct DtKeys {
     inner: Arc<Inner>,
+    /// A gateway decoy's view: lookups start no refresh task and ask for no refresh.
+    passive: bool,
 }
 
 struct Inner {
@@ -159,14 +163,31 @@ impl DtKeys {
     }
 
     fn with_snapshot(issuer: String, snapshot: Snapshot) -> Self {
+        Self::of(Arc::new(Inner {
+            issuer: issuer.into(),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            #[cfg(feature = "jwks")]
+            remote: None,
+        }))
+    }
+
+    fn of(inner: Arc<Inner>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                issuer: issuer.into(),
-                snapshot: RwLock::new(Arc::new(snapshot)),
-                #[cfg(feature = "jwks")]
-                remote: None,
-            }),
+            inner,
+            passive: false,
         }
+    }
+
+    /// The same keys, looked up without starting the refresh task or asking for a
+    /// refresh (a gateway's decoy).
+    pub(crate) fn passive(mut self) -> Self {
+        self.passive = true;
+        self
+    }
+
+    /// Whether `other` is a handle on the same key set (a clone of this one's).
+    pub(crate) fn same_set(&self, other: &DtKeys) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The issuer whose tokens these keys check: a token's `iss` must equal it, byte for
@@ -221,7 +242,7 @@ impl DtKeys {
     /// The key for `kid`, if the current set has it.
     pub(crate) fn lookup(&self, kid: &str) -> Lookup {
         #[cfg(feature = "jwks")]
-        if let Some(remote) = &self.inner.remote {
+        if let Some(remote) = self.inner.remote.as_ref().filter(|_| !self.passive) {
             remote.start(&self.inner);
         }
         let snapshot = self.snapshot();
@@ -236,7 +257,7 @@ impl DtKeys {
     /// `None` when no refresh will come (pinned keys, or the 30 s limit for unknown kids).
     pub(crate) fn refresh_for_unknown_kid(&self) -> Option<KeyWait> {
         #[cfg(feature = "jwks")]
-        if let Some(remote) = &self.inner.remote {
+        if let Some(remote) = self.inner.remote.as_ref().filter(|_| !self.passive) {
             return remote.refresh_for_unknown_kid(&self.inner);
         }
         None
@@ -392,7 +413,7 @@ const MATERIAL: [&str; 7] = ["kty", "crv", "x", "y", "n", "e", "k"];
 /// Parse a JWK Set: the usable EC P-256 signing keys by `kid`.
 ///
 /// Entries that cannot be used are skipped and logged (RFC 7517, 5): not an object, no
-/// string `kid`, a member of the wrong type, or not an ES256 signing key. Every entry that
+/// string `kid`, an empty `kid`, a member of the wrong type, or not an ES256 signing key. Every entry that
 /// names a `kid` counts for duplicates, usable or not: the same material twice under one
 /// `kid` is one key; different material refuses the set whole.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<HashMap<Box<str>, EsKey>, KeysError> {
@@ -421,6 +442,13 @@ pub(crate) fn parse_jwks_entries(json: &[u8]) -> Result<ParsedJwks, KeysError> {
             continue;
         };
         let kid = match object.get("kid") {
+            // An empty `kid` names no key (PyJWT's `PyJWKClient` skips it too): a token
+            // whose `kid` is empty is refused before any lookup (`MissingKeyId`).
+            Some(serde_json::Value::String(kid)) if kid.is_empty() => {
+                tracing::warn!(index, "JWK skipped: its kid is empty");
+                entries.push(probed.skipped("its kid is empty"));
+                continue;
+            }
             Some(serde_json::Value::String(kid)) => kid,
             Some(_) => {
                 tracing::warn!(index, "JWK skipped: its kid is not a string");
@@ -544,6 +572,8 @@ mod tests {
             jwk("k3").replace(r#""alg":"ES256""#, r#""alg":1"#),
             r#"{"kty":"RSA","kid":"r1","n":"AQAB","e":"AQAB"}"#.to_owned(),
             jwk("k4").replace(r#""crv":"P-256""#, r#""crv":"P-384""#),
+            // An empty kid names no key (#24).
+            jwk(""),
         ] {
             assert_eq!(
                 kids(&[bad.clone(), good.clone()]),
@@ -556,6 +586,11 @@ mod tests {
                 "{bad}"
             );
         }
+        // Two different keys under an empty kid: both skipped, the set is not refused.
+        assert_eq!(
+            kids(&[jwk(""), jwk(""), good.clone()]),
+            Ok(vec!["k1".into()])
+        );
         // Nothing usable: an empty set (a refresh then fails; pinned keys take it).
         assert_eq!(kids(&[r#""x""#.to_owned()]), Ok(vec![]));
         let pinned = DtKeys::from_jwks("https://id.example", r#"{"keys":["x"]}"#).unwrap();

@@ -292,6 +292,12 @@ impl Shared {
                 };
                 let delay = backoff(failures);
                 let previous = inner.snapshot.read().unwrap_or_else(|e| e.into_inner());
+                // Before any set was loaded there is none to keep (#25).
+                let kept = if previous.loaded {
+                    "the last good set is kept"
+                } else {
+                    "no key set yet"
+                };
                 tracing::warn!(
                     discovery = %loggable(&self.discovery_url),
                     class = %failure.class,
@@ -299,7 +305,7 @@ impl Shared {
                     failures,
                     retry_in = ?delay,
                     kept_keys = previous.keys.len(),
-                    "refreshing DT's key set failed; the last good set is kept"
+                    "refreshing DT's key set failed; {kept}"
                 );
                 let snapshot = Snapshot {
                     keys: previous.keys.clone(),

@@ -20,7 +20,7 @@ use super::rejection::{reject, report, MakeRejection};
 use super::verdict::Verdict;
 use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, ErrorKind, Scheme};
-use crate::gateway::{Decoy, ResolveError, ResolveSecrets, Tenant};
+use crate::gateway::{PickedDecoy, ResolveError, ResolveSecrets, Tenant};
 use crate::verify::{BodyVerifier, KeysWait, Start};
 
 pin_project! {
@@ -111,7 +111,7 @@ pub(crate) struct Waiting<S, B, R> {
     pub(crate) masked: bool,
     pub(crate) meter: Meter,
     /// A gateway's work for an unknown tenant (`None` for a single-secret layer).
-    pub(crate) decoy: Option<Decoy>,
+    pub(crate) decoy: Option<PickedDecoy>,
 }
 
 /// What the buffering state hands on once the body is complete.
@@ -225,6 +225,10 @@ impl<S, B, R> Waiting<S, B, R> {
                     self.parts.extensions.insert(id.clone());
                     self.masked = true;
                 }
+                // An `hmac` decoy before an ES256 tenant: warned about, once per layer.
+                if let Some(decoy) = &self.decoy {
+                    decoy.known(tenant.verifier());
+                }
                 let headers = &self.parts.headers;
                 match self.meter.timed(|| tenant.verifier().start(headers, true)) {
                     Start::Done(result) => result,
@@ -238,12 +242,13 @@ impl<S, B, R> Waiting<S, B, R> {
             }
             Ok(None) => {
                 // The crypto work of a known tenant's refusal, so the time taken does not
-                // tell unknown tenants from known ones.
-                if let Some(decoy) = &self.decoy {
-                    decoy.run(&self.parts.headers);
-                }
+                // tell unknown tenants from known ones; and its 503 under a key outage.
+                let error = match &self.decoy {
+                    Some(decoy) => decoy.run(&self.parts.headers),
+                    None => DtSignatureError::new(ErrorKind::UnknownTenant),
+                };
                 self.masked = true;
-                Err(DtSignatureError::new(ErrorKind::UnknownTenant))
+                Err(error)
             }
             Err(error) => {
                 // Logged by kind only: a resolver's error text may hold anything.

@@ -12,7 +12,7 @@ use tower_layer::Layer;
 
 use crate::consts::DEFAULT_MAX_BODY_SIZE;
 use crate::error::ConfigError;
-use crate::gateway::{Decoy, FixedTenant};
+use crate::gateway::{Decoy, Decoys, FixedTenant};
 use crate::verify::Verifier;
 
 pub(crate) mod body;
@@ -21,6 +21,9 @@ pub(crate) mod meter;
 pub(crate) mod rejection;
 pub(crate) mod service;
 pub(crate) mod verdict;
+
+#[cfg(all(test, feature = "asymmetric"))]
+mod decoy_tests;
 
 use rejection::DefaultRejection;
 pub use service::DtSignature;
@@ -64,8 +67,9 @@ pub struct DtSignatureLayer<Res = FixedTenant, R = DefaultRejection> {
     /// (`false`) first refuses a request that carries no signature header at all, which no
     /// tenant and no policy accepts, without asking its resolver.
     pub(crate) fixed: bool,
-    /// The work done for an unknown tenant (a gateway's only).
-    pub(crate) decoy: Decoy,
+    /// The work done for an unknown tenant (a gateway's only): the one set with
+    /// `decoy`, else the resolver's, else the `hmac` one.
+    pub(crate) decoys: Decoys,
 }
 
 impl DtSignatureLayer {
@@ -124,7 +128,7 @@ impl<Res> DtSignatureLayer<Res> {
             rejection: DefaultRejection,
             report_only: false,
             fixed: false,
-            decoy: Decoy::hmac(),
+            decoys: Decoys::new(),
         }
     }
 }
@@ -215,18 +219,21 @@ impl<Res, R> DtSignatureLayer<Res, R> {
             rejection,
             report_only: self.report_only,
             fixed: self.fixed,
-            decoy: self.decoy,
+            decoys: self.decoys,
         }
     }
 
-    /// The work a gateway does for a request of an unknown tenant, so that the time of its
-    /// answer does not tell unknown tenants from known ones: set it to the policy and key
-    /// set of the gateway's ES256 tenants (see [`Decoy`]). No effect on a single-secret
-    /// layer, which has no unknown tenants.
+    /// The work a gateway does for a request of an unknown tenant, so that the time (and,
+    /// under a key outage, the status) of its answer does not tell unknown tenants from
+    /// known ones (see [`Decoy`]). It wins over the decoy the resolver names. No effect on
+    /// a single-secret layer, which has no unknown tenants.
     ///
-    /// Default: [`Decoy::hmac`], the work of an `hmac` tenant.
+    /// Default: the decoy the resolver names
+    /// ([`ResolveSecrets::decoy`](crate::gateway::ResolveSecrets::decoy): a
+    /// [`StaticSecrets`](crate::gateway::StaticSecrets) follows its tenants), else
+    /// [`Decoy::hmac`], the work of an `hmac` tenant.
     pub fn decoy(mut self, decoy: Decoy) -> Self {
-        self.decoy = decoy;
+        self.decoys.set(decoy);
         self
     }
 

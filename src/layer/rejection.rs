@@ -16,7 +16,10 @@ use crate::error::DtSignatureError;
 /// Answer with a non-2xx status: DT counts any 2xx as delivered and would never retry.
 /// Answer [`ErrorKind::UnknownTenant`](crate::ErrorKind::UnknownTenant) as you answer
 /// [`ErrorKind::InvalidSignature`](crate::ErrorKind::InvalidSignature), or clients can
-/// probe which tenants exist.
+/// probe which tenants exist: build the answer from
+/// [`DtSignatureError::status`] and its `Display`, as the default does, which also answer
+/// an unknown tenant under a key outage with a known tenant's `503 signing keys
+/// unavailable`.
 ///
 /// ```
 /// use axum::body::Body;
@@ -47,7 +50,8 @@ where
 }
 
 /// The default rejection: the error's status (400, 413 for a body over the limit, 503 when
-/// the secret resolver failed) and a `text/plain` body naming the reason, such as
+/// the secret resolver failed or the signing keys are unavailable) and a `text/plain` body
+/// naming the reason, such as
 /// `checksum mismatch` ([`DtSignatureError::public_str`]: an unknown tenant, and any
 /// refusal a gateway decides after picking the tenant, reads `invalid token signature`,
 /// so the answer never tells which tenants exist).

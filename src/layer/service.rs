@@ -140,7 +140,7 @@ where
                 report_only: config.report_only,
                 masked: false,
                 meter: Meter::default(),
-                decoy: (!config.fixed).then(|| config.decoy.clone()),
+                decoy: (!config.fixed).then(|| config.decoys.pick(config.resolver.decoy())),
             },
         )
     }

@@ -138,7 +138,11 @@ fn check_token(
     // Exactly ES256: `none`, HS256 (keyed with the public key's bytes), ES384, RS256 ...
     // are refused before any key is touched.
     expect_alg(&header.alg, header.crit.is_some(), "ES256")?;
-    let kid = header.kid.ok_or(ErrorKind::MissingKeyId)?;
+    // An empty `kid` names no key: no key set holds one (they are skipped).
+    let kid = header
+        .kid
+        .filter(|kid| !kid.is_empty())
+        .ok_or(ErrorKind::MissingKeyId)?;
 
     // r || s, 32 bytes each (RFC 7518, 3.4).
     obs.enter(ES, Step::SignatureEncoding);
@@ -654,6 +658,7 @@ mod tests {
             ("no alg", token(header_with(json!({"kid": dt().kid(), "typ": "JWT"}))), BODY, MalformedToken),
             ("missing kid", token(header_with(json!({"alg": "ES256", "typ": "JWT"}))), BODY, MissingKeyId),
             ("kid not a string", token(header_with(json!({"alg": "ES256", "kid": 7, "typ": "JWT"}))), BODY, MalformedToken),
+            ("empty kid", token(header_with(json!({"alg": "ES256", "kid": "", "typ": "JWT"}))), BODY, MissingKeyId),
             ("unknown kid", token(dt().sign_as(BODY, NOW, "cp65gdon1e4bhb5icbmg")), BODY, UnknownKey),
             ("signed by another key under DT's kid", token(attacker().sign_as(BODY, NOW, dt().kid())), BODY, InvalidSignature),
             ("claims changed after signing", token({

@@ -504,7 +504,7 @@ impl Future for KeysWait {
 }
 
 /// The verifications run on this thread, by kind (unit tests only): the gateway's decoy
-/// must run the same ones as a known tenant (`gateway/decoy.rs`).
+/// must run the same ones as a known tenant (`layer/decoy_tests.rs`).
 #[cfg(test)]
 pub(crate) mod counted {
     use std::cell::Cell;

@@ -702,3 +702,58 @@ async fn a_custom_fetchers_failure_class_reaches_the_status() {
     );
     assert!(!status.loaded);
 }
+
+/// An empty `kid` is not a key (#24), pinned or fetched: the JWK with `"kid": ""` is
+/// skipped (the probe names why), the set's other key still loads, and a token whose
+/// `kid` is empty, signed with that very key, is refused as `MissingKeyId` before any key
+/// is looked up; the inner service never sees it.
+#[tokio::test]
+async fn an_empty_kid_is_not_a_key_pinned_fetched_or_in_a_token() {
+    let server = IdentityServer::start().await;
+    let good = server.new_signer(ORG);
+    let empty = AsymmetricSigner::generate()
+        .with_issuer(server.issuer())
+        .with_org_id(ORG)
+        .with_kid("");
+    server.add_jwk(empty.jwk());
+    assert_eq!(empty.jwk()["kid"], "");
+
+    let pinned_jwks = AsymmetricSigner::jwks_of(&[&good, &empty]);
+    let probe = DtKeys::probe_jwks(server.issuer(), &pinned_jwks);
+    assert_eq!(probe.loaded(), [good.kid()]);
+    let skipped: Vec<_> = probe
+        .keys
+        .iter()
+        .filter(|key| key.kid.as_deref() == Some(""))
+        .map(|key| key.outcome.clone())
+        .collect();
+    assert_eq!(
+        skipped,
+        [tower_dt_signature::keys::KeyOutcome::Skipped(
+            "its kid is empty"
+        )]
+    );
+    let pinned = DtKeys::from_jwks(server.issuer(), &pinned_jwks).unwrap();
+    let fetched = DtKeys::discover(server.discovery_url()).unwrap();
+    for (name, keys) in [("pinned", pinned), ("fetched", fetched)] {
+        let verifier = Verifier::asymmetric(keys.clone(), ORG);
+        // The good key verifies (and, for the fetched set, the first fetch is in).
+        let (status, error, seen) = send(verifier.clone(), es(&good)).await;
+        assert_eq!((status, error), (StatusCode::OK, None), "{name}");
+        assert_eq!(seen[0].body, BODY, "{name}");
+        assert_eq!(
+            keys.kids(),
+            [good.kid()],
+            "{name}: the empty kid is skipped"
+        );
+        // A token under the empty kid, signed with the skipped key.
+        let (status, error, seen) = send(verifier, es(&empty)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(
+            error,
+            Some((ErrorKind::MissingKeyId, Some(Scheme::Asymmetric))),
+            "{name}"
+        );
+        assert!(seen.is_empty(), "{name}: the inner service was called");
+    }
+}

@@ -14,6 +14,8 @@ mod support;
 mod asymmetric;
 #[cfg(feature = "axum")]
 mod axum_router;
+#[cfg(all(feature = "jwks", feature = "asymmetric"))]
+mod decoy;
 #[cfg(feature = "dedup")]
 mod dedup;
 #[cfg(feature = "redis")]

@@ -184,3 +184,59 @@ fn the_first_wrong_organization_against_discovered_keys_warns_the_second_is_debu
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     assert_nothing_secret(&log, &[], &tokens, BODY);
 }
+
+/// A refresh that fails before any key set was loaded says so (#25): "no key set yet",
+/// never "the last good set is kept", since there is none.
+#[test]
+fn a_failed_first_refresh_says_there_is_no_key_set_yet() {
+    let (status, log) = capture_logs(|| {
+        on_this_thread(async {
+            let server = IdentityServer::start().await;
+            server.go_down().await;
+            let keys = DtKeys::discover(server.discovery_url()).unwrap();
+            keys.ready();
+            for _ in 0..1500 {
+                if keys.status().last_refresh.is_some() {
+                    return keys.status();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no refresh ended within 15 s: {keys:?}");
+        })
+    });
+    assert!(
+        !status.loaded && status.last_failure.is_some(),
+        "{status:?}"
+    );
+    let failed = lines(&log, "refreshing DT's key set failed");
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(
+        failed[0].contains("WARN")
+            && failed[0].contains("no key set yet")
+            && !failed[0].contains("last good set")
+            && field(failed[0], "kept_keys=0"),
+        "{}",
+        failed[0]
+    );
+}
+
+/// A JWK whose `kid` is empty is skipped with a warning naming why (#24), as other
+/// unusable entries are; the set's other key loads.
+#[test]
+fn a_key_with_an_empty_kid_is_skipped_with_a_warning() {
+    let good = AsymmetricSigner::generate();
+    let empty = AsymmetricSigner::generate().with_kid("");
+    let (keys, log) = capture_logs(|| {
+        DtKeys::from_jwks(good.issuer(), &AsymmetricSigner::jwks_of(&[&good, &empty])).unwrap()
+    });
+    assert_eq!(keys.kids(), [good.kid()]);
+    let skipped = lines(&log, "JWK skipped");
+    assert_eq!(skipped.len(), 1, "{log}");
+    assert!(
+        skipped[0].contains("WARN")
+            && skipped[0].contains("its kid is empty")
+            && field(skipped[0], "index=1"),
+        "{}",
+        skipped[0]
+    );
+}
