@@ -65,10 +65,10 @@ pub fn redact(text: &str) -> String {
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:<redacted>@{host}{path}")
-        }
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:<redacted>@{host}{path}"),
+            None => text.to_owned(),
+        },
         None => text.to_owned(),
     }
 }
