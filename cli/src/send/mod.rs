@@ -383,14 +383,20 @@ fn print_report(report: &Report, tamper: bool, copies: usize) {
         answers.join(", ")
     };
     if tamper {
+        let name = |t: &connector::TamperResult| format!("{:?} ({})", t.kind, t.event_type);
         let width = report
             .tampered
             .iter()
-            .map(|t| format!("{:?} ({})", t.kind, t.event_type).len())
+            .map(|t| name(t).len())
+            .max()
+            .unwrap_or(0);
+        let what = report
+            .tampered
+            .iter()
+            .map(|t| t.kind.what().len())
             .max()
             .unwrap_or(0);
         for tampered in &report.tampered {
-            let name = format!("{:?} ({})", tampered.kind, tampered.event_type);
             let answer = match &tampered.answer {
                 Answer::Status(status, text) if (200..300).contains(status) => {
                     format!("ACCEPTED {status} {text}")
@@ -398,7 +404,11 @@ fn print_report(report: &Report, tamper: bool, copies: usize) {
                 Answer::Status(status, text) => format!("refused  {status} {text}"),
                 Answer::None(error) => format!("no answer: {error}"),
             };
-            println!("    {name:<width$}  {answer}   ({})", tampered.kind.what());
+            println!(
+                "    {:<width$}  {:<what$}  {answer}",
+                name(tampered),
+                tampered.kind.what()
+            );
         }
         println!("  refused:  {}", report.tamper_refused);
         println!("  ACCEPTED: {}", report.tamper_accepted.len());
