@@ -224,7 +224,7 @@ async fn send_body_file_and_bad_tls_arguments() {
     .unwrap();
     for (args, message) in [
         (
-            format!("--url ftp://x/ --secret s"),
+            "--url ftp://x/ --secret s".to_owned(),
             "--url must start with http:// or https://",
         ),
         (
