@@ -519,7 +519,7 @@ mod tests {
             Some(true)
         );
         assert_eq!(
-            keys_sorted(br#"{"event":{"eventId":"x","targetName":"y"}}"#),
+            keys_sorted(br#"{"event":{"eventId":"x","targetName":"y","eventType":"z"}}"#),
             Some(false)
         );
         assert_eq!(keys_sorted(br#"{"a":"\"z","b":1}"#), Some(true));
