@@ -12,6 +12,72 @@
 //! 503 when the request cannot be checked now: see [Responses](#responses)) and never
 //! reaches the inner service. [`Verifier`] applies the same rules without tower.
 //!
+//! An axum app: the layer in front of the route DT pushes to.
+//!
+//! ```no_run
+//! use axum::{body::Bytes, http::StatusCode, routing::post, Extension, Router};
+//! use tower_dt_signature::{DtClaims, DtSignatureLayer};
+//!
+//! /// Runs only for requests DT signed; `body` holds the exact bytes DT sent.
+//! async fn receive(Extension(claims): Extension<DtClaims>, body: Bytes) -> StatusCode {
+//!     println!("{} bytes, token {:?}", body.len(), claims.jti());
+//!     StatusCode::OK
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() {
+//! let secret = std::env::var("DT_SIGNATURE_SECRET").expect("the connector's secret");
+//! let app = Router::new()
+//!     .route("/", post(receive))
+//!     .layer(DtSignatureLayer::new(secret));
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! Typed events (feature `axum`, which implies `events`): the `DtPayload` extractor decodes
+//! a verified body into `events::Payload`, one enum variant per event type.
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # {
+//! use axum::{routing::post, Router};
+//! use tower_dt_signature::{events::EventData, extract::DtPayload, DtSignatureLayer};
+//!
+//! async fn receive(DtPayload(payload): DtPayload) -> &'static str {
+//!     if let EventData::Temperature(t) = &payload.event.data {
+//!         println!("{:?} is at {} °C", payload.event.device_id(), t.value);
+//!     }
+//!     "ok"
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/", post(receive))
+//!     .layer(DtSignatureLayer::new("the connector's secret"));
+//! # }
+//! ```
+//!
+//! De-duplication (feature `dedup`): DT delivers at least once, and a captured request can
+//! be replayed while its token lives. `dedup::DedupLayer`, inside the signature layer,
+//! forwards each `event.eventId` once: a copy of an event already handled is answered
+//! `200 done` (`409 in-flight` while the first is being handled) without calling the
+//! handler. The `dedup` module has the table of answers.
+//!
+//! ```
+//! # #[cfg(feature = "dedup")]
+//! # {
+//! use axum::{routing::post, Router};
+//! use tower_dt_signature::{dedup::DedupLayer, DtSignatureLayer};
+//!
+//! let app: Router = Router::new()
+//!     .route("/", post(|| async { "ok" }))
+//!     .layer(DedupLayer::new()) // in memory; `RedisStore` shares it between replicas
+//!     .layer(DtSignatureLayer::new("the connector's secret"));
+//! # }
+//! ```
+//!
+//! The same layer, checked with a real request that a DT Data Connector signed:
+//!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
 //! use axum::{body::{Body, Bytes}, routing::post, Router};
