@@ -103,8 +103,8 @@ pub fn unchecked(explanation: &Explanation, headers: &HeaderMap, setup: &Setup) 
                  to check it"
             ),
             _ => format!(
-                "present, not checked: policy {policy} needs one valid token and stopped at \
-                 the other; --policy both checks both"
+                "present, not checked: policy {policy} did not look at it; --policy both \
+                 checks both tokens"
             ),
         };
         unchecked.push(Unchecked { header, text });
