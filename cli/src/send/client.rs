@@ -185,6 +185,10 @@ fn tls_error(error: &rustls::Error, to: &str) -> String {
             "TLS to {to}: {error}: the receiver's certificate does not verify (a private or \
              test CA: give it with --ca-cert FILE)"
         ),
+        rustls::Error::InvalidMessage(_) => format!(
+            "TLS to {to}: {error} (does the receiver speak plain http://? then use an \
+             http:// URL)"
+        ),
         _ => format!("TLS to {to}: {error}"),
     }
 }
