@@ -26,6 +26,7 @@
 
 mod client;
 pub mod connector;
+mod report;
 mod tamper;
 
 use std::net::SocketAddr;
