@@ -522,6 +522,37 @@ mod tests {
         assert_eq!(parse_raw(exact).unwrap().body_note, None);
     }
 
+    /// `--headers`/`--body`: a `content-length` shorter than the file is what a server
+    /// reads (the file with `file_bytes`); a longer one verifies the file, with a note.
+    #[test]
+    fn split_files_and_content_length() {
+        let dir = std::env::temp_dir().join(format!("dt-explain-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (headers, body) = (dir.join("headers.txt"), dir.join("body.json"));
+        std::fs::write(&body, b"{}\n").unwrap();
+        for (length, file_bytes, verified, file_verified) in [
+            ("2", false, &b"{}"[..], false),
+            ("2", true, &b"{}\n"[..], true),
+            ("9", false, &b"{}\n"[..], true),
+        ] {
+            std::fs::write(
+                &headers,
+                format!("X-Dt-Signature: t\ncontent-length: {length}\n"),
+            )
+            .unwrap();
+            let captured = read_split(&headers, &body, file_bytes).unwrap();
+            assert_eq!(captured.body, verified, "{length} {file_bytes}");
+            let note = captured.body_note.unwrap();
+            assert_eq!(note.file_verified, file_verified);
+            assert_eq!(note.file_bytes, 3);
+        }
+        std::fs::write(&headers, "X-Dt-Signature: t\ncontent-length: 3\n").unwrap();
+        assert_eq!(read_split(&headers, &body, false).unwrap().body_note, None);
+        std::fs::write(&headers, "X-Dt-Signature: t\n").unwrap();
+        assert_eq!(read_split(&headers, &body, false).unwrap().body_note, None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn raw_request_with_bare_newlines_and_no_length_takes_the_rest() {
         let captured = parse_raw(b"POST / HTTP/1.1\nA: 1\n\n{}\n").unwrap();

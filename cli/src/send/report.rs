@@ -14,7 +14,7 @@ pub struct Report {
     /// Events (or tampered requests) sent.
     pub events: usize,
     /// Events answered 2xx, after retries (DT Studio's "Success"); with
-    /// [`Config::duplicates`], every copy answered 2xx.
+    /// [`Config::duplicates`](super::connector::Config::duplicates), every copy answered 2xx.
     pub delivered: usize,
     /// Events that never got a 2xx (DT Studio's "Error").
     pub failed: usize,
