@@ -167,13 +167,13 @@ pub struct Args {
     timeout_ms: u64,
 
     /// Send tampered requests instead: every kind of the scheme once for each --type
-    /// (--count is ignored), each listed with the answer it got. The kinds: a changed body byte; for X-Dt-Signature
-    /// a changed signature, another secret, an expired token, no token, another body's
-    /// token; for DT-Asymmetric-Signature a changed signature, a key not served (under the
-    /// connector's kid or its own), another organization, another issuer, an expired
-    /// token, no token, another body's token. Under `both`, one token is broken at a time
-    /// and the other is valid. A verifying receiver must refuse every one; any accepted is
-    /// reported as a failure.
+    /// (--count is ignored), each listed with the answer it got. The kinds: a changed
+    /// body byte; for X-Dt-Signature a changed signature, another secret, an expired
+    /// token, no token, another body's token; for DT-Asymmetric-Signature a changed
+    /// signature, a key not served (under the connector's kid or its own), another
+    /// organization, another issuer, an expired token, no token, another body's token.
+    /// Under `both`, one token is broken at a time and the other is valid. A verifying
+    /// receiver must refuse every one; any accepted is reported as a failure.
     #[arg(long)]
     tamper: bool,
 }
