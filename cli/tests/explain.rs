@@ -1480,6 +1480,11 @@ fn the_readme_s_explain_walkthroughs_are_true() {
                 .current_dir(dir.path())
                 .env_remove("DT_SIGNATURE_SECRET")
                 .env_remove("DT_SIGNATURE_SCHEME")
+                .env_remove("DT_ORG_ID")
+                .env_remove("DT_JWKS_FILE")
+                .env_remove("DT_ISSUER")
+                .env_remove("DT_OIDC_DISCOVERY_URL")
+                .env_remove("CLICOLOR_FORCE")
                 .output()
                 .unwrap();
             let out = stdout(&output);
