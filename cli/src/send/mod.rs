@@ -427,8 +427,9 @@ fn print_report(report: &Report, tamper: bool, copies: usize) {
         report.transport_errors
     );
     // Why: the first answer of each refusal status, and each reason for no answer. The
-    // tampered requests listed theirs above.
-    if !tamper && (!report.reasons.is_empty() || !report.no_answer.is_empty()) {
+    // tampered requests listed theirs above, unless none could be sent.
+    let listed = tamper && !report.tampered.is_empty();
+    if !listed && (!report.reasons.is_empty() || !report.no_answer.is_empty()) {
         println!("  why (the first answer of each status):");
         for (status, text) in &report.reasons {
             println!("    {status} {text}");
