@@ -19,7 +19,10 @@
 //! configured reach the handler; everything else is answered 400 (413 for a body over 1 MiB).
 //! `GET /ready` (for a readiness probe, not signed) answers 503 with the reason until DT's
 //! keys are loaded, then 200; at start-up the receiver logs where the keys come from and
-//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`).
+//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`):
+//! the library's warnings (a wrong organization, an unknown `kid`) are `tracing` events,
+//! seen only through a subscriber such as this one's. On SIGTERM or Ctrl-C it stops
+//! accepting, lets requests in flight finish, and exits 0.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -37,6 +40,8 @@ use tracing::{info, warn, Level, Span};
 
 #[path = "common/config.rs"]
 mod config;
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 use config::ready::Readiness;
 
@@ -46,26 +51,32 @@ async fn main() {
 
     // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
     // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.
-    let (dt_signature, readiness) = config::read(|name| std::env::var(name).ok())
-        .and_then(|config| config::layer(&config))
-        .unwrap_or_else(|error| exit(&error));
+    let env = |name: &str| std::env::var(name).ok();
+    let config = config::read(env).unwrap_or_else(|error| exit(&error));
+    for warning in config::warnings(&config) {
+        warn!("{warning}");
+    }
+    let (dt_signature, readiness) = config::layer(&config).unwrap_or_else(|error| exit(&error));
     readiness.log_start();
-    let port = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .unwrap_or_else(|_| exit("PORT must be a port number")),
-        Err(_) => 8080,
-    };
+    let port = config::port(env).unwrap_or_else(|error| exit(&error));
 
     let app = app(dt_signature, readiness);
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
         .await
         .unwrap_or_else(|error| exit(&format!("cannot listen on port {port}: {error}")));
     info!("listening on {}", listener.local_addr().unwrap());
+    serve(listener, app, shutdown::signal()).await;
+}
+
+/// Serves `app` until `shutdown` ends (SIGTERM or Ctrl-C), then lets the requests in
+/// flight finish.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown)
         .await
         .unwrap();
 }
@@ -130,7 +141,14 @@ async fn receive(Extension(claims): Extension<DtClaims>, body: Bytes) -> StatusC
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     match response.extensions().get::<DtSignatureError>() {
-        Some(error) => warn!(status, reason = error.reason(), ?latency, "refused"),
+        // The scheme tells HMAC from ES256 refusals under `both` and `either`.
+        Some(error) => warn!(
+            status,
+            reason = error.reason(),
+            scheme = error.scheme().map(|scheme| scheme.code()),
+            ?latency,
+            "refused"
+        ),
         None => info!(status, ?latency, "answered"),
     }
 }
@@ -153,5 +171,33 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app(layer, readiness)).await });
         route_test::check_ready_route(addr, &identity).await;
+    }
+}
+
+/// SIGTERM over real HTTP, in a process of its own (examples/common/shutdown.rs).
+#[cfg(all(test, unix, feature = "test-util"))]
+mod sigterm {
+    use super::*;
+    use shutdown::sigterm_test::{check, is_child, LISTENING, SECRET};
+
+    #[test]
+    fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
+        if !is_child() {
+            check("sigterm::child");
+        }
+    }
+
+    /// The receiver, in the child process of the test above.
+    #[tokio::test]
+    #[ignore = "the child process of sigterm_lets_a_request_in_flight_finish_then_exits_0"]
+    async fn child() {
+        if !is_child() {
+            return;
+        }
+        let signal = shutdown::signal();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{LISTENING}{}", listener.local_addr().unwrap());
+        let app = app(DtSignatureLayer::new(SECRET), Readiness::always());
+        serve(listener, app, signal).await;
     }
 }

@@ -19,9 +19,13 @@
 //! configured reach `receive`; everything else is answered 400 (413 for a body over 1 MiB).
 //! `GET /ready` (for a readiness probe, not signed) answers 503 with the reason until DT's
 //! keys are loaded, then 200; at start-up the receiver logs where the keys come from and
-//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`).
+//! the issuer, then the kids once loaded. `RUST_LOG` sets the log filter (default `info`):
+//! the library's warnings (a wrong organization, an unknown `kid`) are `tracing` events,
+//! seen only through a subscriber such as this one's. On SIGTERM or Ctrl-C it stops
+//! accepting, lets requests in flight finish, and exits 0.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::Ipv4Addr;
 use std::pin::pin;
 use std::time::Duration;
@@ -44,6 +48,8 @@ use tracing::{info, warn, Level, Span};
 
 #[path = "common/config.rs"]
 mod config;
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 use config::ready::Readiness;
 
@@ -53,16 +59,14 @@ async fn main() {
 
     // DT_SIGNATURE_SCHEME, DT_SIGNATURE_SECRET, DT_ORG_ID, DT_OIDC_DISCOVERY_URL,
     // DT_JWKS_FILE, DT_ISSUER: see examples/common/config.rs.
-    let (dt_signature, readiness) = config::read(|name| std::env::var(name).ok())
-        .and_then(|config| config::layer(&config))
-        .unwrap_or_else(|error| exit(&error));
+    let env = |name: &str| std::env::var(name).ok();
+    let config = config::read(env).unwrap_or_else(|error| exit(&error));
+    for warning in config::warnings(&config) {
+        warn!("{warning}");
+    }
+    let (dt_signature, readiness) = config::layer(&config).unwrap_or_else(|error| exit(&error));
     readiness.log_start();
-    let port = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .unwrap_or_else(|_| exit("PORT must be a port number")),
-        Err(_) => 8080,
-    };
+    let port = config::port(env).unwrap_or_else(|error| exit(&error));
 
     let service = app(dt_signature, readiness);
 
@@ -70,11 +74,24 @@ async fn main() {
         .await
         .unwrap_or_else(|error| exit(&format!("cannot listen on port {port}: {error}")));
     info!("listening on {}", listener.local_addr().unwrap());
+    serve(listener, service, shutdown::signal()).await;
+}
 
-    // Every connection holds a receiver; on ctrl-c they finish their current request and
-    // close, and `closed()` below waits for the last one.
+/// Serves `service` until `signal` ends (SIGTERM or Ctrl-C), then lets the requests in
+/// flight finish.
+async fn serve<S, B>(listener: TcpListener, service: S, signal: impl Future<Output = ()>)
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes, Error = BoxError> + Send + 'static,
+{
+    // Every connection holds a receiver; on the signal they finish their current request
+    // and close, and `closed()` below waits for the last one.
     let (shutdown, connections) = watch::channel(());
-    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+    let mut signal = pin!(signal);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -84,7 +101,7 @@ async fn main() {
                     continue;
                 }
             },
-            _ = &mut ctrl_c => break,
+            _ = &mut signal => break,
         };
         let service = TowerToHyperService::new(service.clone());
         let mut stop = connections.clone();
@@ -185,7 +202,14 @@ fn status(status: StatusCode) -> Response<Full<Bytes>> {
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     match response.extensions().get::<DtSignatureError>() {
-        Some(error) => warn!(status, reason = error.reason(), ?latency, "refused"),
+        // The scheme tells HMAC from ES256 refusals under `both` and `either`.
+        Some(error) => warn!(
+            status,
+            reason = error.reason(),
+            scheme = error.scheme().map(|scheme| scheme.code()),
+            ?latency,
+            "refused"
+        ),
         None => info!(status, ?latency, "answered"),
     }
 }
@@ -214,5 +238,33 @@ mod tests {
             }
         });
         route_test::check_ready_route(addr, &identity).await;
+    }
+}
+
+/// SIGTERM over real HTTP, in a process of its own (examples/common/shutdown.rs).
+#[cfg(all(test, unix, feature = "test-util"))]
+mod sigterm {
+    use super::*;
+    use shutdown::sigterm_test::{check, is_child, LISTENING, SECRET};
+
+    #[test]
+    fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
+        if !is_child() {
+            check("sigterm::child");
+        }
+    }
+
+    /// The receiver, in the child process of the test above.
+    #[tokio::test]
+    #[ignore = "the child process of sigterm_lets_a_request_in_flight_finish_then_exits_0"]
+    async fn child() {
+        if !is_child() {
+            return;
+        }
+        let signal = shutdown::signal();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{LISTENING}{}", listener.local_addr().unwrap());
+        let service = app(DtSignatureLayer::new(SECRET), Readiness::always());
+        serve(listener, service, signal).await;
     }
 }

@@ -12,6 +12,72 @@
 //! 503 when the request cannot be checked now: see [Responses](#responses)) and never
 //! reaches the inner service. [`Verifier`] applies the same rules without tower.
 //!
+//! An axum app: the layer in front of the route DT pushes to.
+//!
+//! ```no_run
+//! use axum::{body::Bytes, http::StatusCode, routing::post, Extension, Router};
+//! use tower_dt_signature::{DtClaims, DtSignatureLayer};
+//!
+//! /// Runs only for requests DT signed; `body` holds the exact bytes DT sent.
+//! async fn receive(Extension(claims): Extension<DtClaims>, body: Bytes) -> StatusCode {
+//!     println!("{} bytes, token {:?}", body.len(), claims.jti());
+//!     StatusCode::OK
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() {
+//! let secret = std::env::var("DT_SIGNATURE_SECRET").expect("the connector's secret");
+//! let app = Router::new()
+//!     .route("/", post(receive))
+//!     .layer(DtSignatureLayer::new(secret));
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! Typed events (feature `axum`, which implies `events`): the `DtPayload` extractor decodes
+//! a verified body into `events::Payload`, one enum variant per event type.
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # {
+//! use axum::{routing::post, Router};
+//! use tower_dt_signature::{events::EventData, extract::DtPayload, DtSignatureLayer};
+//!
+//! async fn receive(DtPayload(payload): DtPayload) -> &'static str {
+//!     if let EventData::Temperature(t) = &payload.event.data {
+//!         println!("{:?} is at {} °C", payload.event.device_id(), t.value);
+//!     }
+//!     "ok"
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/", post(receive))
+//!     .layer(DtSignatureLayer::new("the connector's secret"));
+//! # }
+//! ```
+//!
+//! De-duplication (feature `dedup`): DT delivers at least once, and a captured request can
+//! be replayed while its token lives. `dedup::DedupLayer`, inside the signature layer,
+//! forwards each `event.eventId` once: a copy of an event already handled is answered
+//! `200 done` (`409 in-flight` while the first is being handled) without calling the
+//! handler. The `dedup` module has the table of answers.
+//!
+//! ```
+//! # #[cfg(feature = "dedup")]
+//! # {
+//! use axum::{routing::post, Router};
+//! use tower_dt_signature::{dedup::DedupLayer, DtSignatureLayer};
+//!
+//! let app: Router = Router::new()
+//!     .route("/", post(|| async { "ok" }))
+//!     .layer(DedupLayer::new()) // in memory; `RedisStore` shares it between replicas
+//!     .layer(DtSignatureLayer::new("the connector's secret"));
+//! # }
+//! ```
+//!
+//! The same layer, checked with a real request that a DT Data Connector signed:
+//!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
 //! use axum::{body::{Body, Bytes}, routing::post, Router};
@@ -123,7 +189,23 @@
 //!   request with its [`Verdict`]: switch verification on for a live endpoint, watch, then
 //!   enforce.
 //! - The feature `metrics` counts requests by outcome and [`ErrorKind::code`] and records
-//!   body sizes and verification times through the `metrics` facade: see below.
+//!   body sizes and verification times through the `metrics` facade: see
+//!   [Metrics](#metrics).
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, through the [`metrics`](https://docs.rs/metrics) facade:
+//! install any recorder (`metrics-exporter-prometheus` renders them for Prometheus).
+//! Nothing is measured without the feature.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `dt_signature_requests_total` | counter | `outcome`: `accepted`, `rejected`, `reported` (failed, forwarded in report-only mode); `kind`: [`ErrorKind::code`], or `none` when accepted; `scheme`: the verified schemes when accepted (`hmac`, `asymmetric`, `both`), else the refused token's (`hmac`, `asymmetric`, or `none` for the body or the lookup) |
+//! | `dt_signature_jwks_fetches_total` | counter | `outcome` of each key set refresh (feature `jwks`): `ok`, or the failure's class (`keys::FailureClass::code`) |
+//! | `dt_signature_jwks_last_success_timestamp_seconds` | gauge | `issuer`; the Unix time of the last successful key refresh (feature `jwks`) |
+//! | `dt_dedup_evictions_total` | counter | - (done marks the in-memory store evicted, feature `dedup`) |
+//! | `dt_signature_body_bytes` | histogram | - (bodies read to their end) |
+//! | `dt_signature_verification_seconds` | histogram | - (checking the token, hashing and comparing; not waiting for body bytes) |
 //!
 //! # Stacking
 //!
@@ -144,7 +226,7 @@
 //! | `dedup` | the `dedup` module: the duplicate and replay guard (`dedup::DedupLayer`) with its in-memory store |
 //! | `redis` | `dedup::RedisStore`: the guard's store in Redis, shared by several replicas (implies `dedup`; brings `redis` and `tokio`) |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes (implies `events`) |
-//! | `metrics` | Through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): the counter `dt_signature_requests_total` with labels `outcome` (`accepted`, `rejected`, `reported`) and `kind` ([`ErrorKind::code`], `none` when accepted), the histograms `dt_signature_body_bytes` (bodies read to their end) and `dt_signature_verification_seconds` (time spent checking the token and hashing, not waiting for bytes). Without the feature nothing is measured |
+//! | `metrics` | request outcomes, body sizes, verification times, key fetches and the duplicate guard's evictions through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): see [Metrics](#metrics). Without the feature nothing is measured |
 //! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`](verify::Policy)). No HTTP client, no runtime |
 //! | `jwks` | `keys::DtKeys::discover`: DT's keys through OpenID Connect discovery, refreshed by a tokio task (rustls with no provider feature of its own; implies `asymmetric`) |
 //! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and the `dt-signature send` command of the `cli/` tool: a local Data Connector; implies `events`) |
@@ -160,16 +242,22 @@
 //! which schemes verify ([`DtClaims::schemes`], the `scheme` metric label), then switch to
 //! `asymmetric`.
 //!
+//! Its warnings (a token for another organization, an unknown `kid`, a failed key
+//! refresh) are [`tracing`](https://docs.rs/tracing) events: an application sees them only
+//! through a subscriber, such as `tracing_subscriber::fmt().init()`. Without one nothing is
+//! printed, whatever `RUST_LOG` says.
+//!
 //! No feature pulls in a JWT library or a crypto backend switch: HMAC-SHA256 comes from
 //! the RustCrypto `hmac` crate, so no feature unification can make a user's
 //! `jsonwebtoken` or `rustls` ambiguous.
 //!
 //! # Security notes
 //!
-//! - Verification proves a request was signed with your secret within the token's
-//!   lifetime; it does not stop a captured request from being replayed within that hour,
-//!   nor DT's own at-least-once duplicates: de-duplicate on `event.eventId`, which
-//!   `dedup::DedupLayer` (feature `dedup`) does.
+//! - Verification proves a request was signed (with your secret, or DT's key) within the
+//!   token's lifetime; it does not stop a captured request from being replayed while the
+//!   token lives (1 h for `X-Dt-Signature`, 300 s for DT's ES256
+//!   `DT-Asymmetric-Signature`), nor DT's own at-least-once duplicates: de-duplicate on
+//!   `event.eventId`, which `dedup::DedupLayer` (feature `dedup`) does.
 //! - Turn on [`require_sha256`](DtSignatureLayer::require_sha256) unless you must accept
 //!   tokens minted before 2022-02-10: it rules out a token that carries SHA-1 alone.
 //! - Error messages, `Debug` output and log lines never contain the secret, the token, a

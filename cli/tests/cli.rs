@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
-use support::bin::{expect, run, run_beside, stderr, stdout, BIN};
+use support::bin::{expect, run, run_beside, status, stderr, stdout, BIN};
 use support::{recording_receiver, serve, TempDir};
 use tower_dt_signature::testing::AsymmetricSigner;
 use tower_dt_signature::{DtSignatureLayer, Verifier};
@@ -159,11 +159,95 @@ async fn send_delivers_to_a_verifying_receiver_and_tamper_is_refused() {
 async fn send_tamper_exits_1_when_a_receiver_accepts_everything() {
     let url = serve(Router::new().route("/", post(|_: Bytes| async { "ok" }))).await;
     let args = format!("--url {url} --secret s --type touch --count 2 --tamper");
+    // Every HMAC kind once for the one type: --count is ignored, with a note (before
+    // issue 25, --count 2 ran two kinds and this read "ACCEPTED: 2").
     let expected = [
-        "  ACCEPTED: 2\n",
+        "dt-signature send: 6 tampered requests (6 kinds x 1 type) to ",
+        "  note: --count is ignored with --tamper",
+        "  ACCEPTED: 6\n",
         "accepted a tampered request: BodyByte (touch)",
+        "accepted a tampered request: OtherBody (touch)",
     ];
     expect(&send(args, &[]).await, 1, &expected);
+}
+
+/// After a run, the reasons: the first answer of each refusal status, and why no answer
+/// came; --tamper lists each kind with its answer. "1 event", "1 type".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_says_why_requests_were_refused_or_not_answered() {
+    let (url, _seen) = recording_receiver(DtSignatureLayer::new("change-me")).await;
+    let args = format!("--url {url} --secret another --type touch --max-attempts 1");
+    let expected = [
+        &format!("dt-signature send: 1 event (1 type x 1) to {url}") as &str,
+        "  why (the first answer of each status):\n    400 invalid token signature\n",
+    ];
+    expect(&send(args, &[]).await, 1, &expected);
+
+    let args = format!("--url {url} --secret change-me --type touch --tamper");
+    let output = send(args, &[]).await;
+    let listed = [
+        "    BodyByte (touch)     a body byte changed         refused  400 checksum mismatch\n",
+        "    NoSignature (touch)  no X-Dt-Signature           refused  400 missing X-Dt-Signature header\n",
+        "    OtherBody (touch)    HMAC token of another body  refused  400 checksum mismatch\n",
+    ];
+    expect(&output, 0, &listed);
+
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let args = format!(
+        "--url http://{addr}/ --secret s --type touch,co2 --max-attempts 1 --timeout-ms 2000"
+    );
+    let refused = format!("    no answer x2: connection refused to {addr}\n");
+    expect(
+        &send(args, &[]).await,
+        1,
+        &["2 events (2 types x 1)", &refused],
+    );
+}
+
+/// `--body FILE` on the command line; a bad --ca-cert or URL scheme is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_body_file_and_bad_tls_arguments() {
+    let dir = TempDir::new("send-body");
+    let body = dir.join("event.json");
+    std::fs::write(&body, b"{\"event\":{\"eventId\":\"x\"}}").unwrap();
+    let url = serve(Router::new().route("/", post(|_: Bytes| async { "ok" }))).await;
+    let args = format!("--url {url} --secret s --body {} --count 2", body.display());
+    expect(&send(args, &[]).await, 0, &["2 events (", "  success: 2\n"]);
+
+    let not_pem = dir.join("ca.pem");
+    std::fs::write(
+        &not_pem,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    for (args, message) in [
+        (
+            "--url ftp://x/ --secret s".to_owned(),
+            "--url must start with http:// or https://",
+        ),
+        (
+            format!(
+                "--url https://127.0.0.1:1/ --secret s --ca-cert {}",
+                not_pem.display()
+            ),
+            "holds no CERTIFICATE",
+        ),
+        (
+            format!(
+                "--url https://127.0.0.1:1/ --secret s --ca-cert {}",
+                dir.join("none.pem").display()
+            ),
+            "cannot read it",
+        ),
+    ] {
+        let output = send(args, &[]).await;
+        let (status, shown) = status(&output);
+        assert_eq!(status, 2, "{shown}");
+        assert!(stderr(&output).contains(message), "{shown}");
+        assert_eq!(stderr(&output).lines().count(), 1, "{shown}");
+    }
 }
 
 /// `--scheme both` with an identity address and key file a receiver pinned beforehand
@@ -221,6 +305,21 @@ async fn send_keeps_its_key_in_the_per_user_data_directory() {
     let shown = expect(&output, 0, &[]);
     let key = home.join(".local/share/dt-signature/es256-key.p8");
     assert!(key.exists(), "{shown}");
+}
+
+/// `--duplicates` and `--out-of-order` (issue 21) are in `send --help`, with examples.
+#[test]
+fn send_help_shows_the_store_exercises() {
+    let output = run(&["send", "--help"]);
+    let expected = [
+        "--duplicates <N>",
+        "--out-of-order",
+        "dt-signature send --secret change-me --type touch --duplicates 3",
+        "dt-signature send --secret change-me --type temperature --count 5 --out-of-order",
+        "--ca-cert <FILE>",
+        "--body <FILE>",
+    ];
+    expect(&output, 0, &expected);
 }
 
 #[test]

@@ -60,7 +60,21 @@ impl Vector {
         raw
     }
 
-    /// The headers as `curl -D` writes them (a status line first).
+    /// The request as the README's walkthroughs show it: `Host`, `Content-Type`, the
+    /// signature headers, `Content-Length`, in that order.
+    fn raw_as_readme(&self, body: &[u8]) -> Vec<u8> {
+        let mut raw =
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
+                .to_vec();
+        for (name, value) in &self.headers {
+            raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        raw.extend_from_slice(body);
+        raw
+    }
+
+    /// The headers as a receiver's log shows a request's (a request line first).
     fn headers_file(&self) -> String {
         let mut text = "POST /dt HTTP/1.1\r\nContent-Type: application/json\r\n".to_owned();
         for (name, value) in &self.headers {
@@ -1231,4 +1245,259 @@ fn request_of(dir: &TempDir, vector: &Vector) -> String {
     let path = dir.join("dt-request.http");
     std::fs::write(&path, vector.raw(&vector.body)).unwrap();
     path.display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 25: what explain verified.
+
+/// A raw capture holding one byte more than its Content-Length (an editor's newline):
+/// the Content-Length bytes are verified, as a server reads them, and the report says
+/// what the file holds; `--file-bytes` verifies the file's bytes and refuses, with the
+/// newline hint. The same with `--headers`/`--body` and a `content-length` header.
+#[test]
+fn explain_says_what_it_verified_when_the_file_holds_more_than_content_length() {
+    let (vector, dir, secret, at) = fixture("explain-extra", SHA256_VECTOR);
+    let n = vector.body.len();
+    let mut raw = vector.raw(&vector.body);
+    raw.push(b'\n');
+    let request = dir.join("extra.http");
+    std::fs::write(&request, &raw).unwrap();
+    let request = request.display().to_string();
+    let note = format!(
+        "\n  the server read {n} bytes (Content-Length); the file holds {}: the extra bytes \
+         were not part of the body (--file-bytes verifies the file's bytes as they are)\n",
+        n + 1
+    );
+    let options = ["--secret-file", &secret, "--at", &at];
+    let output = explain(std::slice::from_ref(&request), &options);
+    expect(
+        &output,
+        0,
+        &[
+            &format!("body {n} bytes\n"),
+            &note,
+            "accepted: X-Dt-Signature",
+        ],
+    );
+    let with = |flag: &'static str| {
+        let mut options = options.to_vec();
+        options.push(flag);
+        options
+    };
+    let output = explain(std::slice::from_ref(&request), &with("--file-bytes"));
+    let verified = format!(
+        "verified the file's {} bytes as they are (--file-bytes); a server reads {n} \
+         (Content-Length) and ignores the rest",
+        n + 1
+    );
+    expect(
+        &output,
+        1,
+        &[
+            &verified,
+            "refused: checksum_mismatch",
+            "a line ending was added",
+        ],
+    );
+    let json = explain(std::slice::from_ref(&request), &with("--json"));
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let body_note = &report["request"]["body_note"];
+    assert_eq!(body_note["content_length"], n);
+    assert_eq!(body_note["file_bytes"], n + 1);
+    assert_eq!(body_note["file_verified"], false);
+
+    // --headers with a content-length header, --body one byte longer.
+    let mut headers = vector.headers_file();
+    headers.insert_str(headers.len() - 2, &format!("Content-Length: {n}\r\n"));
+    std::fs::write(dir.join("headers-cl.txt"), headers).unwrap();
+    let mut body = vector.body.clone();
+    body.push(b'\n');
+    std::fs::write(dir.join("body-nl.json"), &body).unwrap();
+    let split = [
+        "--headers".to_owned(),
+        dir.join("headers-cl.txt").display().to_string(),
+        "--body".to_owned(),
+        dir.join("body-nl.json").display().to_string(),
+    ];
+    expect(
+        &explain(&split, &options),
+        0,
+        &[&note, "accepted: X-Dt-Signature"],
+    );
+    expect(
+        &explain(&split, &with("--file-bytes")),
+        1,
+        &[&verified, "refused: checksum_mismatch"],
+    );
+    // A body file as long as the header says: no note.
+    let exact = explain(&inputs(&dir, "request")[3], &options);
+    let shown = expect(&exact, 0, &["accepted"]);
+    assert!(!stdout(&exact).contains("the server read"), "{shown}");
+}
+
+/// A capture with both headers, given only a secret: X-Dt-Signature is checked, and
+/// DT-Asymmetric-Signature is shown present and not checked, with what to give.
+#[test]
+fn explain_says_a_second_token_was_not_checked_and_what_to_give() {
+    use tower_dt_signature::testing::Signer;
+
+    let dir = TempDir::new("explain-unchecked");
+    let body = br#"{"event":{"eventId":"x"}}"#;
+    let signer = AsymmetricSigner::generate();
+    let mut headers = vec![(
+        "X-Dt-Signature".to_owned(),
+        Signer::new("s3cret").sign(body),
+    )];
+    headers.extend(es256_header(&signer, body));
+    let request = hint_request(&dir, "both", headers, body);
+    let output = run_with(&["explain", &request], &[("DT_SIGNATURE_SECRET", "s3cret")]);
+    let unchecked = "\nDT-Asymmetric-Signature\n  present, not checked: policy hmac does not \
+                     check it; give --org-id ID (or DT_ORG_ID) and DT's keys (--discovery URL, \
+                     or --jwks FILE --issuer ISS) to check it\n";
+    expect(
+        &output,
+        0,
+        &["policy:  hmac", unchecked, "accepted: X-Dt-Signature"],
+    );
+    let json = run_with(
+        &["explain", &request, "--json"],
+        &[("DT_SIGNATURE_SECRET", "s3cret")],
+    );
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["unchecked"][0]["header"], "DT-Asymmetric-Signature");
+    assert_eq!(report["unchecked"].as_array().unwrap().len(), 1);
+
+    // One header only: nothing is unchecked.
+    let alone = hint_request(
+        &dir,
+        "hmac",
+        vec![(
+            "X-Dt-Signature".to_owned(),
+            Signer::new("s3cret").sign(body),
+        )],
+        body,
+    );
+    let output = run_with(&["explain", &alone], &[("DT_SIGNATURE_SECRET", "s3cret")]);
+    let shown = expect(&output, 0, &["accepted"]);
+    assert!(!stdout(&output).contains("not checked"), "{shown}");
+}
+
+/// A plain wrong secret (times and checksums right) and a body re-serialized with its keys
+/// sorted each get their hint, on DT's real request.
+#[test]
+fn explain_hints_a_wrong_secret_and_sorted_keys() {
+    let (vector, dir, _secret, at) = fixture("explain-wrong", SHA256_VECTOR);
+    let request = request_of(&dir, &vector);
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(&wrong, "not-the-secret\n").unwrap();
+    let wrong = wrong.display().to_string();
+    let args = |extra: &[&'static str]| {
+        let mut args = vec![
+            "explain".to_owned(),
+            request.clone(),
+            "--secret-file".into(),
+        ];
+        args.extend([wrong.clone(), "--at".into(), at.clone()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let to_run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    hinted(
+        &to_run(args(&[])),
+        &to_run(args(&["--json"])),
+        "refused: invalid_signature",
+        "X-Dt-Signature: the signature does not match the secret given, yet the token's \
+         checksum and checksum_sha256 match the body and its times are right",
+        "secret_mismatch",
+    );
+    let text = stdout(&to_run(args(&[])));
+    assert!(
+        text.contains(
+            "whitespace around it trimmed, base64-encoded and base64-decoded was also tried"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-secret"), "{text}");
+
+    // Sorted keys: the body as serde_json::Value (no preserve_order) writes it.
+    let value: Value = serde_json::from_slice(&vector.body).unwrap();
+    let sorted = serde_json::to_vec(&value).unwrap();
+    assert_ne!(sorted, vector.body);
+    let path = dir.join("sorted.http");
+    std::fs::write(&path, vector.raw(&sorted)).unwrap();
+    let path = path.display().to_string();
+    let secret = dir.join("secret").display().to_string();
+    let options = ["--secret-file", secret.as_str(), "--at", at.as_str()];
+    hinted(
+        &explain(std::slice::from_ref(&path), &options),
+        &explain(
+            std::slice::from_ref(&path),
+            &[&options[..], &["--json"]].concat(),
+        ),
+        "refused: checksum_mismatch",
+        "X-Dt-Signature: the body's keys are sorted at every level, and the same event in \
+         DT's key order has the checksums the token claims",
+        "body_keys_sorted",
+    );
+}
+
+/// The README's walkthroughs, run as written on DT's real request: the output the README
+/// shows, line for line (the second walkthrough shows an excerpt after `...`).
+#[test]
+fn the_readme_s_explain_walkthroughs_are_true() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let vector = vector(SHA256_VECTOR);
+    let dir = TempDir::new("explain-readme");
+    // request.http: as `nc -l` saved it, then saved in an editor (a newline added).
+    let mut raw = vector.raw_as_readme(&vector.body);
+    raw.push(b'\n');
+    std::fs::write(dir.join("request.http"), raw).unwrap();
+    std::fs::write(dir.join("dt.http"), vector.raw_as_readme(&vector.body)).unwrap();
+    std::fs::write(dir.join("secret.txt"), format!("{}\n", vector.secret)).unwrap();
+
+    let blocks: Vec<&str> = readme
+        .split("```console\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .filter(|block| block.starts_with("$ dt-signature explain "))
+        .collect();
+    assert!(blocks.len() >= 3, "the README's explain walkthroughs");
+    for block in blocks {
+        // Each `$ ` line is a command, the lines up to the next one its output.
+        let mut runs = block.split("$ ").skip(1).peekable();
+        while let Some(run_) = runs.next() {
+            let (command, shown) = run_.split_once('\n').unwrap();
+            if command == "echo $?" {
+                continue;
+            }
+            let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+            let output = std::process::Command::new(support::bin::BIN)
+                .args(&args)
+                .current_dir(dir.path())
+                .env_remove("DT_SIGNATURE_SECRET")
+                .env_remove("DT_SIGNATURE_SCHEME")
+                .env_remove("DT_ORG_ID")
+                .env_remove("DT_JWKS_FILE")
+                .env_remove("DT_ISSUER")
+                .env_remove("DT_OIDC_DISCOVERY_URL")
+                .env_remove("CLICOLOR_FORCE")
+                .output()
+                .unwrap();
+            let out = stdout(&output);
+            match shown.split_once("...\n") {
+                None => assert_eq!(out, shown, "{command}"),
+                Some((_, tail)) => assert!(out.ends_with(tail), "{command}:\n{out}"),
+            }
+            if let Some(next) = runs.peek() {
+                if let Some(code) = next.strip_prefix("echo $?\n") {
+                    let code: i32 = code.trim().parse().unwrap();
+                    assert_eq!(output.status.code(), Some(code), "{command}");
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,7 @@ use http::StatusCode;
 use tower_dt_signature::events::EventType;
 use tower_dt_signature::DtSignatureLayer;
 
-use support::{recording_receiver, serve, Seen};
+use support::{body_receiver, recording_receiver, serve, tls_front, Seen};
 
 const SECRET: &str = "local-secret";
 
@@ -213,6 +213,232 @@ async fn a_receiver_that_is_not_there_is_an_error_not_a_hang() {
     assert!(!report.ok(true));
 }
 
+/// The reasons: the first answer's text of each refusal status, and why no answer came.
+#[tokio::test]
+async fn the_report_says_why_a_receiver_refused() {
+    // A receiver verifying another secret: 400 invalid token signature.
+    let (url, seen) = recording_receiver(DtSignatureLayer::new("another-secret")).await;
+    let mut config = fast(url);
+    config.types = vec![EventType::Touch, EventType::Co2];
+    config.max_attempts = 2;
+    let report = connector::run(&config).await;
+    assert_eq!((report.delivered, report.failed), (0, 2));
+    assert_eq!(report.statuses, BTreeMap::from([(400, 4)]));
+    assert_eq!(
+        report.reasons,
+        BTreeMap::from([(400, "invalid token signature".to_owned())])
+    );
+    assert!(report.no_answer.is_empty());
+    assert!(seen.lock().unwrap().is_empty());
+
+    // A 2xx is no reason.
+    let (url, _seen) = verifying_receiver().await;
+    let report = connector::run(&fast(url)).await;
+    assert!(report.ok(false));
+    assert!(report.reasons.is_empty());
+}
+
+#[tokio::test]
+async fn the_report_says_why_no_answer_came() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut config = fast(format!("http://{addr}/").parse().unwrap());
+    config.types = vec![EventType::Touch];
+    config.max_attempts = 2;
+    let report = connector::run(&config).await;
+    assert_eq!(
+        report.no_answer,
+        BTreeMap::from([(format!("connection refused to {addr}"), 2)])
+    );
+    assert!(report.reasons.is_empty());
+}
+
+/// `--tamper` runs every kind of the scheme once for each type, whatever `count` says,
+/// and lists each kind with its answer.
+#[tokio::test]
+async fn tamper_runs_every_kind_once_per_type_and_lists_the_answers() {
+    let (url, seen) = verifying_receiver().await;
+    let mut config = fast(url);
+    config.tamper = true;
+    config.types = vec![EventType::Touch, EventType::Temperature];
+    config.count = 1; // ignored
+    let report = connector::run(&config).await;
+    assert_every_kind_listed(&report, &Tamper::HMAC, &config.types);
+    assert!(report.ok(true));
+    assert!(seen.lock().unwrap().is_empty());
+    let answer = |kind| {
+        report
+            .tampered
+            .iter()
+            .find(|t| t.kind == kind && t.event_type == EventType::Touch)
+            .map(|t| t.answer.clone())
+    };
+    use connector::Answer;
+    assert_eq!(
+        answer(Tamper::BodyByte),
+        Some(Answer::Status(400, "checksum mismatch".into()))
+    );
+    assert_eq!(
+        answer(Tamper::NoSignature),
+        Some(Answer::Status(400, "missing X-Dt-Signature header".into()))
+    );
+    assert_eq!(
+        answer(Tamper::Expired),
+        Some(Answer::Status(400, "token expired".into()))
+    );
+
+    // --count is ignored: 3 is still one of each kind per type.
+    config.count = 3;
+    let report = connector::run(&config).await;
+    assert_every_kind_listed(&report, &Tamper::HMAC, &config.types);
+}
+
+/// Every kind of `kinds` once for each of `types`, in that order, each refused.
+fn assert_every_kind_listed(report: &connector::Report, kinds: &[Tamper], types: &[EventType]) {
+    let listed: Vec<(Tamper, EventType)> = report
+        .tampered
+        .iter()
+        .map(|t| (t.kind, t.event_type.clone()))
+        .collect();
+    let expected: Vec<(Tamper, EventType)> = types
+        .iter()
+        .flat_map(|t| kinds.iter().map(move |k| (*k, t.clone())))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(report.events, kinds.len() * types.len());
+    assert_eq!(
+        report.tamper_refused, report.events,
+        "{:?}",
+        report.tampered
+    );
+    for tampered in &report.tampered {
+        match &tampered.answer {
+            connector::Answer::Status(status, text) => {
+                assert!((400..500).contains(status), "{tampered:?}");
+                assert!(!text.is_empty(), "{tampered:?}");
+            }
+            connector::Answer::None(error) => panic!("{tampered:?}: {error}"),
+        }
+    }
+}
+
+/// `https://`: a receiver behind TLS with a certificate of a test CA is reached with
+/// that CA given (`--ca-cert`), and refused with a clear reason without it.
+#[tokio::test]
+async fn https_receiver_with_a_test_ca() {
+    let (plain, seen) = verifying_receiver().await;
+    let (url, ca_pem) = tls_front(&plain).await;
+    let mut config = fast(url.clone());
+    config.types = vec![EventType::Touch, EventType::Temperature];
+    config.tls = connector::Tls::default()
+        .with_ca_cert(ca_pem.as_bytes())
+        .unwrap();
+    let report = connector::run(&config).await;
+    assert_eq!((report.delivered, report.failed), (2, 0), "{report:?}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // Without the CA: the certificate does not verify, and the reason says so.
+    config.tls = connector::Tls::default();
+    config.max_attempts = 1;
+    let report = connector::run(&config).await;
+    assert_eq!((report.delivered, report.failed), (0, 2));
+    assert_eq!(report.no_answer.len(), 1, "{:?}", report.no_answer);
+    let (reason, n) = report.no_answer.iter().next().unwrap();
+    assert_eq!(*n, 2);
+    let to = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
+    assert!(
+        reason.starts_with(&format!("TLS to {to}: invalid peer certificate")),
+        "{reason}"
+    );
+    assert!(reason.contains("--ca-cert FILE"), "{reason}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "nothing more reached the receiver"
+    );
+
+    // A file that is no certificate.
+    let error = connector::Tls::default()
+        .with_ca_cert(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        .unwrap_err();
+    assert!(error.contains("no CERTIFICATE"), "{error}");
+}
+
+/// `--body FILE`: the receiver gets those bytes, verified (signed as DT signs).
+#[tokio::test]
+async fn sends_a_body_of_one_s_own_signed_as_dt_signs() {
+    let (url, bodies) = body_receiver(DtSignatureLayer::new(SECRET).require_sha256(true)).await;
+    let mut config = fast(url);
+    let body = b"{\"event\":{\"eventId\":\"mine\"},\"note\":\"not a sample\"}\n".to_vec();
+    config.body = Some(body.clone().into());
+    config.count = 2;
+    let report = connector::run(&config).await;
+    assert_eq!((report.delivered, report.failed), (2, 0), "{report:?}");
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies.iter().all(|got| got.as_ref() == body.as_slice()));
+}
+
+/// `--duplicates N`: every event arrives N times, the same bytes, each verified.
+#[tokio::test]
+async fn duplicates_send_each_event_n_times() {
+    let (url, bodies) = body_receiver(DtSignatureLayer::new(SECRET)).await;
+    let mut config = fast(url);
+    config.types = vec![EventType::Touch, EventType::Co2, EventType::Temperature];
+    config.duplicates = 3;
+    let report = connector::run(&config).await;
+    assert_eq!((report.events, report.delivered, report.failed), (3, 3, 0));
+    assert_eq!(report.requests, 9);
+    let bodies = bodies.lock().unwrap();
+    let mut copies: BTreeMap<Bytes, usize> = BTreeMap::new();
+    for body in bodies.iter() {
+        *copies.entry(body.clone()).or_default() += 1;
+    }
+    assert_eq!(copies.len(), 3, "three events");
+    assert!(copies.values().all(|&n| n == 3), "{:?}", copies.values());
+}
+
+/// `--out-of-order`: events of one device and type, distinct ids, their timestamps not
+/// in the order they arrive, the newest not last.
+#[tokio::test]
+async fn out_of_order_sends_one_device_s_events_with_shuffled_timestamps() {
+    let (url, seen) = verifying_receiver().await;
+    let mut config = fast(url);
+    config.types = vec![EventType::Temperature];
+    config.count = 5;
+    config.out_of_order = true;
+    let report = connector::run(&config).await;
+    assert_eq!((report.events, report.delivered), (5, 5));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5);
+    let devices: BTreeSet<_> = seen.iter().map(|p| p.event.target_name.clone()).collect();
+    assert_eq!(devices.len(), 1, "one device");
+    assert!(seen
+        .iter()
+        .all(|p| p.event.event_type == EventType::Temperature));
+    let ids: BTreeSet<_> = seen.iter().map(|p| p.event.event_id.clone()).collect();
+    assert_eq!(ids.len(), 5, "distinct event ids");
+    let times: Vec<_> = seen.iter().map(|p| p.event.timestamp).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "distinct timestamps");
+    assert_ne!(times, sorted, "not in order");
+    assert_ne!(times.last(), sorted.last(), "the newest is not last");
+
+    // The order itself, for every size.
+    for n in 2..10 {
+        for _ in 0..20 {
+            let ages = connector::shuffled_ages(n);
+            let mut all = ages.clone();
+            all.sort();
+            assert_eq!(all, (0..n as u64).collect::<Vec<_>>());
+            assert_ne!(ages.last(), Some(&0), "{ages:?}");
+        }
+    }
+}
+
 #[test]
 fn type_arguments() {
     let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -384,6 +610,45 @@ mod asymmetric {
     per_scheme! { tampered_requests_are_refused:
         asymmetric_tampered_requests_are_refused => Scheme::Asymmetric,
         both_tampered_requests_are_refused_one_token_at_a_time => Scheme::Both,
+    }
+
+    /// `--tamper` with `count` 1 runs every kind of the scheme once per type.
+    async fn tamper_runs_every_kind(scheme: Scheme) {
+        let (mut config, seen, _server) = setup(scheme, "every-kind").await;
+        config.tamper = true;
+        config.types = vec![EventType::Touch, EventType::Humidity];
+        let report = connector::run(&config).await;
+        super::assert_every_kind_listed(&report, Tamper::of(scheme), &config.types);
+        assert!(report.ok(true));
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    per_scheme! { tamper_runs_every_kind:
+        asymmetric_tamper_runs_every_kind_once_per_type => Scheme::Asymmetric,
+        both_tamper_runs_every_kind_once_per_type => Scheme::Both,
+    }
+
+    /// A receiver requiring both tokens, sent only X-Dt-Signature: the reason is its
+    /// answer, `missing DT-Asymmetric-Signature header`.
+    #[tokio::test]
+    async fn the_report_says_which_header_is_missing() {
+        let (config, _seen, _server) = setup(Scheme::Both, "missing").await;
+        let mut config = Config {
+            signing: Signing::Hmac {
+                secret: SECRET.to_owned(),
+            },
+            ..config
+        };
+        config.types = vec![EventType::Touch];
+        config.max_attempts = 1;
+        let report = connector::run(&config).await;
+        assert_eq!(
+            report.reasons,
+            std::collections::BTreeMap::from([(
+                400,
+                "missing DT-Asymmetric-Signature header".to_owned()
+            )])
+        );
     }
 
     #[test]

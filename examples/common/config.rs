@@ -9,6 +9,7 @@
 //! | `DT_OIDC_DISCOVERY_URL` | the asymmetric schemes, unless `DT_JWKS_FILE` | DT's production discovery URL |
 //! | `DT_JWKS_FILE` | the asymmetric schemes: pinned keys instead of discovery | - |
 //! | `DT_ISSUER` | with `DT_JWKS_FILE`: the issuer of the pinned keys | DT's production issuer |
+//! | `PORT` | the port to listen on ([`port`]) | `8080` |
 //!
 //! A receiver refuses to start, naming the variable, when a required one is missing or
 //! empty, `DT_ORG_ID` is not an organization id (whitespace, or a `/` after one leading
@@ -134,6 +135,34 @@ pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         org_id,
         keys: Some(keys),
     })
+}
+
+/// `PORT` through `var`: the port to listen on, 8080 when unset or empty.
+pub fn port(var: impl Fn(&str) -> Option<String>) -> Result<u16, String> {
+    match var("PORT").filter(|value| !value.is_empty()) {
+        None => Ok(8080),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("PORT={text:?} must be a port number (0 to 65535)")),
+    }
+}
+
+/// What to warn about at start-up, the configuration still used as given: a secret with
+/// whitespace at its start or end (a secret file that ends in a newline). DT uses the
+/// secret exactly as typed in DT Studio, so it is not trimmed. Never shows the secret.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(secret) = &config.secret {
+        if secret.trim() != secret {
+            warnings.push(
+                "DT_SIGNATURE_SECRET has whitespace at its start or end (a secret file that \
+                 ends in a newline?): it is used as given, as DT uses the secret exactly as \
+                 typed in DT Studio; remove the whitespace if DT's requests are refused"
+                    .to_owned(),
+            );
+        }
+    }
+    warnings
 }
 
 fn unused_with_discovery(issuer_set: bool) -> Result<(), String> {
@@ -458,5 +487,32 @@ mod tests {
                 issuer: tower_dt_signature::consts::DT_ISSUER.into()
             })
         );
+    }
+
+    #[test]
+    fn port_quotes_a_bad_value() {
+        let port = |value: Option<&str>| port(|_| value.map(str::to_owned));
+        assert_eq!(port(None), Ok(8080));
+        assert_eq!(port(Some("")), Ok(8080));
+        assert_eq!(port(Some("9000")), Ok(9000));
+        assert_eq!(
+            port(Some("80a")),
+            Err(r#"PORT="80a" must be a port number (0 to 65535)"#.to_owned())
+        );
+        assert!(port(Some("70000")).unwrap_err().contains(r#""70000""#));
+    }
+
+    #[test]
+    fn a_secret_with_whitespace_is_warned_about_and_kept() {
+        let config = read_with(&[("DT_SIGNATURE_SECRET", "s3cret\n")]).unwrap();
+        assert_eq!(config.secret.as_deref(), Some("s3cret\n"), "used as given");
+        let warnings = warnings(&config);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("whitespace at its start or end"));
+        assert!(!warnings[0].contains("s3cret"), "never the secret");
+        let config = read_with(&[("DT_SIGNATURE_SECRET", " s")]).unwrap();
+        assert_eq!(super::warnings(&config).len(), 1);
+        let config = read_with(&[("DT_SIGNATURE_SECRET", "s")]).unwrap();
+        assert!(super::warnings(&config).is_empty());
     }
 }

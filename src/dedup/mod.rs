@@ -2,8 +2,8 @@
 //!
 //! DT delivers at least once, for up to 12 hours: after a timeout or a lost answer it
 //! sends the same event again, often seconds later, and tells receivers to de-duplicate
-//! on `event.eventId`. A captured request can also be replayed for the hour its token
-//! lives. [`DedupLayer`] does that de-duplication in front of your handler.
+//! on `event.eventId`. A captured request can also be replayed while its token lives
+//! (1 h for `X-Dt-Signature`, 300 s for DT's ES256 `DT-Asymmetric-Signature`). [`DedupLayer`] does that de-duplication in front of your handler.
 //!
 //! It goes *inside* [`DtSignatureLayer`](crate::DtSignatureLayer), reads `event.eventId`
 //! from the verified body (nothing else is decoded; the same bytes are forwarded), and

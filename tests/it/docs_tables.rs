@@ -148,3 +148,118 @@ fn the_readme_lists_every_key_refresh_outcome() {
     expected.extend(FailureClass::ALL.iter().map(|class| class.code()));
     assert_eq!(listed, expected, "{}", row[2]);
 }
+
+/// The source files that emit metrics, for their names.
+const METRIC_SOURCES: [&str; 3] = [
+    include_str!("../../src/layer/meter.rs"),
+    include_str!("../../src/keys/refresh.rs"),
+    include_str!("../../src/dedup/memory.rs"),
+];
+
+/// A metrics table as (name, type, label names). A label name is the code span that
+/// starts the labels cell or follows `; ` in it (`` `outcome`: ...; `kind`: ... ``); a
+/// cell that starts with `-` has none.
+fn metrics(rows: &[Vec<String>]) -> Vec<(String, String, Vec<String>)> {
+    rows.iter()
+        .map(|row| {
+            let [name, kind, labels] = row.as_slice() else {
+                panic!("a metrics row without 3 cells: {row:?}");
+            };
+            let mut names = Vec::new();
+            let starts = std::iter::once(labels.as_str())
+                .chain(labels.split("; ").skip(1))
+                .filter_map(|part| part.strip_prefix('`'));
+            for part in starts {
+                if let Some((label, _)) = part.split_once('`') {
+                    names.push(label.to_owned());
+                }
+            }
+            (unquote(name).to_owned(), kind.clone(), names)
+        })
+        .collect()
+}
+
+/// Every metric of `readme` is in `docs` with its type and every one of its labels;
+/// `Ok`, or the first one missing.
+fn metrics_check(
+    readme: &[(String, String, Vec<String>)],
+    docs: &[(String, String, Vec<String>)],
+) -> Result<(), String> {
+    for (name, kind, labels) in readme {
+        let Some((_, docs_kind, docs_labels)) = docs.iter().find(|(n, ..)| n == name) else {
+            return Err(format!("{name} is not in the crate docs' metrics table"));
+        };
+        if docs_kind != kind {
+            return Err(format!(
+                "{name}: a {docs_kind} in the crate docs, a {kind} in the README"
+            ));
+        }
+        if let Some(label) = labels.iter().find(|label| !docs_labels.contains(label)) {
+            return Err(format!(
+                "{name}: the label {label} is not in the crate docs' table"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn metrics_tables() -> [Vec<(String, String, Vec<String>)>; 2] {
+    [
+        metrics(&table(README, "", "| metric | type | labels |")),
+        metrics(&table(LIB_RS, "//!", "| metric | type | labels |")),
+    ]
+}
+
+/// Issue 25: the crate docs' metrics table holds every metric and label the README lists,
+/// and every metric name the sources emit is in it.
+#[test]
+fn the_crate_docs_list_every_metric_and_label_of_the_readme() {
+    let [readme, docs] = metrics_tables();
+    assert!(readme.len() >= 6, "{readme:?}");
+    if let Err(problem) = metrics_check(&readme, &docs) {
+        panic!("{problem}");
+    }
+    let requests = docs
+        .iter()
+        .find(|(name, ..)| name == "dt_signature_requests_total")
+        .unwrap();
+    assert_eq!(requests.2, ["outcome", "kind", "scheme"]);
+    // Every `"dt_..."` literal of the sources that emit metrics is a row.
+    for source in METRIC_SOURCES {
+        for literal in source.split('"').skip(1).step_by(2) {
+            if literal.starts_with("dt_") && !literal.contains(' ') {
+                assert!(
+                    docs.iter().any(|(name, ..)| name == literal),
+                    "{literal} is emitted but not in the crate docs' metrics table"
+                );
+            }
+        }
+    }
+}
+
+/// The check fails for a metric, a label or a type the crate docs lack.
+#[test]
+fn a_metric_or_label_missing_from_the_crate_docs_fails_the_check() {
+    let [readme, docs] = metrics_tables();
+    for removed in 0..docs.len() {
+        let mut fewer = docs.clone();
+        let (name, ..) = fewer.remove(removed);
+        assert!(
+            metrics_check(&readme, &fewer).is_err(),
+            "removing {name} went unnoticed"
+        );
+    }
+    for (at, (name, _, labels)) in docs.iter().enumerate() {
+        for label in labels {
+            let mut fewer = docs.clone();
+            fewer[at].2.retain(|l| l != label);
+            assert!(
+                metrics_check(&readme, &fewer).is_err(),
+                "removing the label {label} of {name} went unnoticed"
+            );
+        }
+    }
+    let mut wrong = docs.clone();
+    wrong[0].1 = "gauge".into();
+    assert!(metrics_check(&readme, &wrong).is_err());
+}

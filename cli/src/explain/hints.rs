@@ -1,6 +1,6 @@
 //! Hints for the usual mistakes, found after the verdict and never changing it: a body
-//! the framework re-serialized, a trailing newline added or lost, a secret with
-//! whitespace around it or base64-decoded, an organization in the `organizations/<id>`
+//! the framework re-serialized (or re-serialized with its keys sorted), a trailing newline
+//! added or lost, a wrong secret, a secret with whitespace around it or base64-decoded, an organization in the `organizations/<id>`
 //! form, a token that was valid when issued but has expired, a `kid` not in the key set.
 //!
 //! Each hint tries a variant of the input against the token's own claims or signature
@@ -22,8 +22,9 @@ use super::options::Setup;
 /// One hint: a stable code (for `--json`) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
-    /// `body_reserialized`, `trailing_newline`, `secret_whitespace`, `secret_base64`,
-    /// `org_id_form`, `expired_since`, `unknown_kid`.
+    /// `body_reserialized`, `body_keys_sorted`, `trailing_newline`, `secret_mismatch`,
+    /// `secret_whitespace`, `secret_base64`, `org_id_form`, `expired_since`,
+    /// `unknown_kid`.
     pub code: &'static str,
     /// What was found and what to do.
     pub text: String,
@@ -55,7 +56,10 @@ pub fn hints(
         match refused {
             Some((Step::Body, _)) => hints.extend(body_hint(token, body)),
             Some((_, ErrorKind::InvalidSignature)) if token.scheme == Scheme::Hmac => {
-                hints.extend(secret_hint(headers, setup));
+                match secret_hint(headers, setup) {
+                    Some(hint) => hints.push(hint),
+                    None => hints.extend(wrong_secret_hint(token, explanation, body, setup)),
+                }
             }
             Some((_, ErrorKind::WrongOrganization)) => hints.extend(org_hint(token, setup)),
             Some((_, ErrorKind::Expired)) => {
@@ -154,7 +158,145 @@ fn body_hint(token: &TokenExplanation, body: &[u8]) -> Option<Hint> {
             ));
         }
     }
-    None
+    sorted_keys_hint(name, &claims, body)
+}
+
+/// A signature that no variant of the secret makes, on a token whose checksums match the
+/// body (and whose times are right, or the hint says they are not): the request is DT's,
+/// signed with another secret.
+fn wrong_secret_hint(
+    token: &TokenExplanation,
+    explanation: &Explanation,
+    body: &[u8],
+    setup: &Setup,
+) -> Option<Hint> {
+    setup.secret.as_ref()?;
+    let claims: serde_json::Value = serde_json::from_str(token.claims.as_deref()?).ok()?;
+    let mut digests = Vec::new();
+    for (claim, name) in [
+        ("checksum", "checksum"),
+        ("checksum_sha256", "checksum_sha256"),
+    ] {
+        if let Some(claimed) = claims.get(claim).and_then(serde_json::Value::as_str) {
+            digests.push((name, claimed.to_ascii_lowercase()));
+        }
+    }
+    if !matches(&digests, body) {
+        return None;
+    }
+    let now = explanation
+        .now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let leeway = explanation.leeway.as_secs();
+    let expired = token
+        .exp
+        .is_some_and(|exp| exp.saturating_add(leeway) <= now);
+    let future = token
+        .iat
+        .is_some_and(|iat| iat > now.saturating_add(leeway));
+    let times = match (expired, future, token.iat) {
+        (false, false, _) => "its times are right".to_owned(),
+        (true, _, Some(iat)) => format!("it has expired (--at {iat} checks it at its time)"),
+        _ => "its times are off".to_owned(),
+    };
+    let names: Vec<&str> = digests.iter().map(|(name, _)| *name).collect();
+    Some(Hint::new(
+        "secret_mismatch",
+        format!(
+            "X-Dt-Signature: the signature does not match the secret given, yet the token's \
+             {} match the body and {times}: the body is the one signed, under another secret \
+             (another connector's, or one changed in DT Studio since). The secret with the \
+             whitespace around it trimmed, base64-encoded and base64-decoded was also tried: \
+             none signs. Give this connector's secret as set in DT Studio",
+            names.join(" and ")
+        ),
+    ))
+}
+
+/// Whether the JSON text `json` has its object keys in ascending order at every level,
+/// with at least one object of two keys or more (DT never sends its keys sorted:
+/// `eventId`, `targetName`, `eventType`, ...). `None` if it is not JSON text this reads.
+fn keys_sorted(json: &[u8]) -> Option<bool> {
+    // Per open object: its last key, and whether the next string is a key.
+    struct Object {
+        last: Option<Vec<u8>>,
+        key_next: bool,
+    }
+    let mut stack: Vec<Option<Object>> = Vec::new(); // None: an array
+    let (mut sorted, mut compared) = (true, false);
+    let mut bytes = json.iter().copied();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'{' => stack.push(Some(Object {
+                last: None,
+                key_next: true,
+            })),
+            b'[' => stack.push(None),
+            b'}' | b']' => {
+                stack.pop()?;
+            }
+            b',' => {
+                if let Some(Some(object)) = stack.last_mut() {
+                    object.key_next = true;
+                }
+            }
+            b'"' => {
+                let mut text = Vec::new();
+                let mut escaped = false;
+                loop {
+                    let c = bytes.next()?;
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => break,
+                        _ => {}
+                    }
+                    text.push(c);
+                }
+                if let Some(Some(object)) = stack.last_mut() {
+                    if object.key_next {
+                        object.key_next = false;
+                        if let Some(last) = &object.last {
+                            compared = true;
+                            sorted &= *last <= text;
+                        }
+                        object.last = Some(text);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.is_empty().then_some(sorted && compared)
+}
+
+/// A body whose keys are sorted at every level, as DT never sends one: re-serialized
+/// with sorted keys. When the typed payload in DT's key order makes the token's checksums,
+/// the hint says that this is the body signed.
+fn sorted_keys_hint(name: &str, claims: &[(&'static str, String)], body: &[u8]) -> Option<Hint> {
+    if keys_sorted(body) != Some(true) {
+        return None;
+    }
+    let dt_order = tower_dt_signature::events::Payload::from_slice(body)
+        .ok()
+        .and_then(|payload| serde_json::to_vec(&payload).ok());
+    let confirmed = dt_order.is_some_and(|bytes| matches(claims, &bytes));
+    let found = if confirmed {
+        "the same event in DT's key order has the checksums the token claims"
+    } else {
+        "DT never sends its keys sorted (eventId, targetName, eventType, ...)"
+    };
+    Some(Hint::new(
+        "body_keys_sorted",
+        format!(
+            "{name}: the body's keys are sorted at every level, and {found}: something \
+             parsed the body and wrote it again with sorted keys (serde_json::Value without \
+             preserve_order, Python's json.dumps(sort_keys=True), jq -S). Verify the raw \
+             bytes, before any parsing"
+        ),
+    ))
 }
 
 /// The body's JSON re-serialized in the usual ways: (what it is, the bytes). Key order
@@ -369,6 +511,22 @@ fn expired_hint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_sorted_reads_the_text_s_order() {
+        assert_eq!(
+            keys_sorted(br#"{"a":1,"b":{"c":[{"d":1,"e":2}],"f":"}"}}"#),
+            Some(true)
+        );
+        assert_eq!(
+            keys_sorted(br#"{"event":{"eventId":"x","targetName":"y","eventType":"z"}}"#),
+            Some(false)
+        );
+        assert_eq!(keys_sorted(br#"{"a":"\"z","b":1}"#), Some(true));
+        // One key per object: nothing to compare.
+        assert_eq!(keys_sorted(br#"{"a":{"b":1}}"#), Some(false));
+        assert_eq!(keys_sorted(br#"{"a":"#), None);
+    }
 
     #[test]
     fn reformat_lays_out_json_as_the_usual_serializers() {

@@ -1,8 +1,9 @@
 //! The input side of `dt-signature explain`: a captured request read from a raw HTTP/1.1
-//! capture (as `nc -l` saves it), a headers file and a body file (as `curl -D` writes
-//! headers), or a HAR 1.2 file (the first entry's request). Nothing here decides anything
-//! about signatures: it turns files into the header map and the exact body bytes the
-//! library verifies.
+//! capture (as `nc -l` saves it), a headers file (`Name: value` lines, as a receiver's log
+//! or a proxy shows a request's headers) and a body file, or a HAR 1.2 file (the first
+//! entry's request). Nothing here decides anything about signatures: it turns files into
+//! the header map and the exact body bytes the library verifies, and says which bytes
+//! those are when the file holds more or fewer than `Content-Length` ([`BodyNote`]).
 //!
 //! Bad input is an [`InputError`], one line that names the problem, never a panic.
 
@@ -29,6 +30,44 @@ pub struct Captured {
     pub headers: HeaderMap,
     /// The body as the receiver got it (a chunked body de-chunked).
     pub body: Vec<u8>,
+    /// The file's body and `Content-Length` disagree: which bytes are verified.
+    pub body_note: Option<BodyNote>,
+}
+
+/// A body whose file holds another number of bytes than `Content-Length` says: a server
+/// reads `Content-Length` bytes, so that is what is verified unless `--file-bytes` asks
+/// for the file's bytes as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyNote {
+    /// What `Content-Length` says.
+    pub content_length: usize,
+    /// The bytes the file holds for the body (after the headers, for a raw capture).
+    pub file_bytes: usize,
+    /// Whether the file's bytes are verified (`--file-bytes`, or a body file shorter than
+    /// `Content-Length`), not the `Content-Length` bytes a server reads.
+    pub file_verified: bool,
+}
+
+impl BodyNote {
+    /// The note, one line: what was verified, and how to verify the other bytes.
+    pub fn text(&self) -> String {
+        let (length, file) = (self.content_length, self.file_bytes);
+        match (self.file_verified, file > length) {
+            (false, _) => format!(
+                "the server read {length} bytes (Content-Length); the file holds {file}: the \
+                 extra bytes were not part of the body (--file-bytes verifies the file's \
+                 bytes as they are)"
+            ),
+            (true, true) => format!(
+                "verified the file's {file} bytes as they are (--file-bytes); a server reads \
+                 {length} (Content-Length) and ignores the rest"
+            ),
+            (true, false) => format!(
+                "verified the file's {file} bytes; Content-Length says {length}: a server \
+                 would wait for the rest of the body"
+            ),
+        }
+    }
 }
 
 /// How the file given as `REQUEST` is read.
@@ -66,8 +105,9 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// The request in the file at `path`, read as `format` says.
-pub fn read_request(path: &Path, format: Format) -> Result<Captured, InputError> {
+/// The request in the file at `path`, read as `format` says; `file_bytes`: its body as
+/// the file holds it, not the `Content-Length` bytes a server reads.
+pub fn read_request(path: &Path, format: Format, file_bytes: bool) -> Result<Captured, InputError> {
     let bytes = read_file(
         path,
         MAX_HAR.max(MAX_HEAD + MAX_BODY),
@@ -81,21 +121,51 @@ pub fn read_request(path: &Path, format: Format) -> Result<Captured, InputError>
     let parsed = if har {
         parse_har(&bytes)
     } else {
-        parse_raw(&bytes)
+        parse_raw_as(&bytes, file_bytes)
     };
     parsed.map_err(|error| error.in_file(path))
 }
 
-/// The request of a headers file (`Name: value` lines, as `curl -D` writes them) and a body
-/// file (its bytes as they are).
-pub fn read_split(headers: &Path, body: &Path) -> Result<Captured, InputError> {
+/// The request of a headers file (`Name: value` lines) and a body file: the
+/// `content-length` bytes a server reads when the file holds more (all of them with
+/// `file_bytes`), else the file's bytes as they are.
+pub fn read_split(headers: &Path, body: &Path, file_bytes: bool) -> Result<Captured, InputError> {
     let text = read_file(headers, MAX_HEAD, "is it a headers file?")?;
     let headers_map = parse_headers_file(&text).map_err(|error| error.in_file(headers))?;
-    let body = read_file(body, MAX_BODY, "explain reads bodies up to 16 MiB")?;
+    let mut body = read_file(body, MAX_BODY, "explain reads bodies up to 16 MiB")?;
+    let length = content_length(&headers_map).map_err(|error| error.in_file(headers))?;
+    let body_note = match length {
+        Some(length) if length != body.len() => {
+            let note = BodyNote {
+                content_length: length,
+                file_bytes: body.len(),
+                file_verified: file_bytes || body.len() < length,
+            };
+            if !note.file_verified {
+                body.truncate(length);
+            }
+            Some(note)
+        }
+        _ => None,
+    };
     Ok(Captured {
         headers: headers_map,
         body,
+        body_note,
     })
+}
+
+/// The `Content-Length` header as a number, if there is one.
+fn content_length(headers: &HeaderMap) -> Result<Option<usize>, InputError> {
+    let Some(length) = headers.get(http::header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    length
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| InputError::new("the Content-Length header is not a number"))
 }
 
 /// The bytes of the file at `path`, at most `limit` of them (over it, an error that ends
@@ -137,6 +207,12 @@ fn too_large(len: usize) -> InputError {
 /// A raw HTTP/1.1 request as `nc -l` captures it: the request line, the header lines, an
 /// empty line, then the body (`Content-Length` bytes, a chunked body, or the rest).
 pub fn parse_raw(bytes: &[u8]) -> Result<Captured, InputError> {
+    parse_raw_as(bytes, false)
+}
+
+/// [`parse_raw`]; with `file_bytes`, the body is every byte after the headers (a chunked
+/// body still de-chunked), whatever `Content-Length` says.
+pub fn parse_raw_as(bytes: &[u8], file_bytes: bool) -> Result<Captured, InputError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(InputError::new("the request is empty"));
     }
@@ -157,8 +233,12 @@ pub fn parse_raw(bytes: &[u8]) -> Result<Captured, InputError> {
     if headers.is_empty() {
         return Err(InputError::new("the request has no headers"));
     }
-    let body = raw_body(&headers, rest)?;
-    Ok(Captured { headers, body })
+    let (body, body_note) = raw_body(&headers, rest, file_bytes)?;
+    Ok(Captured {
+        headers,
+        body,
+        body_note,
+    })
 }
 
 /// The head (without the empty line) and what follows it; `None` if no empty line ends it.
@@ -192,26 +272,27 @@ fn is_request_line(line: &[u8]) -> bool {
             && version.starts_with("HTTP/"))
 }
 
-/// The body after the head: `Content-Length` bytes, a de-chunked body, or all of `rest`.
-fn raw_body(headers: &HeaderMap, rest: &[u8]) -> Result<Vec<u8>, InputError> {
+/// The body after the head: `Content-Length` bytes (all of `rest` with `file_bytes`), a
+/// de-chunked body, or all of `rest`; and a note when `rest` holds more than
+/// `Content-Length`.
+fn raw_body(
+    headers: &HeaderMap,
+    rest: &[u8],
+    file_bytes: bool,
+) -> Result<(Vec<u8>, Option<BodyNote>), InputError> {
     let chunked = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
         .any(|value| value.as_bytes().eq_ignore_ascii_case(b"chunked"));
     if chunked {
-        return dechunk(rest);
+        return Ok((dechunk(rest)?, None));
     }
-    let Some(length) = headers.get(http::header::CONTENT_LENGTH) else {
+    let Some(length) = content_length(headers)? else {
         if rest.len() > MAX_BODY {
             return Err(too_large(rest.len()));
         }
-        return Ok(rest.to_vec());
+        return Ok((rest.to_vec(), None));
     };
-    let length: usize = length
-        .to_str()
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .ok_or_else(|| InputError::new("the Content-Length header is not a number"))?;
     if length > MAX_BODY {
         return Err(too_large(length));
     }
@@ -221,7 +302,19 @@ fn raw_body(headers: &HeaderMap, rest: &[u8]) -> Result<Vec<u8>, InputError> {
             rest.len()
         )));
     }
-    Ok(rest[..length].to_vec())
+    if rest.len() == length {
+        return Ok((rest.to_vec(), None));
+    }
+    if rest.len() > MAX_BODY {
+        return Err(too_large(rest.len()));
+    }
+    let note = BodyNote {
+        content_length: length,
+        file_bytes: rest.len(),
+        file_verified: file_bytes,
+    };
+    let body = if file_bytes { rest } else { &rest[..length] };
+    Ok((body.to_vec(), Some(note)))
 }
 
 /// A `Transfer-Encoding: chunked` body, de-chunked (trailers ignored).
@@ -258,9 +351,9 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, InputError> {
     }
 }
 
-/// A headers file as `curl -D` writes it: an optional status (or request) line, then
-/// `Name: value` lines. When it holds several blocks (a `100 Continue`, redirects), the
-/// last one is the request's.
+/// A headers file: an optional request (or status) line, then `Name: value` lines, as a
+/// receiver's log, a proxy or the head of an `nc -l` capture shows a request's headers.
+/// When it holds several blocks (a `100 Continue`, redirects), the last one is used.
 pub fn parse_headers_file(bytes: &[u8]) -> Result<HeaderMap, InputError> {
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').map(trim_cr).collect();
     let mut blocks: Vec<Vec<(usize, &[u8])>> = vec![Vec::new()];
@@ -388,7 +481,11 @@ pub fn parse_har(bytes: &[u8]) -> Result<Captured, InputError> {
     if body.len() > MAX_BODY {
         return Err(too_large(body.len()));
     }
-    Ok(Captured { headers, body })
+    Ok(Captured {
+        headers,
+        body,
+        body_note: None,
+    })
 }
 
 #[cfg(test)]
@@ -403,6 +500,57 @@ mod tests {
         assert_eq!(captured.body, b"body");
         assert_eq!(captured.headers["x-dt-signature"], "a.b.c");
         assert_eq!(captured.headers.len(), 3);
+    }
+
+    /// Bytes after Content-Length are not the body, and the note says so; with
+    /// `file_bytes` they are, and the note says that.
+    #[test]
+    fn raw_request_with_more_bytes_than_content_length() {
+        let captured = parse_raw(REQUEST).unwrap();
+        let note = captured.body_note.unwrap();
+        assert_eq!((note.content_length, note.file_bytes), (4, 9));
+        assert!(!note.file_verified);
+        assert_eq!(
+            note.text(),
+            "the server read 4 bytes (Content-Length); the file holds 9: the extra bytes were \
+             not part of the body (--file-bytes verifies the file's bytes as they are)"
+        );
+        let captured = parse_raw_as(REQUEST, true).unwrap();
+        assert_eq!(captured.body, b"bodyEXTRA");
+        assert!(captured.body_note.unwrap().file_verified);
+        let exact = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(parse_raw(exact).unwrap().body_note, None);
+    }
+
+    /// `--headers`/`--body`: a `content-length` shorter than the file is what a server
+    /// reads (the file with `file_bytes`); a longer one verifies the file, with a note.
+    #[test]
+    fn split_files_and_content_length() {
+        let dir = std::env::temp_dir().join(format!("dt-explain-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (headers, body) = (dir.join("headers.txt"), dir.join("body.json"));
+        std::fs::write(&body, b"{}\n").unwrap();
+        for (length, file_bytes, verified, file_verified) in [
+            ("2", false, &b"{}"[..], false),
+            ("2", true, &b"{}\n"[..], true),
+            ("9", false, &b"{}\n"[..], true),
+        ] {
+            std::fs::write(
+                &headers,
+                format!("X-Dt-Signature: t\ncontent-length: {length}\n"),
+            )
+            .unwrap();
+            let captured = read_split(&headers, &body, file_bytes).unwrap();
+            assert_eq!(captured.body, verified, "{length} {file_bytes}");
+            let note = captured.body_note.unwrap();
+            assert_eq!(note.file_verified, file_verified);
+            assert_eq!(note.file_bytes, 3);
+        }
+        std::fs::write(&headers, "X-Dt-Signature: t\ncontent-length: 3\n").unwrap();
+        assert_eq!(read_split(&headers, &body, false).unwrap().body_note, None);
+        std::fs::write(&headers, "X-Dt-Signature: t\n").unwrap();
+        assert_eq!(read_split(&headers, &body, false).unwrap().body_note, None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -29,7 +29,12 @@ const EXPLAIN_HELP: &str = r#"Explain why a captured DT request is accepted or r
 
 The request is a raw HTTP/1.1 capture (`nc -l 8080 > request.http`), a HAR 1.2 file
 (the first entry's request, as browsers and request-inspection services export it),
-or --headers FILE (`Name: value` lines, as `curl -D` writes them) with --body FILE.
+or --headers FILE with --body FILE: the request's headers as `Name: value` lines (from
+the receiver's own log, a proxy such as mitmproxy, or the head of an `nc -l` capture).
+
+A server reads Content-Length bytes of body: when the file holds more (an editor added
+a newline), those are verified and the report says what the file holds; --file-bytes
+verifies the file's bytes as they are.
 
 The secret comes from --secret-file or DT_SIGNATURE_SECRET; DT's keys from --discovery
 URL (or DT_OIDC_DISCOVERY_URL) or --jwks FILE --issuer ISS (or DT_JWKS_FILE, DT_ISSUER),
@@ -45,11 +50,14 @@ Examples:
         --jwks jwks.json --issuer https://identity.disruptive-technologies.com/data-connector \
         --org-id my-org
 
+A signature header the policy did not check (DT-Asymmetric-Signature given only a
+secret) is shown as present and not checked, with what to give to check it.
+
 For each token: the decoded JOSE header and claims, the times (RFC 3339 and relative),
 each step the verifier took (key lookup, signature, times, each checksum against the
 body), then the decision: status, error kind, public text and reason. Hints for the
-usual mistakes follow (a re-serialized body, a lost or added newline, whitespace around
-the secret, an expired capture, ...); they never change the verdict. --json prints the
+usual mistakes follow (a re-serialized body, keys sorted, a lost or added newline, a
+wrong secret, whitespace around the secret, an expired capture, ...); they never change the verdict. --json prints the
 same as JSON. Colour only on a terminal, never with NO_COLOR.
 
 Exit status: 0 accepted, 1 refused, 2 bad usage or unreadable input."#;
@@ -73,14 +81,20 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
 
-    /// The request's headers, one `Name: value` per line (as `curl -D` writes them; a
-    /// status or request line is skipped). With --body.
+    /// The request's headers, one `Name: value` per line, as the receiver's log, a proxy
+    /// or the head of an `nc -l` capture shows them (a request line is skipped). With
+    /// --body.
     #[arg(long, value_name = "FILE", requires = "body")]
     headers: Option<PathBuf>,
 
     /// The request's body, byte for byte. With --headers.
     #[arg(long, value_name = "FILE", requires = "headers")]
     body: Option<PathBuf>,
+
+    /// Verify the body as the file holds it, every byte, not the Content-Length bytes a
+    /// server reads (an editor's added newline is then part of it).
+    #[arg(long)]
+    file_bytes: bool,
 
     /// A file holding the connector's signature secret (one final line ending is
     /// dropped). Default: DT_SIGNATURE_SECRET.
@@ -129,8 +143,8 @@ pub struct Args {
 /// called inside a multi-thread tokio runtime (the keys' refresh task runs there).
 pub fn run(args: Args) -> ExitCode {
     let captured = match (&args.request, &args.headers, &args.body) {
-        (Some(path), _, _) => input::read_request(path, args.format),
-        (None, Some(headers), Some(body)) => input::read_split(headers, body),
+        (Some(path), _, _) => input::read_request(path, args.format, args.file_bytes),
+        (None, Some(headers), Some(body)) => input::read_split(headers, body, args.file_bytes),
         _ => {
             eprintln!("{NAME}: give REQUEST, or --headers FILE --body FILE");
             return ExitCode::from(EXIT_USAGE);
@@ -167,15 +181,19 @@ pub fn run(args: Args) -> ExitCode {
     // The verdict is the library's; the hints come after it and never change it.
     let explanation = setup.verifier.explain(&captured.headers, &captured.body);
     let hints = hints::hints(&explanation, &captured.headers, &captured.body, &setup);
+    let unchecked = render::unchecked(&explanation, &captured.headers, &setup);
+    let report = render::Report {
+        captured: &captured,
+        setup: &setup,
+        explanation: &explanation,
+        hints: &hints,
+        unchecked: &unchecked,
+    };
     if args.json {
-        let report = render::json(&captured, &setup, &explanation, &hints);
-        println!("{report:#}");
+        println!("{:#}", render::json(&report));
     } else {
         let paint = render::Paint(render::use_colour(env));
-        print!(
-            "{}",
-            render::text(&captured, &setup, &explanation, &hints, paint)
-        );
+        print!("{}", render::text(&report, paint));
     }
     match explanation.verdict {
         Ok(_) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::HeaderMap;
 use serde_json::{json, Value};
 use tower_dt_signature::verify::explain::{Explanation, Step, TokenExplanation};
 use tower_dt_signature::{DtClaims, DtSignatureError, ErrorKind, Scheme};
@@ -55,19 +56,79 @@ impl Paint {
     }
 }
 
+/// Everything a report shows: the capture, the setup, the library's explanation, the
+/// hints, and the signature headers present that no step checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// What was read.
+    pub captured: &'a Captured,
+    /// What it is checked with.
+    pub setup: &'a Setup,
+    /// The library's steps and verdict.
+    pub explanation: &'a Explanation,
+    /// The hints found after the verdict.
+    pub hints: &'a [Hint],
+    /// The signature headers present but not checked ([`unchecked`]).
+    pub unchecked: &'a [Unchecked],
+}
+
+/// A signature header in the request that the library's explanation holds no token of:
+/// the policy did not check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    /// `X-Dt-Signature` or `DT-Asymmetric-Signature`.
+    pub header: &'static str,
+    /// Why it was not checked, and what to give to check it.
+    pub text: String,
+}
+
+/// The signature headers present in `headers` that the explanation has no token of (the
+/// library did not look at them), each with what to give to check it.
+pub fn unchecked(explanation: &Explanation, headers: &HeaderMap, setup: &Setup) -> Vec<Unchecked> {
+    let mut unchecked = Vec::new();
+    for scheme in [Scheme::Hmac, Scheme::Asymmetric] {
+        let header = header_name(scheme);
+        if !headers.contains_key(header) || explanation.token(scheme).is_some() {
+            continue;
+        }
+        let policy = setup.policy;
+        let text = match scheme {
+            Scheme::Hmac if !policy.uses_hmac() => format!(
+                "present, not checked: policy {policy} does not check it; give the secret \
+                 (--secret-file FILE or DT_SIGNATURE_SECRET) to check it"
+            ),
+            Scheme::Asymmetric if !policy.uses_asymmetric() => format!(
+                "present, not checked: policy {policy} does not check it; give --org-id ID \
+                 (or DT_ORG_ID) and DT's keys (--discovery URL, or --jwks FILE --issuer ISS) \
+                 to check it"
+            ),
+            _ => format!(
+                "present, not checked: policy {policy} did not look at it; --policy both \
+                 checks both tokens"
+            ),
+        };
+        unchecked.push(Unchecked { header, text });
+    }
+    unchecked
+}
+
 /// The whole report as text.
-pub fn text(
-    captured: &Captured,
-    setup: &Setup,
-    explanation: &Explanation,
-    hints: &[Hint],
-    paint: Paint,
-) -> String {
+pub fn text(report: &Report<'_>, paint: Paint) -> String {
+    let Report {
+        captured,
+        setup,
+        explanation,
+        hints,
+        unchecked,
+    } = *report;
     let mut out = String::new();
     setup_text(&mut out, captured, setup);
     for token in &explanation.tokens {
         out.push('\n');
         token_text(&mut out, token, explanation, setup, paint);
+    }
+    for skipped in unchecked {
+        let _ = writeln!(out, "\n{}\n  {}", paint.bold(skipped.header), skipped.text);
     }
     out.push('\n');
     match &explanation.verdict {
@@ -97,6 +158,9 @@ fn setup_text(out: &mut String, captured: &Captured, setup: &Setup) {
         names.join(", "),
         captured.body.len()
     );
+    if let Some(note) = &captured.body_note {
+        let _ = writeln!(out, "  {}", note.text());
+    }
     let _ = writeln!(out, "policy:  {}", setup.policy);
     if let Some(from) = &setup.secret_from {
         let _ = writeln!(out, "secret:  from {from}");
@@ -272,12 +336,14 @@ fn refused_text(out: &mut String, error: &DtSignatureError, paint: Paint) {
 }
 
 /// The report as JSON: the same content as the text.
-pub fn json(
-    captured: &Captured,
-    setup: &Setup,
-    explanation: &Explanation,
-    hints: &[Hint],
-) -> Value {
+pub fn json(report: &Report<'_>) -> Value {
+    let Report {
+        captured,
+        setup,
+        explanation,
+        hints,
+        unchecked,
+    } = *report;
     let tokens: Vec<Value> = explanation
         .tokens
         .iter()
@@ -311,7 +377,14 @@ pub fn json(
         "request": {
             "headers": captured.headers.keys().map(|name| name.as_str()).collect::<Vec<_>>(),
             "body_bytes": captured.body.len(),
+            "body_note": captured.body_note.map(|note| json!({
+                "content_length": note.content_length,
+                "file_bytes": note.file_bytes,
+                "file_verified": note.file_verified,
+                "text": note.text(),
+            })),
         },
+        "unchecked": unchecked.iter().map(|u| json!({"header": u.header, "text": u.text})).collect::<Vec<_>>(),
         "policy": setup.policy.as_str(),
         "secret_from": setup.secret_from,
         "keys": setup.keys.as_ref().map(|(issuer, kids)| json!({"issuer": issuer, "kids": kids, "failure": setup.keys_failure})),

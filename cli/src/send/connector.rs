@@ -7,17 +7,17 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::{stream, StreamExt};
+use futures_util::{future, stream, StreamExt};
 use http::{HeaderName, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tower_dt_signature::consts::DT_ASYMMETRIC_SIGNATURE;
-use tower_dt_signature::consts::X_DT_SIGNATURE;
+use http_body_util::{BodyExt, Full, Limited};
 use tower_dt_signature::events::{EventType, Payload};
-use tower_dt_signature::testing::{AsymmetricSignOptions, AsymmetricSigner};
-use tower_dt_signature::testing::{SignOptions, Signer};
+use tower_dt_signature::testing::AsymmetricSigner;
+
+pub use super::client::Tls;
+use super::client::{self, HttpClient};
+pub use super::report::{Answer, Report, TamperResult};
+use super::tamper::{tampered, Signers};
+pub use super::tamper::{tampered_request, Tamper};
 
 /// Which signature headers a request carries (`--scheme`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -142,13 +142,13 @@ pub fn load_key(
 /// What to send, where, and how to retry.
 #[derive(Clone)]
 pub struct Config {
-    /// The receiver (`http://` only).
+    /// The receiver: `http://`, or `https://` (checked as [`tls`](Self::tls) says).
     pub url: Uri,
     /// The connector's secret, key, or both.
     pub signing: Signing,
     /// The event types to send, each `count` times.
     pub types: Vec<EventType>,
-    /// Events per type.
+    /// Events per type (with `tamper`: ignored, each kind runs once per type).
     pub count: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
@@ -161,8 +161,22 @@ pub struct Config {
     pub max_backoff: Duration,
     /// How long to wait for an answer; DT gives up after 10 s.
     pub timeout: Duration,
-    /// Send mutated requests, which a verifying receiver must refuse.
+    /// Send every tamper kind of the scheme once for each type, which a verifying
+    /// receiver must refuse (`count` is ignored).
     pub tamper: bool,
+    /// A body of one's own (`--body FILE`), sent `count` times instead of samples, each
+    /// time signed as DT signs (issued now).
+    pub body: Option<Bytes>,
+    /// Copies of each event (`--duplicates N`), the same bytes and tokens: half of them
+    /// (at least 2) at once, the others one after another. 1 by default.
+    pub duplicates: usize,
+    /// `--out-of-order`: for each type, `count` events (at least 2) of one device, their
+    /// timestamps one second apart, sent one after another in a shuffled order (never
+    /// oldest first to newest last, and the newest never last).
+    pub out_of_order: bool,
+    /// The roots an `https://` receiver's certificate is checked against: the platform's,
+    /// plus any `--ca-cert`.
+    pub tls: Tls,
 }
 
 impl Config {
@@ -190,7 +204,25 @@ impl Config {
             max_backoff: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             tamper: false,
+            body: None,
+            duplicates: 1,
+            out_of_order: false,
+            tls: Tls::default(),
         }
+    }
+
+    /// The requests a run makes, as the header line counts them: (events, their unit).
+    pub fn planned(&self) -> usize {
+        if self.tamper {
+            return self.types.len() * Tamper::of(self.signing.scheme()).len();
+        }
+        if self.body.is_some() {
+            return self.count;
+        }
+        if self.out_of_order {
+            return self.types.len() * self.count.max(2);
+        }
+        self.types.len() * self.count
     }
 }
 
@@ -207,6 +239,10 @@ impl std::fmt::Debug for Config {
             .field("max_backoff", &self.max_backoff)
             .field("timeout", &self.timeout)
             .field("tamper", &self.tamper)
+            .field("body", &self.body.as_ref().map(Bytes::len))
+            .field("duplicates", &self.duplicates)
+            .field("out_of_order", &self.out_of_order)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -236,339 +272,245 @@ pub fn parse_types(names: &[String]) -> Result<Vec<EventType>, String> {
     Ok(types)
 }
 
-/// The ways `--tamper` breaks a request, one token at a time: [`Tamper::of`] lists those
-/// of a scheme, used in turn. Under `both` every kind but [`BodyByte`](Self::BodyByte)
-/// breaks one token and leaves the other valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tamper {
-    /// One body byte changed after signing (every token then disagrees with the body).
-    BodyByte,
-    /// `X-Dt-Signature`: one character of the signature changed.
-    Signature,
-    /// `X-Dt-Signature`: signed with another secret.
-    OtherSecret,
-    /// `X-Dt-Signature`: signed two hours ago, expired.
-    Expired,
-    /// No `X-Dt-Signature` header.
-    NoSignature,
-    /// `X-Dt-Signature`: the token of another body.
-    OtherBody,
-    /// `DT-Asymmetric-Signature`: one character of the signature changed.
-    Es256Signature,
-    /// `DT-Asymmetric-Signature`: signed with a key the identity server does not serve,
-    /// under the connector's `kid`.
-    UnknownKeySameKid,
-    /// `DT-Asymmetric-Signature`: signed with a key the identity server does not serve,
-    /// under that key's own `kid`.
-    UnknownKey,
-    /// `DT-Asymmetric-Signature`: `sub` is another organization (DT's keys sign every
-    /// organization's events: only `sub` says they are yours).
-    OtherOrg,
-    /// `DT-Asymmetric-Signature`: `iss` is another issuer.
-    OtherIssuer,
-    /// `DT-Asymmetric-Signature`: signed two hours ago, expired (it lives 5 minutes).
-    Es256Expired,
-    /// No `DT-Asymmetric-Signature` header.
-    NoEs256Signature,
-    /// `DT-Asymmetric-Signature`: the token of another body.
-    Es256OtherBody,
-}
-
-impl Tamper {
-    /// With `--scheme hmac`, in the order they are used (as before the asymmetric scheme).
-    pub const HMAC: [Tamper; 6] = [
-        Tamper::BodyByte,
-        Tamper::Signature,
-        Tamper::OtherSecret,
-        Tamper::Expired,
-        Tamper::NoSignature,
-        Tamper::OtherBody,
-    ];
-
-    /// With `--scheme asymmetric`, in the order they are used.
-    pub const ASYMMETRIC: [Tamper; 9] = [
-        Tamper::BodyByte,
-        Tamper::Es256Signature,
-        Tamper::UnknownKeySameKid,
-        Tamper::UnknownKey,
-        Tamper::OtherOrg,
-        Tamper::OtherIssuer,
-        Tamper::Es256Expired,
-        Tamper::NoEs256Signature,
-        Tamper::Es256OtherBody,
-    ];
-
-    /// With `--scheme both`, in the order they are used: the changed body, then each
-    /// token broken in turn while the other stays valid.
-    pub const BOTH: [Tamper; 14] = [
-        Tamper::BodyByte,
-        Tamper::Signature,
-        Tamper::OtherSecret,
-        Tamper::Expired,
-        Tamper::NoSignature,
-        Tamper::OtherBody,
-        Tamper::Es256Signature,
-        Tamper::UnknownKeySameKid,
-        Tamper::UnknownKey,
-        Tamper::OtherOrg,
-        Tamper::OtherIssuer,
-        Tamper::Es256Expired,
-        Tamper::NoEs256Signature,
-        Tamper::Es256OtherBody,
-    ];
-
-    /// The kinds used with `scheme`.
-    pub fn of(scheme: Scheme) -> &'static [Tamper] {
-        match scheme {
-            Scheme::Hmac => &Self::HMAC,
-            Scheme::Asymmetric => &Self::ASYMMETRIC,
-            Scheme::Both => &Self::BOTH,
-        }
-    }
-}
-
-/// DT Studio's view of a run, and more.
-#[derive(Debug, Default, Clone)]
-pub struct Report {
-    /// Events (or tampered requests) sent.
-    pub events: usize,
-    /// Events answered 2xx, after retries (DT Studio's "Success").
-    pub delivered: usize,
-    /// Events that never got a 2xx (DT Studio's "Error").
-    pub failed: usize,
-    /// HTTP requests made, retries included.
-    pub requests: usize,
-    /// Answers by status code.
-    pub statuses: BTreeMap<u16, usize>,
-    /// Requests that got no answer (connection refused, timeout, ...).
-    pub transport_errors: usize,
-    /// Time to the whole answer, for each answered request.
-    pub latencies: Vec<Duration>,
-    /// Tampered requests refused (non-2xx), in `--tamper` mode.
-    pub tamper_refused: usize,
-    /// Tampered requests the receiver accepted: each one is a hole.
-    pub tamper_accepted: Vec<String>,
-}
-
-impl Report {
-    /// The latency below which `percent` % of answers came (nearest rank).
-    pub fn percentile(&self, percent: f64) -> Option<Duration> {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        if sorted.is_empty() {
-            return None;
-        }
-        let rank = ((percent / 100.0) * sorted.len() as f64).ceil() as usize;
-        Some(sorted[rank.clamp(1, sorted.len()) - 1])
-    }
-
-    /// Whether the run went as it should: every event delivered, or, with `--tamper`,
-    /// every tampered request answered and refused.
-    pub fn ok(&self, tamper: bool) -> bool {
-        if tamper {
-            self.tamper_accepted.is_empty()
-                && self.transport_errors == 0
-                && self.tamper_refused == self.events
-        } else {
-            self.failed == 0 && self.delivered == self.events
-        }
-    }
-}
-
-/// What happened to one event.
+/// What happened to one event (all its copies).
+#[derive(Default)]
 struct Outcome {
     delivered: bool,
     requests: usize,
-    statuses: Vec<u16>,
-    transport_errors: usize,
+    answers: Vec<(u16, String)>,
+    no_answer: Vec<String>,
     latencies: Vec<Duration>,
     tamper: Option<(Tamper, EventType)>,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// Everything a run signs with, made once.
-struct Signers {
-    /// The connector's secret, if `X-Dt-Signature` is sent.
-    hmac: Option<Signer>,
-    /// Another secret, for [`Tamper::OtherSecret`].
-    other_hmac: Option<Signer>,
-    es256: Option<Es256Signers>,
-}
-
-/// The connector's key and two keys the identity server does not serve.
-struct Es256Signers {
-    signer: AsymmetricSigner,
-    /// A stranger's key under the connector's `kid` ([`Tamper::UnknownKeySameKid`]).
-    same_kid: AsymmetricSigner,
-    /// A stranger's key under its own `kid` ([`Tamper::UnknownKey`]).
-    stranger: AsymmetricSigner,
-}
-
-impl Signers {
-    fn new(signing: &Signing) -> Self {
-        let secret = signing.secret();
-        Self {
-            hmac: secret.map(Signer::new),
-            other_hmac: secret.map(|secret| Signer::new(format!("{secret}-not"))),
-            es256: signing.es256().map(|signer| {
-                // Fresh keys, never served: right issuer and organization, wrong key.
-                let unknown = || {
-                    AsymmetricSigner::generate()
-                        .with_issuer(signer.issuer())
-                        .with_org_id(signer.org_id())
-                };
-                Es256Signers {
-                    signer: signer.clone(),
-                    same_kid: unknown().with_kid(signer.kid()),
-                    stranger: unknown(),
-                }
-            }),
-        }
-    }
-
-    /// The signature headers for `body`, issued at `iat`, each token valid.
-    fn tokens(&self, body: &[u8], iat: u64) -> Vec<(HeaderName, String)> {
-        let mut tokens = Vec::new();
-        if let Some(hmac) = &self.hmac {
-            let token = hmac.sign_with(body, &SignOptions::new().iat(iat));
-            tokens.push((X_DT_SIGNATURE, token));
-        }
-        if let Some(es) = &self.es256 {
-            let token = es
-                .signer
-                .sign_with(body, &AsymmetricSignOptions::new().iat(iat));
-            tokens.push((DT_ASYMMETRIC_SIGNATURE, token));
-        }
-        tokens
-    }
-
-    /// The signature headers for `body` with the token `tamper` names broken (and any
-    /// other valid); `other_body` is another event's body.
-    fn tampered_tokens(
-        &self,
-        tamper: Tamper,
-        body: &[u8],
-        other_body: &[u8],
-        iat: u64,
-    ) -> Vec<(HeaderName, String)> {
-        let mut tokens = Vec::new();
-        if let (Some(hmac), Some(other)) = (&self.hmac, &self.other_hmac) {
-            let options = SignOptions::new().iat(iat);
-            let token = match tamper {
-                Tamper::Signature => Some(flip_signature(hmac.sign_with(body, &options))),
-                Tamper::OtherSecret => Some(other.sign_with(body, &options)),
-                Tamper::Expired => {
-                    let old = SignOptions::new().iat(iat.saturating_sub(2 * 3600));
-                    Some(hmac.sign_with(body, &old))
-                }
-                Tamper::NoSignature => None,
-                Tamper::OtherBody => Some(hmac.sign_with(other_body, &options)),
-                _ => Some(hmac.sign_with(body, &options)),
-            };
-            tokens.extend(token.map(|token| (X_DT_SIGNATURE, token)));
-        }
-        if let Some(es) = &self.es256 {
-            let options = AsymmetricSignOptions::new().iat(iat);
-            let signer = &es.signer;
-            let token = match tamper {
-                Tamper::Es256Signature => Some(flip_signature(signer.sign_with(body, &options))),
-                Tamper::UnknownKeySameKid => Some(es.same_kid.sign_with(body, &options)),
-                Tamper::UnknownKey => Some(es.stranger.sign_with(body, &options)),
-                Tamper::OtherOrg => {
-                    let other = options.org_id(format!("{}-not", signer.org_id()));
-                    Some(signer.sign_with(body, &other))
-                }
-                Tamper::OtherIssuer => {
-                    let other = options.issuer(format!("{}-not", signer.issuer()));
-                    Some(signer.sign_with(body, &other))
-                }
-                Tamper::Es256Expired => {
-                    let old = AsymmetricSignOptions::new().iat(iat.saturating_sub(2 * 3600));
-                    Some(signer.sign_with(body, &old))
-                }
-                Tamper::NoEs256Signature => None,
-                Tamper::Es256OtherBody => Some(signer.sign_with(other_body, &options)),
-                _ => Some(signer.sign_with(body, &options)),
-            };
-            tokens.extend(token.map(|token| (DT_ASYMMETRIC_SIGNATURE, token)));
-        }
-        tokens
-    }
+/// One job of a run.
+enum Job {
+    /// A fresh sample of this type.
+    Event(EventType),
+    /// The `--body` bytes.
+    Body(Bytes),
+    /// Samples of one type and device, sent one after another in this order of their
+    /// timestamps' ages (seconds before now).
+    OutOfOrder(EventType, Vec<u64>),
+    /// A tampered request.
+    Tampered(EventType, Tamper),
 }
 
 /// Sends everything `config` asks for and counts the answers.
 pub async fn run(config: &Config) -> Report {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = match HttpClient::new(&config.url, &config.tls) {
+        Ok(client) => client,
+        Err(error) => {
+            // No request can be made: each event is one request without an answer.
+            let events = config.planned();
+            return Report {
+                events,
+                failed: if config.tamper { 0 } else { events },
+                requests: events,
+                transport_errors: events,
+                no_answer: BTreeMap::from([(error, events)]),
+                ..Report::default()
+            };
+        }
+    };
     let signers = Signers::new(&config.signing);
-    let kinds = Tamper::of(config.signing.scheme());
-    let jobs: Vec<(usize, EventType)> = (0..config.count)
-        .flat_map(|_| config.types.iter().cloned())
-        .enumerate()
-        .collect();
-    let outcomes: Vec<Outcome> = stream::iter(jobs)
-        .map(|(n, event_type)| {
+    let jobs = jobs(config);
+    let outcomes: Vec<Vec<Outcome>> = stream::iter(jobs)
+        .map(|job| {
             let (client, signers) = (client.clone(), &signers);
             async move {
-                if config.tamper {
-                    let tamper = kinds[n % kinds.len()];
-                    send_tampered(config, &client, signers, event_type, tamper).await
-                } else {
-                    send_event(config, &client, signers, event_type).await
+                match job {
+                    Job::Event(event_type) => {
+                        let payload =
+                            Payload::sample(&event_type, SystemTime::now()).expect("a known type");
+                        vec![send_payload(config, &client, signers, &payload).await]
+                    }
+                    Job::Body(body) => {
+                        let iat = unix_now();
+                        let tokens = signers.tokens(&body, iat);
+                        let request = post(config, tokens, body.to_vec());
+                        vec![deliver(config, &client, &request).await]
+                    }
+                    Job::OutOfOrder(event_type, ages) => {
+                        send_out_of_order(config, &client, signers, &event_type, &ages).await
+                    }
+                    Job::Tampered(event_type, tamper) => {
+                        vec![send_tampered(config, &client, signers, event_type, tamper).await]
+                    }
                 }
             }
         })
-        .buffer_unordered(config.concurrency.max(1))
+        .buffered(config.concurrency.max(1))
         .collect()
         .await;
 
-    let mut report = Report {
-        events: outcomes.len(),
-        ..Report::default()
-    };
-    for outcome in outcomes {
+    let mut report = Report::default();
+    for outcome in outcomes.into_iter().flatten() {
+        report.events += 1;
         report.requests += outcome.requests;
-        report.transport_errors += outcome.transport_errors;
+        report.transport_errors += outcome.no_answer.len();
         report.latencies.extend(outcome.latencies);
-        for status in &outcome.statuses {
+        for (status, text) in &outcome.answers {
             *report.statuses.entry(*status).or_default() += 1;
+            if !(200..300).contains(status) {
+                report
+                    .reasons
+                    .entry(*status)
+                    .or_insert_with(|| text.clone());
+            }
+        }
+        for error in &outcome.no_answer {
+            *report.no_answer.entry(error.clone()).or_default() += 1;
         }
         match (outcome.tamper, outcome.delivered) {
             (None, true) => report.delivered += 1,
             (None, false) => report.failed += 1,
-            (Some((tamper, event_type)), true) => report
-                .tamper_accepted
-                .push(format!("{tamper:?} ({event_type})")),
-            (Some(_), false) if !outcome.statuses.is_empty() => report.tamper_refused += 1,
-            (Some(_), false) => {}
+            (Some((tamper, event_type)), accepted) => {
+                let answer = match (outcome.answers.first(), outcome.no_answer.first()) {
+                    (Some((status, text)), _) => Answer::Status(*status, text.clone()),
+                    (None, Some(error)) => Answer::None(error.clone()),
+                    (None, None) => Answer::None("not sent".to_owned()),
+                };
+                if accepted {
+                    report
+                        .tamper_accepted
+                        .push(format!("{tamper:?} ({event_type})"));
+                } else if !outcome.answers.is_empty() {
+                    report.tamper_refused += 1;
+                }
+                report.tampered.push(TamperResult {
+                    kind: tamper,
+                    event_type,
+                    answer,
+                });
+            }
         }
     }
     report
 }
 
-/// A fresh signed event, retried like DT retries: on any non-2xx answer or no answer,
-/// with a doubling backoff, at most `max_attempts` times. Every try sends the same bytes.
-async fn send_event(
+/// The jobs of a run, in the order they start.
+fn jobs(config: &Config) -> Vec<Job> {
+    if config.tamper {
+        let kinds = Tamper::of(config.signing.scheme());
+        return config
+            .types
+            .iter()
+            .flat_map(|event_type| {
+                kinds
+                    .iter()
+                    .map(|kind| Job::Tampered(event_type.clone(), *kind))
+            })
+            .collect();
+    }
+    if let Some(body) = &config.body {
+        return (0..config.count).map(|_| Job::Body(body.clone())).collect();
+    }
+    if config.out_of_order {
+        let n = config.count.max(2);
+        return config
+            .types
+            .iter()
+            .map(|event_type| Job::OutOfOrder(event_type.clone(), shuffled_ages(n)))
+            .collect();
+    }
+    (0..config.count)
+        .flat_map(|_| config.types.iter().cloned())
+        .map(Job::Event)
+        .collect()
+}
+
+/// The ages in seconds (0 is the newest) of `n >= 2` events, in a shuffled order of
+/// sending: never oldest to newest, and the newest never last, so that a receiver that
+/// keeps "the last one received" as the latest gets it wrong.
+pub fn shuffled_ages(n: usize) -> Vec<u64> {
+    let mut ages: Vec<u64> = (0..n as u64).collect();
+    // A small xorshift, seeded by the clock: a different order each run.
+    let mut state = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.subsec_nanos() as u64)
+        | 1;
+    for i in (1..ages.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ages.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    if ages.last() == Some(&0) {
+        // The newest goes first instead.
+        let last = ages.len() - 1;
+        ages.swap(0, last);
+    }
+    ages
+}
+
+/// The `--out-of-order` events of one type: samples of one device (DT's sample device of
+/// the type), `ages` seconds old, sent one after another in that order, each retried
+/// like DT and copied as `--duplicates` says.
+async fn send_out_of_order(
     config: &Config,
     client: &HttpClient,
     signers: &Signers,
-    event_type: EventType,
+    event_type: &EventType,
+    ages: &[u64],
+) -> Vec<Outcome> {
+    let now = SystemTime::now();
+    let mut outcomes = Vec::with_capacity(ages.len());
+    for age in ages {
+        let at = now - Duration::from_secs(*age);
+        let payload = Payload::sample(event_type, at).expect("a known type");
+        outcomes.push(send_payload(config, client, signers, &payload).await);
+    }
+    outcomes
+}
+
+/// A signed event, delivered as [`deliver`] says.
+async fn send_payload(
+    config: &Config,
+    client: &HttpClient,
+    signers: &Signers,
+    payload: &Payload,
 ) -> Outcome {
-    let payload = Payload::sample(&event_type, SystemTime::now()).expect("a known type");
-    let body = serde_json::to_vec(&payload).expect("payloads serialize");
+    let body = serde_json::to_vec(payload).expect("payloads serialize");
     // DT: iat is the event's timestamp, in whole seconds.
     let iat = payload.event.timestamp.timestamp().max(0) as u64;
     let tokens = signers.tokens(&body, iat);
     let request = post(config, tokens, body);
+    deliver(config, client, &request).await
+}
 
-    let mut outcome = Outcome::new(None);
+/// `request` delivered `duplicates` times: the first half of the copies (at least 2) at
+/// once, the others one after another. Each copy is retried like DT retries; the event
+/// is delivered when every copy got a 2xx.
+async fn deliver(config: &Config, client: &HttpClient, request: &Request<Full<Bytes>>) -> Outcome {
+    let copies = config.duplicates.max(1);
+    let at_once = if copies == 1 { 1 } else { (copies / 2).max(2) };
+    let first = future::join_all((0..at_once).map(|_| retried(config, client, request))).await;
+    let mut outcome = Outcome {
+        delivered: true,
+        ..Outcome::default()
+    };
+    for copy in first {
+        outcome.merge(copy);
+    }
+    for _ in at_once..copies {
+        let copy = retried(config, client, request).await;
+        outcome.merge(copy);
+    }
+    outcome
+}
+
+/// One copy, retried like DT retries: on any non-2xx answer or no answer, with a doubling
+/// backoff, at most `max_attempts` times. Every try sends the same bytes.
+async fn retried(config: &Config, client: &HttpClient, request: &Request<Full<Bytes>>) -> Outcome {
+    let mut outcome = Outcome::default();
     let mut backoff = config.backoff;
     for attempt in 1..=config.max_attempts.max(1) {
         if attempt > 1 {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(config.max_backoff);
         }
-        if let Some(status) = outcome.send(config, client, copy(&request)).await {
+        if let Some(status) = outcome.send(config, client, copy(request)).await {
             if status.is_success() {
                 outcome.delivered = true;
                 break;
@@ -588,45 +530,20 @@ async fn send_tampered(
 ) -> Outcome {
     let (tokens, body) = tampered(signers, &event_type, tamper, SystemTime::now());
     let request = post(config, tokens, body);
-    let mut outcome = Outcome::new(Some((tamper, event_type)));
+    let mut outcome = Outcome {
+        tamper: Some((tamper, event_type)),
+        ..Outcome::default()
+    };
     if let Some(status) = outcome.send(config, client, request).await {
         outcome.delivered = status.is_success();
     }
     outcome
 }
 
-/// The request `send --tamper` sends for `event_type` broken as `tamper` says, signed
-/// as `signing` says at `now`: its signature headers and its body. For the tests that
-/// compare what the library says of each kind.
-pub fn tampered_request(
-    signing: &Signing,
-    event_type: &EventType,
-    tamper: Tamper,
-    now: SystemTime,
-) -> (Vec<(HeaderName, String)>, Vec<u8>) {
-    tampered(&Signers::new(signing), event_type, tamper, now)
-}
-
-/// [`tampered_request`] with the run's signers.
-fn tampered(
-    signers: &Signers,
-    event_type: &EventType,
-    tamper: Tamper,
-    now: SystemTime,
-) -> (Vec<(HeaderName, String)>, Vec<u8>) {
-    let payload = Payload::sample(event_type, now).expect("a known type");
-    let mut body = serde_json::to_vec(&payload).expect("payloads serialize");
-    let other = Payload::sample(event_type, now).expect("a known type");
-    let other = serde_json::to_vec(&other).expect("payloads serialize");
-    let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-
-    let tokens = signers.tampered_tokens(tamper, &body, &other, iat);
-    if tamper == Tamper::BodyByte {
-        // A digit of the event id: still valid JSON, another event.
-        let at = find(&body, b"\"eventId\":\"") + 11;
-        body[at] = if body[at] == b'0' { b'1' } else { b'0' };
-    }
-    (tokens, body)
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A `POST` of `body` (JSON) to the receiver with these signature headers.
@@ -643,24 +560,17 @@ fn post(config: &Config, tokens: Vec<(HeaderName, String)>, body: Vec<u8>) -> Re
     request
 }
 
-/// `token` with one character of its signature changed.
-fn flip_signature(token: String) -> String {
-    let mut token = token.into_bytes();
-    let last = token.len() - 2; // not the last char: it carries padding bits
-    token[last] = if token[last] == b'A' { b'B' } else { b'A' };
-    String::from_utf8(token).expect("ASCII")
-}
+/// The most of an answer's body kept as its reason.
+const REASON_BYTES: usize = 200;
 
 impl Outcome {
-    fn new(tamper: Option<(Tamper, EventType)>) -> Self {
-        Self {
-            delivered: false,
-            requests: 0,
-            statuses: Vec::new(),
-            transport_errors: 0,
-            latencies: Vec::new(),
-            tamper,
-        }
+    /// Adds a copy's counts; the event stays delivered only if the copy was.
+    fn merge(&mut self, copy: Outcome) {
+        self.delivered &= copy.delivered;
+        self.requests += copy.requests;
+        self.answers.extend(copy.answers);
+        self.no_answer.extend(copy.no_answer);
+        self.latencies.extend(copy.latencies);
     }
 
     /// One HTTP exchange; `None` if no whole answer came in time.
@@ -673,23 +583,47 @@ impl Outcome {
         self.requests += 1;
         let started = Instant::now();
         let exchange = async {
-            let response = client.request(request).await.ok()?;
+            let response = client.request(request).await?;
             let status = response.status();
-            response.into_body().collect().await.ok()?;
-            Some(status)
+            let body = Limited::new(response.into_body(), 64 * 1024)
+                .collect()
+                .await
+                .map_err(|error| format!("the answer's body was cut: {error}"))?
+                .to_bytes();
+            Ok::<_, String>((status, reason(&body)))
         };
         match tokio::time::timeout(config.timeout, exchange).await {
-            Ok(Some(status)) => {
+            Ok(Ok((status, text))) => {
                 self.latencies.push(started.elapsed());
-                self.statuses.push(status.as_u16());
+                self.answers.push((status.as_u16(), text));
                 Some(status)
             }
-            _ => {
-                self.transport_errors += 1;
+            Ok(Err(error)) => {
+                self.no_answer.push(error);
+                None
+            }
+            Err(_) => {
+                self.no_answer
+                    .push(client::no_answer_within(config.timeout));
                 None
             }
         }
     }
+}
+
+/// An answer's body as a reason: its text on one line (control characters as spaces),
+/// at most [`REASON_BYTES`] bytes.
+fn reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(REASON_BYTES)]);
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > REASON_BYTES {
+        line.push_str(" ...");
+    }
+    line
 }
 
 fn copy(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
@@ -698,11 +632,4 @@ fn copy(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
     *copy.uri_mut() = request.uri().clone();
     *copy.headers_mut() = request.headers().clone();
     copy
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .expect("the needle is in the body")
 }

@@ -20,16 +20,21 @@
 //!
 //! Exits 0 when every event was delivered (with `--tamper`: every tampered request was
 //! refused), 1 otherwise, 2 on bad arguments (or an identity address that cannot be
-//! bound). Plain `http://` only: point it at a local receiver, not at a public host.
+//! bound). `http://` or `https://` (the platform's roots plus `--ca-cert FILE`, the key
+//! client's TLS: see [`connector::Tls`]). After a run it prints the first answer's text of
+//! each refusal status and why requests got no answer.
 
+mod client;
 pub mod connector;
+mod report;
+mod tamper;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use connector::{Config, Report, Scheme, Signing};
+use connector::{Answer, Config, Report, Scheme, Signing, Tls};
 use http::Uri;
 use tower_dt_signature::events::EventType;
 
@@ -45,8 +50,19 @@ what DT Studio would show.
 Example, against `DT_SIGNATURE_SECRET=change-me cargo run --example axum_receiver`:
 
     dt-signature send --url http://127.0.0.1:8080/ --secret change-me
-    dt-signature send --secret change-me --type temperature,touch --count 6 --tamper
+    dt-signature send --secret change-me --type temperature,touch --tamper
     dt-signature send --scheme both --secret change-me --org-id local-org --serve-identity
+    dt-signature send --url https://receiver.example.com/dt --secret change-me --ca-cert ca.pem
+    dt-signature send --secret change-me --body event.json
+
+Exercise a storing receiver (one row per event, the newest per device kept):
+
+    dt-signature send --secret change-me --type touch --duplicates 3
+    dt-signature send --secret change-me --type temperature --count 5 --out-of-order
+
+After a run it prints the first answer of each refusal status (such as `400 missing
+X-Dt-Signature header`) and why requests got no answer (such as `connection refused to
+127.0.0.1:8080`). --tamper lists each kind of tampering with the answer it got.
 
 Exit status: 0 when every event was delivered (with --tamper: every tampered request
 was refused), 1 otherwise, 2 on bad arguments."#;
@@ -58,9 +74,15 @@ was refused), 1 otherwise, 2 on bad arguments."#;
     long_about = SEND_HELP
 )]
 pub struct Args {
-    /// The receiver's URL; http:// only.
+    /// The receiver's URL: http://, or https:// (its certificate checked against the
+    /// platform's roots and --ca-cert).
     #[arg(long, default_value = "http://127.0.0.1:8080/")]
     url: Uri,
+
+    /// Also trust this CA for an https:// receiver (PEM, one or more certificates, or
+    /// DER): a test or private CA. The platform's roots stay trusted.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
 
     /// Which signature headers to send: `hmac` (X-Dt-Signature), `asymmetric`
     /// (DT-Asymmetric-Signature, ES256) or `both`, as DT does for a connector with a
@@ -101,9 +123,30 @@ pub struct Args {
     )]
     types: Vec<String>,
 
-    /// How many events of each type.
+    /// How many events of each type (with --body: how many times the body is sent; with
+    /// --tamper: ignored, every kind runs once per type).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     count: u32,
+
+    /// Send this file's bytes as the body, signed as DT signs (issued now), instead of
+    /// sample events. --type is ignored.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["tamper", "out_of_order"])]
+    body: Option<PathBuf>,
+
+    /// Send each event N times, the same bytes and tokens, as DT does when it retries a
+    /// delivery it thinks failed: half of the copies (at least 2) at once, the rest one
+    /// after another. A de-duplicating receiver keeps one of each. Example:
+    /// `--type touch --duplicates 3`.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    duplicates: u32,
+
+    /// For each type, send --count events (at least 2) of one device, their timestamps
+    /// one second apart, one after another in a shuffled order (the newest never last),
+    /// as DT may deliver them: a receiver that keeps the newest event per device by its
+    /// timestamp ends with the newest one. Example: `--type temperature --count 5
+    /// --out-of-order`.
+    #[arg(long, conflicts_with = "tamper")]
+    out_of_order: bool,
 
     /// How many requests are in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -123,23 +166,50 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
 
-    /// Send tampered requests instead, once each: a changed body byte; for X-Dt-Signature
-    /// a changed signature, another secret, an expired token, no token, another body's
-    /// token; for DT-Asymmetric-Signature a changed signature, a key not served (under the
-    /// connector's kid or its own), another organization, another issuer, an expired
-    /// token, no token, another body's token. Under `both`, one token is broken at a time
-    /// and the other is valid. A verifying receiver must refuse every one; any accepted is
-    /// reported as a failure.
+    /// Send tampered requests instead: every kind of the scheme once for each --type
+    /// (--count is ignored), each listed with the answer it got. The kinds: a changed
+    /// body byte; for X-Dt-Signature a changed signature, another secret, an expired
+    /// token, no token, another body's token; for DT-Asymmetric-Signature a changed
+    /// signature, a key not served (under the connector's kid or its own), another
+    /// organization, another issuer, an expired token, no token, another body's token.
+    /// Under `both`, one token is broken at a time and the other is valid. A verifying
+    /// receiver must refuse every one; any accepted is reported as a failure.
     #[arg(long)]
     tamper: bool,
 }
 
 /// Runs `dt-signature send` and returns its exit status.
 pub async fn run(args: Args) -> ExitCode {
-    if args.url.scheme_str() != Some("http") {
-        eprintln!("{NAME}: --url must start with http://");
+    if !matches!(args.url.scheme_str(), Some("http" | "https")) {
+        eprintln!("{NAME}: --url must start with http:// or https://");
         return ExitCode::from(EXIT_USAGE);
     }
+    let mut tls = Tls::default();
+    for path in &args.ca_cert {
+        let read = std::fs::read(path)
+            .map_err(|error| format!("cannot read it: {error}"))
+            .and_then(|bytes| tls.clone().with_ca_cert(&bytes));
+        match read {
+            Ok(with) => tls = with,
+            Err(error) => {
+                eprintln!("{NAME}: --ca-cert {}: {error}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if !args.ca_cert.is_empty() && args.url.scheme_str() != Some("https") {
+        eprintln!("{NAME}: warning: --ca-cert does nothing with an http:// URL");
+    }
+    let body = match &args.body {
+        None => None,
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => Some(bytes::Bytes::from(bytes)),
+            Err(error) => {
+                eprintln!("{NAME}: --body: cannot read {}: {error}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
     let secret = match (args.scheme, args.secret) {
         (_, Some(secret)) if secret.is_empty() => {
             eprintln!("{NAME}: --secret must not be empty");
@@ -221,27 +291,65 @@ pub async fn run(args: Args) -> ExitCode {
     config.backoff = Duration::from_millis(args.backoff_ms);
     config.timeout = Duration::from_millis(args.timeout_ms);
     config.tamper = args.tamper;
+    config.body = body;
+    config.duplicates = args.duplicates as usize;
+    config.out_of_order = args.out_of_order;
+    config.tls = tls;
 
-    let what = if args.tamper {
-        "tampered requests"
+    let planned = config.planned();
+    let types = config.types.len();
+    let shape = if args.tamper {
+        let kinds = connector::Tamper::of(args.scheme).len();
+        format!(
+            "{} x {}",
+            plural(kinds, "kind", "kinds"),
+            plural(types, "type", "types")
+        )
+    } else if let Some(path) = &args.body {
+        format!("{} x {}", path.display(), config.count)
     } else {
-        "events"
+        format!(
+            "{} x {}",
+            plural(types, "type", "types"),
+            planned / types.max(1)
+        )
+    };
+    let what = match (args.tamper, planned) {
+        (true, 1) => "tampered request",
+        (true, _) => "tampered requests",
+        (false, 1) => "event",
+        (false, _) => "events",
     };
     println!(
-        "{NAME}: {} {what} ({} types x {}) to {} ({} at a time)",
-        config.types.len() * config.count,
-        config.types.len(),
-        config.count,
-        args.url,
-        config.concurrency
+        "{NAME}: {planned} {what} ({shape}) to {} ({} at a time)",
+        args.url, config.concurrency
     );
+    if args.tamper && args.count != 1 {
+        println!("  note: --count is ignored with --tamper: every kind runs once per type");
+    }
+    if args.body.is_some() && args.types != ["all"] {
+        println!("  note: --type is ignored with --body: the file is the body");
+    }
+    if config.duplicates > 1 {
+        println!("  each event {} times", config.duplicates);
+    }
+    if args.out_of_order {
+        println!(
+            "  out of order: {} per type, of one device, timestamps 1 s apart, shuffled",
+            plural(planned / types.max(1), "event", "events")
+        );
+    }
     match args.scheme {
         Scheme::Hmac => {}
         Scheme::Asymmetric => println!("  signed: DT-Asymmetric-Signature (ES256)"),
         Scheme::Both => println!("  signed: X-Dt-Signature and DT-Asymmetric-Signature (ES256)"),
     }
     let report = connector::run(&config).await;
-    print_report(&report, args.tamper);
+    print_report(
+        &report,
+        args.tamper,
+        if args.tamper { 1 } else { config.duplicates },
+    );
 
     if let Some(server) = identity {
         if args.serve_identity {
@@ -259,7 +367,12 @@ pub async fn run(args: Args) -> ExitCode {
     }
 }
 
-fn print_report(report: &Report, tamper: bool) {
+/// `n` and the word for it: "1 type", "2 types".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn print_report(report: &Report, tamper: bool, copies: usize) {
     let answers: Vec<String> = report
         .statuses
         .iter()
@@ -271,6 +384,33 @@ fn print_report(report: &Report, tamper: bool) {
         answers.join(", ")
     };
     if tamper {
+        let name = |t: &connector::TamperResult| format!("{:?} ({})", t.kind, t.event_type);
+        let width = report
+            .tampered
+            .iter()
+            .map(|t| name(t).len())
+            .max()
+            .unwrap_or(0);
+        let what = report
+            .tampered
+            .iter()
+            .map(|t| t.kind.what().len())
+            .max()
+            .unwrap_or(0);
+        for tampered in &report.tampered {
+            let answer = match &tampered.answer {
+                Answer::Status(status, text) if (200..300).contains(status) => {
+                    format!("ACCEPTED {status} {text}")
+                }
+                Answer::Status(status, text) => format!("refused  {status} {text}"),
+                Answer::None(error) => format!("no answer: {error}"),
+            };
+            println!(
+                "    {:<width$}  {:<what$}  {answer}",
+                name(tampered),
+                tampered.kind.what()
+            );
+        }
         println!("  refused:  {}", report.tamper_refused);
         println!("  ACCEPTED: {}", report.tamper_accepted.len());
         for hole in &report.tamper_accepted {
@@ -283,9 +423,21 @@ fn print_report(report: &Report, tamper: bool) {
     println!(
         "  requests: {} ({} retries), answers: {answers}, no answer: {}",
         report.requests,
-        report.requests.saturating_sub(report.events),
+        report.requests.saturating_sub(report.events * copies),
         report.transport_errors
     );
+    // Why: the first answer of each refusal status, and each reason for no answer. The
+    // tampered requests listed theirs above, unless none could be sent.
+    let listed = tamper && !report.tampered.is_empty();
+    if !listed && (!report.reasons.is_empty() || !report.no_answer.is_empty()) {
+        println!("  why (the first answer of each status):");
+        for (status, text) in &report.reasons {
+            println!("    {status} {text}");
+        }
+        for (error, n) in &report.no_answer {
+            println!("    no answer x{n}: {error}");
+        }
+    }
     match (report.percentile(50.0), report.percentile(99.0)) {
         (Some(p50), Some(p99)) => println!("  latency: p50 {p50:.1?}, p99 {p99:.1?}"),
         _ => println!("  latency: no answers"),
