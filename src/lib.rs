@@ -257,7 +257,10 @@
 //!   token's lifetime; it does not stop a captured request from being replayed while the
 //!   token lives (1 h for `X-Dt-Signature`, 300 s for DT's ES256
 //!   `DT-Asymmetric-Signature`), nor DT's own at-least-once duplicates: de-duplicate on
-//!   `event.eventId`, which `dedup::DedupLayer` (feature `dedup`) does.
+//!   `event.eventId`, which `dedup::DedupLayer` (feature `dedup`) does for a handler that
+//!   acts on each event, and the `tower-dt-store` crate (`store/` in this workspace) does
+//!   for a receiver that keeps each event: it stores it durably, once, and answers only
+//!   then.
 //! - Turn on [`require_sha256`](DtSignatureLayer::require_sha256) unless you must accept
 //!   tokens minted before 2022-02-10: it rules out a token that carries SHA-1 alone.
 //! - Error messages, `Debug` output and log lines never contain the secret, the token, a
