@@ -208,3 +208,62 @@ fn bad_configuration_refuses_to_start_naming_the_variable_with_exit_2() {
     }
     assert!(!Path::new("/tmp/never-used-by-this-test.db").exists());
 }
+
+#[test]
+fn serve_with_dt_asymmetric_signature_keeps_dt_s_token_as_evidence() {
+    use tower_dt_signature::testing::AsymmetricSigner;
+
+    let dir = TempDir::new("serve-es256");
+    let (store, path) = sqlite(&dir);
+    let signer = AsymmetricSigner::generate().with_org_id("org-serve");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, signer.jwks()).unwrap();
+    let jwks = jwks.display().to_string();
+    let serve = Serve::start(
+        &store,
+        &[
+            ("DT_SIGNATURE_SCHEME", "asymmetric"),
+            ("DT_SIGNATURE_SECRET", ""),
+            ("DT_ORG_ID", "org-serve"),
+            ("DT_JWKS_FILE", &jwks),
+            ("DT_ISSUER", signer.issuer()),
+        ],
+    );
+    let body = event("evt-es256", "dev1", "2024-05-01T10:00:00Z");
+    let token = signer.sign(&body);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nDT-Asymmetric-Signature: {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut request = head.into_bytes();
+    request.extend_from_slice(&body);
+    assert_eq!(exchange(serve.addr, &request), (200, "stored".into()));
+    // Signed for another organization: refused, not stored.
+    let other = AsymmetricSigner::generate().with_org_id("someone-else");
+    let forged = event("evt-other-org", "dev1", "2024-05-01T10:00:01Z");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nDT-Asymmetric-Signature: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        other.sign(&forged),
+        forged.len()
+    );
+    let mut request = head.into_bytes();
+    request.extend_from_slice(&forged);
+    assert_eq!(exchange(serve.addr, &request).0, 400);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (schemes, kept, kid): (String, String, String) = conn
+        .query_row(
+            "SELECT schemes, asymmetric_token, asymmetric_kid FROM dt_event WHERE event_key = 'evt-es256'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (schemes.as_str(), kid.as_str()),
+        ("asymmetric", signer.kid())
+    );
+    assert_eq!(kept, token, "DT's token, as received");
+    assert_eq!(bodies(&path).len(), 1);
+    let log = serve.log();
+    assert!(!log.contains(&token), "no token in the log");
+}

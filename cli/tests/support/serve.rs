@@ -39,10 +39,17 @@ impl Serve {
             .env("PORT", port)
             .env("DT_STORE", store)
             .env("DT_SIGNATURE_SECRET", SECRET)
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // `env` adds variables; an empty value removes one (the test secret, say).
+        for (name, value) in env {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
         let mut child = command.spawn().expect("serve starts");
         let log = Arc::new(Mutex::new(String::new()));
         let (found, addr) = std::sync::mpsc::channel();
