@@ -148,7 +148,10 @@ impl Shared {
     /// [`refresh`](Self::refresh), noting in `probe` what it sees as it goes (the GETs,
     /// the discovery document, each key set entry): what [`KeyProbe`] reports.
     pub(super) async fn refresh_traced(&self, probe: &mut KeyProbe) -> Result<Refreshed, Failure> {
-        match timeout(self.budget, self.fetch_keys(probe)).await {
+        // What the refresh is waiting for, so that the budget's timeout names it as the
+        // GET's own timeout does (both are 5 s: either may fire first).
+        let step = Mutex::new("discovery document".to_owned());
+        match timeout(self.budget, self.fetch_keys(probe, &step)).await {
             Ok(Ok(keys)) => Ok(keys),
             Ok(Err(failure)) => {
                 // The key set may have moved: read the discovery document again next time.
@@ -158,15 +161,22 @@ impl Shared {
             Err(_) => {
                 lock(&self.state).discovery = None;
                 probe.stopped();
+                let step = step
+                    .into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 Err(Failure::new(
                     FailureClass::Timeout,
-                    format!("no answer within {:?}", self.budget),
+                    format!("{step}: no answer within {:?}", self.budget),
                 ))
             }
         }
     }
 
-    async fn fetch_keys(&self, probe: &mut KeyProbe) -> Result<Refreshed, Failure> {
+    async fn fetch_keys(
+        &self,
+        probe: &mut KeyProbe,
+        step: &Mutex<String>,
+    ) -> Result<Refreshed, Failure> {
         let now = Instant::now();
         let cached = lock(&self.state)
             .discovery
@@ -178,6 +188,7 @@ impl Shared {
             None => self.discover(probe).await?,
         };
         let uri = jwks_uri.parse().map(|u| loggable(&u)).unwrap_or_default();
+        *lock(step) = format!("key set {uri}");
         let fetched = self
             .get(&jwks_uri, &uri, &mut probe.jwks)
             .await
@@ -560,6 +571,12 @@ mod tests {
         wait(keys.refresh_for_unknown_kid()).await;
         assert!(start.elapsed() <= BUDGET, "{:?}", start.elapsed());
         assert_eq!(state(&keys, "k1"), "unavailable");
+        // The budget's timeout names what it waited for, as the GET's own 5 s timeout does
+        // (the two raced: the reason read one way or the other under load).
+        settle().await;
+        let failure = keys.status().last_failure.unwrap();
+        assert_eq!(failure.class, FailureClass::Timeout);
+        assert_eq!(failure.reason, "discovery document: no answer within 5s");
         // The stalled refresh counts as failed, and is retried.
         tokio::time::sleep(Duration::from_secs(1)).await;
         fake.set_mode(Mode::Ok);
