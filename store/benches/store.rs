@@ -7,6 +7,7 @@
 //! cargo bench -p tower-dt-store --bench store -- --postgres postgres://user@127.0.0.1:5433/db
 //! cargo bench -p tower-dt-store --bench store -- --no-postgres
 //! cargo bench -p tower-dt-store --bench store -- --csv target/store-bench.csv   # the default
+//! cargo bench -p tower-dt-store --bench store -- --events 1000000   # more signed events
 //! python3 scripts/plot_store_bench.py target/store-bench.csv docs/store-bench.png
 //! ```
 //!
@@ -151,6 +152,7 @@ fn main() {
                     value("--postgres").map_or(PostgresChoice::Auto, PostgresChoice::Url)
                 },
                 csv: value("--csv").map_or_else(default_csv, PathBuf::from),
+                events: value("--events").map(|events| events.parse().expect("--events N")),
             })
         }
     }
@@ -872,6 +874,8 @@ struct Options {
     pin: bool,
     postgres: PostgresChoice,
     csv: PathBuf,
+    /// How many distinct events to sign (default 150 000, 600 000 without `--quick`).
+    events: Option<usize>,
 }
 
 fn compare(options: Options) {
@@ -897,16 +901,17 @@ fn compare(options: Options) {
             2,
             Duration::from_secs(1),
             Duration::from_millis(300),
-            120_000,
+            150_000,
         )
     } else {
         (
             5,
             Duration::from_secs(2),
             Duration::from_millis(500),
-            400_000,
+            600_000,
         )
     };
+    let events = options.events.unwrap_or(events);
 
     let cluster;
     let postgres_url = match options.postgres {
