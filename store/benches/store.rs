@@ -6,7 +6,7 @@
 //! cargo bench -p tower-dt-store --bench store -- --no-pin     # do not pin processes to CPUs
 //! cargo bench -p tower-dt-store --bench store -- --postgres postgres://user@127.0.0.1:5433/db
 //! cargo bench -p tower-dt-store --bench store -- --no-postgres
-//! cargo bench -p tower-dt-store --bench store -- --csv target/store-bench.csv   # the default
+//! cargo bench -p tower-dt-store --bench store -- --csv /tmp/store-bench.csv    # default: <workspace>/target/store-bench.csv
 //! cargo bench -p tower-dt-store --bench store -- --events 1000000   # more signed events
 //! python3 scripts/plot_store_bench.py target/store-bench.csv docs/store-bench.png
 //! ```
@@ -974,6 +974,8 @@ fn compare(options: Options) {
     let index_of = |kind: Kind| servers.iter().position(|server| server.kind == kind);
     for connections in [16, 64] {
         let mut totals: Vec<Window> = servers.iter().map(|_| Window::default()).collect();
+        // Per round, each server's requests/s.
+        let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for round in 0..rounds {
             let mut order: Vec<usize> = (0..servers.len()).collect();
             if round % 2 == 1 {
@@ -990,6 +992,7 @@ fn compare(options: Options) {
                     result.percentile(0.99),
                     result.cpu_us_per_request()
                 );
+                per_round[index].push(result.rps());
                 totals[index].add(&result);
             }
         }
@@ -1012,8 +1015,23 @@ fn compare(options: Options) {
             figures.push((rps, p99));
         }
         let rps = |kind| index_of(kind).map(|index| figures[index].0);
-        let ratio = |a, b| match (rps(a), rps(b)) {
-            (Some(a), Some(b)) => format!("{:.2}", a / b),
+        // The whole run's ratio, then the range of the rounds' ratios (same round, so the
+        // same background load).
+        let ratio = |a, b| match (index_of(a), index_of(b)) {
+            (Some(i), Some(j)) => {
+                let mut rounds: Vec<f64> = per_round[i]
+                    .iter()
+                    .zip(&per_round[j])
+                    .map(|(a, b)| a / b)
+                    .collect();
+                rounds.sort_by(f64::total_cmp);
+                format!(
+                    "{:.2} (rounds {:.2}..{:.2})",
+                    rps(a).unwrap() / rps(b).unwrap(),
+                    rounds[0],
+                    rounds[rounds.len() - 1]
+                )
+            }
             _ => "-".to_owned(),
         };
         let goal = |text: &'static str| if connections == 64 { text } else { "" };
