@@ -100,8 +100,8 @@ def main():
                 parts.append(f"{a}/{b} {rps(a) / rps(b):.2f}")
         if parts:
             ratios.append(f"{c} conns: " + ", ".join(parts))
-    fig.suptitle("tower-dt-store: " + "; ".join(ratios), fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("tower-dt-store, req/s ratios: " + "\n".join(ratios), fontsize=8.5)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
 
