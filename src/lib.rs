@@ -206,6 +206,11 @@
 //! | `dt_dedup_evictions_total` | counter | - (done marks the in-memory store evicted, feature `dedup`) |
 //! | `dt_signature_body_bytes` | histogram | - (bodies read to their end) |
 //! | `dt_signature_verification_seconds` | histogram | - (checking the token, hashing and comparing; not waiting for body bytes) |
+//! | `dt_signature_signing_lag_seconds` | histogram | - (accepted `DT-Asymmetric-Signature` requests: the layer's clock when it checked the token minus the token's `iat`, DT's signing time, in whole seconds; an `iat` ahead within the leeway gives 0) |
+//!
+//! [`describe_metrics`] gives each its help text and unit (call it once after installing
+//! the recorder). The event age, the last accepted event and the store's commits are
+//! measured where the body is parsed: by `tower-dt-store` (its own table).
 //!
 //! # Stacking
 //!
@@ -317,3 +322,12 @@ pub use layer::body::DtBody;
 pub use layer::verdict::Verdict;
 pub use layer::{DtSignature, DtSignatureLayer};
 pub use verify::Verifier;
+
+/// Describes every metric of this crate to the installed recorder: its unit and help text
+/// (the `# HELP` line of `metrics-exporter-prometheus`, without which `promtool check
+/// metrics` fails). Call it once, after installing the recorder. See [Metrics](#metrics).
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub fn describe_metrics() {
+    layer::meter::describe();
+}
