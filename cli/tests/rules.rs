@@ -48,7 +48,28 @@ fn every_alert_is_tested_both_ways_and_reads_documented_metrics() {
             .count(),
         alerts.len()
     );
+    // The README shows the rules: the same expressions, whitespace aside.
+    let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, shown) = readme
+        .split_once("```yaml\n- alert: DtReceiverSilent")
+        .expect("the README shows the rules");
+    let (shown, _) = shown.split_once("```").unwrap();
+    let file = squeeze(&rules);
+    assert_eq!(shown.matches("expr:").count(), alerts.len(), "{shown}");
+    for expr in shown.split("expr:").skip(1) {
+        let expr = expr.split("\n  for:").next().unwrap();
+        let expr = expr.split("\n- alert:").next().unwrap();
+        let expr = squeeze(expr.trim_start_matches(" |"));
+        assert!(
+            file.contains(&expr),
+            "the README's {expr:?} is not in the rules file"
+        );
+    }
     for alert in &alerts {
+        assert!(
+            readme.contains(&format!("- alert: {alert}")),
+            "{alert} not in the README"
+        );
         // The test cases of this alert: the lines after each `alertname: <alert>`.
         let cases: Vec<&str> = tests
             .split("alertname: ")
