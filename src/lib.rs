@@ -206,6 +206,11 @@
 //! | `dt_dedup_evictions_total` | counter | - (done marks the in-memory store evicted, feature `dedup`) |
 //! | `dt_signature_body_bytes` | histogram | - (bodies read to their end) |
 //! | `dt_signature_verification_seconds` | histogram | - (checking the token, hashing and comparing; not waiting for body bytes) |
+//! | `dt_signature_signing_lag_seconds` | histogram | - (accepted `DT-Asymmetric-Signature` requests: the layer's clock when it checked the token minus the token's `iat`, DT's signing time, in whole seconds; an `iat` ahead within the leeway gives 0) |
+//!
+//! [`describe_metrics`] gives each its help text and unit (call it once after installing
+//! the recorder). The event age, the last accepted event and the store's commits are
+//! measured where the body is parsed: by `tower-dt-store` (its own table).
 //!
 //! # Stacking
 //!
@@ -226,7 +231,7 @@
 //! | `dedup` | the `dedup` module: the duplicate and replay guard (`dedup::DedupLayer`) with its in-memory store |
 //! | `redis` | `dedup::RedisStore`: the guard's store in Redis, shared by several replicas (implies `dedup`; brings `redis` and `tokio`) |
 //! | `axum` | `DtPayload`: an axum extractor for the typed payload of a verified request; it answers 500 on a route without `DtSignatureLayer` and never decodes unverified bytes (implies `events`) |
-//! | `metrics` | request outcomes, body sizes, verification times, key fetches and the duplicate guard's evictions through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): see [Metrics](#metrics). Without the feature nothing is measured |
+//! | `metrics` | request outcomes, body sizes, verification times, signing lags, key fetches and the duplicate guard's evictions through the [`metrics`](https://docs.rs/metrics) facade (export with any recorder, e.g. `metrics-exporter-prometheus`): see [Metrics](#metrics). Without the feature nothing is measured |
 //! | `asymmetric` | `DT-Asymmetric-Signature`: ES256 tokens signed with DT's own key (ring), checked against a pinned `keys::DtKeys` and bound to your DT organization; the policies `hmac`, `asymmetric`, `both`, `either` ([`Policy`](verify::Policy)). No HTTP client, no runtime |
 //! | `jwks` | `keys::DtKeys::discover`: DT's keys through OpenID Connect discovery, refreshed by a tokio task (rustls with no provider feature of its own; implies `asymmetric`) |
 //! | `test-util` | the `testing` module: `Signer` / `SignOptions` mint `X-Dt-Signature` tokens and signed requests exactly as DT does; `Payload::sample`: a schema-true payload of any event type (tests, and the `dt-signature send` command of the `cli/` tool: a local Data Connector; implies `events`) |
@@ -317,3 +322,12 @@ pub use layer::body::DtBody;
 pub use layer::verdict::Verdict;
 pub use layer::{DtSignature, DtSignatureLayer};
 pub use verify::Verifier;
+
+/// Describes every metric of this crate to the installed recorder: its unit and help text
+/// (the `# HELP` line of `metrics-exporter-prometheus`, without which `promtool check
+/// metrics` fails). Call it once, after installing the recorder. See [Metrics](#metrics).
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub fn describe_metrics() {
+    layer::meter::describe();
+}

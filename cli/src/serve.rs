@@ -208,11 +208,14 @@ async fn start(args: Args) -> Result<ExitCode, Refusal> {
     })?;
     let backend: Arc<Box<dyn Backend>> = Arc::new(backend);
 
-    let metrics = PrometheusBuilder::new()
-        .install_recorder()
+    let metrics = recorder()
+        .and_then(PrometheusBuilder::install_recorder)
         .map_err(|error| {
             Refusal::Failed(format!("cannot install the metrics recorder: {error}"))
         })?;
+    // `# HELP` and units for every metric: `promtool check metrics` wants them.
+    tower_dt_signature::describe_metrics();
+    tower_dt_store::describe_metrics();
 
     let store = DtStore::from_arc(backend.clone()).deadline(args.deadline);
     let dt = ServiceBuilder::new()
@@ -408,6 +411,56 @@ async fn ready(state: &State) -> Response<Full<Bytes>> {
             text_owned(StatusCode::SERVICE_UNAVAILABLE, reason)
         }
     }
+}
+
+/// The histograms' buckets (Prometheus histograms, not the exporter's default summaries:
+/// a summary's quantiles cannot be combined across replicas), by metric.
+pub const BUCKETS: &[(&str, &[f64])] = &[
+    // Token check and hashing: microseconds to a slow millisecond.
+    (
+        "dt_signature_verification_seconds",
+        &[0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05],
+    ),
+    // DT's bodies are a few hundred bytes; the layer's default limit is 1 MiB.
+    (
+        "dt_signature_body_bytes",
+        &[
+            256.0, 512.0, 1024.0, 2048.0, 4096.0, 16384.0, 65536.0, 1048576.0,
+        ],
+    ),
+    // Delays: seconds (normal delivery) up to DT's 12 h of retries, with the lag alert's
+    // bound (300 s) on a bucket edge.
+    ("dt_signature_signing_lag_seconds", LATENESS),
+    ("dt_store_event_age_seconds", LATENESS),
+    // A WAL fsync (milliseconds) up to the default deadline (8 s).
+    (
+        "dt_store_commit_seconds",
+        &[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 8.0,
+        ],
+    ),
+    // Powers of two up to SQLite's default largest batch (256).
+    (
+        "dt_store_batch_size",
+        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+    ),
+];
+
+/// Seconds late: the event age and the signing lag.
+const LATENESS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 43200.0,
+];
+
+/// The Prometheus recorder with [`BUCKETS`].
+fn recorder() -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
+    BUCKETS
+        .iter()
+        .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+            builder.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full((*name).to_owned()),
+                buckets,
+            )
+        })
 }
 
 fn metrics_response(handle: &PrometheusHandle) -> Response<Full<Bytes>> {

@@ -267,3 +267,100 @@ fn serve_with_dt_asymmetric_signature_keeps_dt_s_token_as_evidence() {
     let log = serve.log();
     assert!(!log.contains(&token), "no token in the log");
 }
+
+/// Issue 23: after `dt-signature send` (HMAC) and an ES256 request, `/metrics` shows every
+/// new series, histograms as bucketed Prometheus histograms (no summary), each metric with
+/// its `# HELP`, and `promtool check metrics` finds nothing to lint.
+#[test]
+fn metrics_pass_promtool_and_show_every_new_series() {
+    use support::promtool::{promtool, shown};
+    use tower_dt_signature::testing::AsymmetricSigner;
+
+    let dir = TempDir::new("serve-promtool");
+    let (store, _) = sqlite(&dir);
+    let signer = AsymmetricSigner::generate();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, signer.jwks()).unwrap();
+    let serve = Serve::start(
+        &store,
+        &[
+            ("DT_SIGNATURE_SCHEME", "either"),
+            ("DT_ORG_ID", signer.org_id()),
+            ("DT_JWKS_FILE", jwks.to_str().unwrap()),
+            ("DT_ISSUER", signer.issuer()),
+        ],
+    );
+    let url = format!("http://{}/", serve.addr);
+    let output = bin::run_with(
+        &[
+            "send",
+            "--url",
+            &url,
+            "--secret",
+            SECRET,
+            "--type",
+            "touch,temperature",
+            "--duplicates",
+            "2",
+        ],
+        &[],
+    );
+    let (code, text) = bin::status(&output);
+    assert_eq!(code, 0, "{text}");
+    // ES256 only: the signing lag.
+    let body = event("evt-es", "dev-es", "2024-05-01T10:00:00Z");
+    let token = signer.sign(&body);
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nDT-Asymmetric-Signature: {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    assert_eq!(exchange(serve.addr, &request), (200, "stored".into()));
+    // The sender's clock ahead: counted, recorded as 0.
+    let ahead = event("evt-ahead", "dev1", "2099-01-01T00:00:00Z");
+    assert_eq!(post(serve.addr, &ahead, SECRET), (200, "stored".into()));
+
+    let (status, metrics) = get(serve.addr, "/metrics");
+    assert_eq!(status, 200);
+    let output = promtool(&["check", "metrics"], metrics.as_bytes());
+    let (code, linted) = shown(&output);
+    assert_eq!(code, 0, "promtool check metrics: {linted}\n{metrics}");
+    assert!(!metrics.contains("quantile="), "a summary: {metrics}");
+    for histogram in [
+        "dt_signature_verification_seconds",
+        "dt_signature_body_bytes",
+        "dt_signature_signing_lag_seconds",
+        "dt_store_event_age_seconds",
+        "dt_store_commit_seconds",
+        "dt_store_batch_size",
+    ] {
+        for line in [
+            format!("# HELP {histogram} "),
+            format!("# TYPE {histogram} histogram"),
+            format!("{histogram}_bucket{{"),
+            format!("{histogram}_count"),
+        ] {
+            assert!(metrics.contains(&line), "no {line:?} in {metrics}");
+        }
+    }
+    for line in [
+        "# HELP dt_store_last_accepted_timestamp_seconds ",
+        "dt_store_last_accepted_timestamp_seconds{tenant=\"-\"} ",
+        "dt_store_event_from_future_total 1",
+        "dt_store_commit_seconds_bucket{backend=\"sqlite\",le=\"0.001\"}",
+        "dt_signature_signing_lag_seconds_bucket{le=\"300\"} 1",
+        r#"dt_signature_requests_total{outcome="accepted",kind="none",scheme="asymmetric"} 1"#,
+        r#"dt_store_requests_total{outcome="duplicate"} "#,
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in {metrics}");
+    }
+    // Every metric has its help text.
+    for line in metrics.lines().filter(|line| line.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "{name} has no # HELP"
+        );
+    }
+}

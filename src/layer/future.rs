@@ -230,6 +230,7 @@ impl<S, B, R> Waiting<S, B, R> {
                     decoy.known(tenant.verifier());
                 }
                 let headers = &self.parts.headers;
+                self.meter.checking_at(tenant.verifier());
                 match self.meter.timed(|| tenant.verifier().start(headers, true)) {
                     Start::Done(result) => result,
                     Start::Wait(wait) => {
@@ -422,7 +423,7 @@ where
         };
         match verdict {
             Ok(claims) => {
-                meter.accepted(claims.schemes());
+                meter.accepted(&claims);
                 parts.extensions.insert(Verdict::Verified(claims.clone()));
                 parts.extensions.insert(claims);
             }

@@ -6,8 +6,15 @@
 //! | `dt_signature_requests_total` | counter | `outcome` = `accepted`, `rejected`, `reported`; `kind` = [`ErrorKind::code`] or `none`; `scheme` = the verified schemes when accepted (`hmac`, `asymmetric`, `both`), else the refused token's ([`Scheme::code`], `none` for the body or the tenant lookup) | once per request |
 //! | `dt_signature_body_bytes` | histogram | - | once per body read to its end |
 //! | `dt_signature_verification_seconds` | histogram | - | once per request whose token was checked: the time spent checking the token, hashing the body and comparing the checksums (not the time waiting for body bytes) |
+//! | `dt_signature_signing_lag_seconds` | histogram | - | once per accepted request with a verified `DT-Asymmetric-Signature`: the layer's clock when it checked the token minus the token's `iat`, in whole seconds (an `iat` ahead within the leeway gives 0) |
+//!
+//! The signing lag is recorded here, in the layer, because only the layer holds both the
+//! verified token and the clock its time checks read (`DtSignatureLayer::clock`): every
+//! receiver gets it, with or without a store, and only for tokens that verified.
 
+use crate::claims::DtClaims;
 use crate::error::{DtSignatureError, Scheme};
+use crate::verify::Verifier;
 
 /// The counter of requests, by `outcome` and `kind`.
 #[cfg(feature = "metrics")]
@@ -19,14 +26,71 @@ pub(crate) const BODY_BYTES: &str = "dt_signature_body_bytes";
 #[cfg(feature = "metrics")]
 pub(crate) const VERIFICATION_SECONDS: &str = "dt_signature_verification_seconds";
 
+/// The histogram of signing lags (now minus the ES256 token's `iat`) in whole seconds.
+#[cfg(feature = "metrics")]
+pub(crate) const SIGNING_LAG_SECONDS: &str = "dt_signature_signing_lag_seconds";
+
+/// Describes every metric of the library (the `# HELP` line of an exporter): the layer's,
+/// the key refresh's and the duplicate guard's.
+#[cfg(feature = "metrics")]
+pub(crate) fn describe() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        REQUESTS,
+        "Requests seen by DtSignatureLayer, by outcome, error kind and scheme"
+    );
+    metrics::describe_histogram!(
+        BODY_BYTES,
+        Unit::Bytes,
+        "Sizes of the bodies DtSignatureLayer read to their end"
+    );
+    metrics::describe_histogram!(
+        VERIFICATION_SECONDS,
+        Unit::Seconds,
+        "Time spent checking tokens, hashing bodies and comparing checksums"
+    );
+    metrics::describe_histogram!(
+        SIGNING_LAG_SECONDS,
+        Unit::Seconds,
+        "Accepted DT-Asymmetric-Signature requests: now minus the token's iat, whole seconds"
+    );
+    metrics::describe_counter!(
+        "dt_signature_jwks_fetches_total",
+        "Key set refreshes, by outcome (ok or the failure's class)"
+    );
+    metrics::describe_gauge!(
+        "dt_signature_jwks_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last successful key set refresh, by issuer"
+    );
+    metrics::describe_counter!(
+        "dt_dedup_evictions_total",
+        "Done marks the in-memory duplicate guard evicted"
+    );
+}
+
 /// Measures one request: the verification time so far, and its outcome once known.
 #[derive(Debug, Default)]
 pub(crate) struct Meter {
     #[cfg(feature = "metrics")]
     spent: Option<std::time::Duration>,
+    /// The verifier's clock when it checked the token: the "now" of the signing lag.
+    #[cfg(feature = "metrics")]
+    checked_at: Option<std::time::SystemTime>,
 }
 
 impl Meter {
+    /// The token is about to be checked by `verifier`: read its clock once.
+    #[inline]
+    pub(crate) fn checking_at(&mut self, verifier: &Verifier) {
+        #[cfg(feature = "metrics")]
+        {
+            self.checked_at = Some(verifier.now());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = verifier;
+    }
+
     /// Run `work`, counting its time as verification time.
     #[inline]
     pub(crate) fn timed<T>(&mut self, work: impl FnOnce() -> T) -> T {
@@ -50,10 +114,14 @@ impl Meter {
         let _ = len;
     }
 
-    /// The request was verified (by the tokens of `schemes`) and forwarded.
+    /// The request was verified (`claims`) and forwarded.
     #[inline]
-    pub(crate) fn accepted(self, schemes: &[Scheme]) {
-        self.finish("accepted", Err(schemes));
+    pub(crate) fn accepted(self, claims: &DtClaims) {
+        #[cfg(feature = "metrics")]
+        if let (Some(iat), Some(now)) = (claims.asymmetric_iat(), self.checked_at) {
+            metrics::histogram!(SIGNING_LAG_SECONDS).record(signing_lag(now, iat) as f64);
+        }
+        self.finish("accepted", Err(claims.schemes()));
     }
 
     /// The request was refused.
@@ -81,6 +149,14 @@ impl Meter {
         #[cfg(not(feature = "metrics"))]
         let _ = (self, outcome, result);
     }
+}
+
+/// `now` minus `iat` in whole seconds; 0 for an `iat` ahead (within the leeway, or the
+/// token would not have verified).
+#[cfg(feature = "metrics")]
+fn signing_lag(now: std::time::SystemTime, iat: u64) -> u64 {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs().saturating_sub(iat))
 }
 
 #[cfg(feature = "metrics")]
@@ -164,6 +240,16 @@ fn count_request(outcome: &'static str, result: Result<&DtSignatureError, &[Sche
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn the_signing_lag_is_whole_seconds_and_never_negative() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |secs: f64| UNIX_EPOCH + Duration::from_secs_f64(secs);
+        assert_eq!(signing_lag(at(1_000.0), 1_000), 0);
+        assert_eq!(signing_lag(at(1_002.9), 1_000), 2);
+        assert_eq!(signing_lag(at(1_000.0), 1_030), 0);
+        assert_eq!(signing_lag(UNIX_EPOCH, 5), 0);
+    }
 
     #[test]
     fn kinds_are_indexed_by_discriminant_and_labelled_by_code() {

@@ -345,6 +345,12 @@ impl Verifier {
 
     /// The checks that need no body, as the policy requires; with `may_wait`, a refresh of
     /// the key set to wait for first, when one could change the answer.
+    /// The time on this verifier's clock (the one its time checks read).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
     pub(crate) fn start(&self, headers: &HeaderMap, may_wait: bool) -> Start {
         self.start_observed(headers, may_wait, &mut ())
     }

@@ -69,6 +69,7 @@ pub struct DtStore<Bk> {
     backend: Arc<Bk>,
     deadline: Duration,
     clock: Clock,
+    tenant_label: bool,
 }
 
 impl<Bk> Clone for DtStore<Bk> {
@@ -77,6 +78,7 @@ impl<Bk> Clone for DtStore<Bk> {
             backend: self.backend.clone(),
             deadline: self.deadline,
             clock: self.clock.clone(),
+            tenant_label: self.tenant_label,
         }
     }
 }
@@ -102,6 +104,7 @@ impl<Bk: Backend> DtStore<Bk> {
             backend,
             deadline: DEFAULT_DEADLINE,
             clock: Arc::new(SystemTime::now),
+            tenant_label: true,
         }
     }
 
@@ -116,9 +119,26 @@ impl<Bk: Backend> DtStore<Bk> {
         self
     }
 
-    /// The clock of the receive time (`received_at`). Default [`SystemTime::now`].
+    /// The clock of the receive time (`received_at`), which the event age and the last
+    /// accepted time of the metrics read too. Default [`SystemTime::now`].
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether `dt_store_last_accepted_timestamp_seconds` has one series per tenant
+    /// (`true`, the default) or one for all, under [`DEFAULT_TENANT`] (`false`).
+    ///
+    /// The tenant label only takes the values of the gateway's
+    /// [`TenantId`]s: a request for an unknown tenant is refused by the layer before
+    /// it reaches the store, so a sender cannot add series. It is one gauge series per
+    /// configured tenant (10,000 tenants, 10,000 series: small for Prometheus); no
+    /// histogram is labelled by tenant. Turn it off when even that is too many, and
+    /// watch the receiver as a whole.
+    ///
+    /// [`DEFAULT_TENANT`]: crate::DEFAULT_TENANT
+    pub fn tenant_label(mut self, by_tenant: bool) -> Self {
+        self.tenant_label = by_tenant;
         self
     }
 
@@ -151,7 +171,10 @@ where
         };
         let backend = self.backend.clone();
         let received_at = (self.clock)();
-        Box::pin(async move { Ok(store(backend, request, answer_by, received_at).await) })
+        let tenant_label = self.tenant_label;
+        Box::pin(
+            async move { Ok(store(backend, request, answer_by, received_at, tenant_label).await) },
+        )
     }
 }
 
@@ -160,6 +183,7 @@ async fn store<Bk: Backend, B: Body>(
     request: Request<B>,
     answer_by: Instant,
     received_at: SystemTime,
+    tenant_label: bool,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let claims = match parts.extensions.get::<DtClaims>() {
@@ -210,6 +234,7 @@ async fn store<Bk: Backend, B: Body>(
             .map(|event| event.device_key().to_owned()),
         bytes_differ: false,
     };
+    let timestamp_ns = record.event.as_ref().map(|event| event.timestamp_ns);
     let (status, body) = match tokio::time::timeout_at(answer_by, backend.put(record)).await {
         Ok(Ok(put)) => {
             let (outcome, body) = match put {
@@ -253,14 +278,7 @@ async fn store<Bk: Backend, B: Body>(
             (StatusCode::SERVICE_UNAVAILABLE, "deadline passed")
         }
     };
-    #[cfg(feature = "metrics")]
-    {
-        metrics::counter!("dt_store_requests_total", "outcome" => report.outcome.code())
-            .increment(1);
-        if report.bytes_differ {
-            metrics::counter!("dt_store_duplicates_with_other_bytes_total").increment(1);
-        }
-    }
+    crate::meter::answered(&report, timestamp_ns, received_at, tenant_label);
     let mut response = text(status, body);
     response.extensions_mut().insert(report);
     response

@@ -6,6 +6,7 @@
 use tower_dt_signature::ErrorKind;
 
 const LIB_RS: &str = include_str!("../../src/lib.rs");
+const STORE_LIB_RS: &str = include_str!("../../store/src/lib.rs");
 const README: &str = include_str!("../../README.md");
 
 /// The cells of each row of the markdown table whose header line starts with `header`
@@ -149,20 +150,21 @@ fn the_readme_lists_every_key_refresh_outcome() {
     assert_eq!(listed, expected, "{}", row[2]);
 }
 
-/// The source files that emit metrics, for their names.
-const METRIC_SOURCES: [&str; 3] = [
+/// The source files that emit metrics, for their names (the store's included).
+const METRIC_SOURCES: [&str; 4] = [
     include_str!("../../src/layer/meter.rs"),
     include_str!("../../src/keys/refresh.rs"),
     include_str!("../../src/dedup/memory.rs"),
+    include_str!("../../store/src/meter.rs"),
 ];
 
 /// A metrics table as (name, type, label names). A label name is the code span that
 /// starts the labels cell or follows `; ` in it (`` `outcome`: ...; `kind`: ... ``); a
-/// cell that starts with `-` has none.
+/// cell that starts with `-` has none. A fourth cell (the store's "counts") is ignored.
 fn metrics(rows: &[Vec<String>]) -> Vec<(String, String, Vec<String>)> {
     rows.iter()
         .map(|row| {
-            let [name, kind, labels] = row.as_slice() else {
+            let [name, kind, labels, ..] = row.as_slice() else {
                 panic!("a metrics row without 3 cells: {row:?}");
             };
             let mut names = Vec::new();
@@ -203,19 +205,26 @@ fn metrics_check(
     Ok(())
 }
 
+/// The README's table, and the crate docs' tables: the library's, then the store's.
 fn metrics_tables() -> [Vec<(String, String, Vec<String>)>; 2] {
+    let mut docs = metrics(&table(LIB_RS, "//!", "| metric | type | labels |"));
+    docs.extend(metrics(&table(
+        STORE_LIB_RS,
+        "//!",
+        "| metric | type | labels | counts |",
+    )));
     [
         metrics(&table(README, "", "| metric | type | labels |")),
-        metrics(&table(LIB_RS, "//!", "| metric | type | labels |")),
+        docs,
     ]
 }
 
-/// Issue 25: the crate docs' metrics table holds every metric and label the README lists,
-/// and every metric name the sources emit is in it.
+/// Issue 25: the crate docs' metrics tables hold every metric and label the README lists,
+/// and every metric name the sources emit is in them (issue 23: the store's too).
 #[test]
 fn the_crate_docs_list_every_metric_and_label_of_the_readme() {
     let [readme, docs] = metrics_tables();
-    assert!(readme.len() >= 6, "{readme:?}");
+    assert!(readme.len() >= 14, "{readme:?}");
     if let Err(problem) = metrics_check(&readme, &docs) {
         panic!("{problem}");
     }
@@ -224,6 +233,28 @@ fn the_crate_docs_list_every_metric_and_label_of_the_readme() {
         .find(|(name, ..)| name == "dt_signature_requests_total")
         .unwrap();
     assert_eq!(requests.2, ["outcome", "kind", "scheme"]);
+    // Issue 23: the series the alert rules read, with the labels they group by.
+    for (name, kind, labels) in [
+        ("dt_signature_signing_lag_seconds", "histogram", &[][..]),
+        ("dt_store_requests_total", "counter", &["outcome"][..]),
+        ("dt_store_event_age_seconds", "histogram", &[]),
+        ("dt_store_event_from_future_total", "counter", &[]),
+        (
+            "dt_store_last_accepted_timestamp_seconds",
+            "gauge",
+            &["tenant"],
+        ),
+        ("dt_store_commit_seconds", "histogram", &["backend"]),
+        ("dt_store_batch_size", "histogram", &["backend"]),
+    ] {
+        let row = docs.iter().find(|(n, ..)| n == name);
+        let labels: Vec<String> = labels.iter().map(|label| (*label).to_owned()).collect();
+        assert_eq!(
+            row.map(|(_, kind, labels)| (kind.as_str(), labels)),
+            Some((kind, &labels)),
+            "{name}"
+        );
+    }
     // Every `"dt_..."` literal of the sources that emit metrics is a row.
     for source in METRIC_SOURCES {
         for literal in source.split('"').skip(1).step_by(2) {

@@ -157,3 +157,42 @@ fn the_gateway_counts_unknown_tenants() {
     assert_eq!(seen.requests, expected);
     assert_eq!(seen.body_bytes, vec![BODY.len() as f64]);
 }
+
+/// Issue 23: the signing lag of an accepted `DT-Asymmetric-Signature` request is the
+/// layer's clock minus the token's `iat` in whole seconds; an `iat` ahead within the
+/// leeway gives 0; a refused token and an HMAC-only request record none.
+#[cfg(feature = "asymmetric")]
+#[test]
+fn the_signing_lag_is_read_on_the_layers_clock() {
+    use std::time::{Duration, UNIX_EPOCH};
+    use tower_dt_signature::testing::{AsymmetricSignOptions, AsymmetricSigner};
+
+    let signer = AsymmetricSigner::generate();
+    let snapshotter = with_recorder(|| async {
+        let verifier = Verifier::asymmetric(signer.dt_keys(), signer.org_id());
+        let layer = DtSignatureLayer::from(verifier)
+            .clock(|| UNIX_EPOCH + Duration::from_millis(NOW * 1000 + 900));
+        let service = layer.layer(Recorder::default());
+        for (iat, status) in [
+            (NOW - 42, StatusCode::OK),
+            (NOW + 30, StatusCode::OK),
+            (NOW - 3600, StatusCode::BAD_REQUEST),
+        ] {
+            let token = signer.sign_with(BODY, &AsymmetricSignOptions::new().iat(iat));
+            let request = Request::post("/")
+                .header("dt-asymmetric-signature", token)
+                .body(Full::new(Bytes::from_static(BODY)))
+                .unwrap();
+            assert_eq!(call(&service, request).await.status(), status, "iat {iat}");
+        }
+    });
+    let mut lags = Vec::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        if let ("dt_signature_signing_lag_seconds", DebugValue::Histogram(values)) =
+            (key.key().name(), value)
+        {
+            lags = values.into_iter().map(|v| v.0).collect();
+        }
+    }
+    assert_eq!(lags, [42.0, 0.0]);
+}

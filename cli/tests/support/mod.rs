@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a part
 
 pub mod bin;
+pub mod promtool;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
