@@ -22,6 +22,7 @@ pub const SCHEMA_TABLE: &str = "dt_schema";
 pub const MIN_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The error of a store whose schema is newer than this build's.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn too_new(found: i64) -> crate::StoreError {
     crate::StoreError::new(
         crate::StoreErrorKind::SchemaTooNew,
