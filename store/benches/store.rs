@@ -558,11 +558,7 @@ impl ServerProcess {
 
     /// User + system CPU time used so far, all threads.
     fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+        support::process_cpu_time(self.child.id())
     }
 }
 
