@@ -170,6 +170,9 @@ mod backend;
 mod deadline;
 mod error;
 mod meter;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 mod outcome;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -186,6 +189,8 @@ pub use backend::{Backend, BoxFuture, Put};
 pub use deadline::{AnswerBy, Deadline, DeadlineFuture, DeadlineLayer, DEFAULT_DEADLINE};
 pub use error::{StoreError, StoreErrorKind};
 pub use meter::describe_metrics;
+#[cfg(feature = "nats")]
+pub use nats::{NatsStorage, NatsStore, NatsStoreBuilder};
 pub use outcome::{StoreOutcome, StoreReport};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
