@@ -469,13 +469,38 @@ impl Target {
                 config_error(format!("NATS credentials file {}: {error}", path.display()))
             })?;
         }
-        if self.tls {
-            options = options
-                .require_tls(true)
-                .tls_client_config(tls_config(self.ca.as_deref())?);
-        }
+        // Always a configuration of ours, even for nats://: a server that asks for TLS
+        // would otherwise make async-nats call `ClientConfig::builder()`, which lets
+        // rustls install a process-wide provider from its features (or panic with two).
+        options = options
+            .require_tls(self.tls)
+            .tls_client_config(tls_config(self.ca.as_deref())?);
         Ok(options)
     }
+}
+
+/// Whether a failed connection is the server (or its certificate) refusing us, which
+/// waiting does not mend: refused credentials, a TLS setup or certificate that fails.
+fn refuses_us(error: &async_nats::ConnectError) -> bool {
+    use async_nats::ConnectErrorKind as Kind;
+    if matches!(
+        error.kind(),
+        Kind::AuthorizationViolation | Kind::Authentication | Kind::Tls
+    ) {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let io_rustls = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>());
+        if io_rustls || cause.is::<rustls::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A rustls client configuration with the `ring` provider named explicitly (never the
@@ -664,13 +689,7 @@ impl NatsStoreBuilder {
         let once = target.options(self.connect_timeout, false).await?;
         let client = match once.connect(target.servers.clone()).await {
             Ok(client) => client,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    async_nats::ConnectErrorKind::AuthorizationViolation
-                        | async_nats::ConnectErrorKind::Tls
-                ) =>
-            {
+            Err(error) if refuses_us(&error) => {
                 return Err(config_error(format!("NATS {}: {error}", target.place)))
             }
             Err(error) => {

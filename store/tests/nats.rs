@@ -617,3 +617,55 @@ async fn a_body_that_is_not_an_event_and_odd_tenants_and_devices() {
         odd_device
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_file_and_a_plain_url_to_a_tls_server() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dt-store test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert_pem, leaf.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let server = NatsServer::start_with(NatsOptions {
+        extra_config: format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            cert_pem.display(),
+            key_pem.display()
+        ),
+        ..Default::default()
+    });
+    let url = format!("tls://127.0.0.1:{}?ca={}", server.port(), ca_pem.display());
+    let store = NatsStore::connect(url).await.unwrap();
+    store.ready().await.unwrap();
+    let service = stack(DtStore::new(store));
+    let body = event("tls-1", "d1", "touch", "2026-12-07T10:00:00Z");
+    assert_eq!(send(&service, signed(&body)).await.status, StatusCode::OK);
+    // The platform's roots do not know this CA: refused, as bad configuration.
+    let untrusted = NatsStore::connect(format!("tls://127.0.0.1:{}", server.port()))
+        .await
+        .unwrap_err();
+    assert_eq!(untrusted.kind(), StoreErrorKind::Config, "{untrusted}");
+    // A client of our own to read back: TLS with the CA.
+    let client = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(ca_pem.clone())
+        .connect(format!("tls://127.0.0.1:{}", server.port()))
+        .await
+        .unwrap();
+    assert_eq!(messages(&client, STREAM).await[0].payload, body);
+}

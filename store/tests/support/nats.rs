@@ -23,6 +23,8 @@ pub struct NatsOptions {
     pub auth: bool,
     /// The server's `max_payload`, when not its default (1 MiB).
     pub max_payload: Option<usize>,
+    /// More of the server's configuration file (e.g. a `tls { ... }` block).
+    pub extra_config: String,
 }
 
 pub struct NatsServer {
@@ -77,6 +79,8 @@ impl NatsServer {
         if let Some(max_payload) = self.options.max_payload {
             config.push_str(&format!("max_payload: {max_payload}\n"));
         }
+        config.push_str(&self.options.extra_config);
+        config.push('\n');
         if self.options.auth {
             config.push_str(&format!(
                 "authorization {{\n  user: \"{USER}\"\n  password: \"{PASSWORD}\"\n}}\n"
