@@ -39,12 +39,18 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | [`SqliteStore`] | `sqlite` (default) | `sqlite:PATH` | the batch's WAL fsync (`synchronous=FULL`) | yes | yes, on a disk that honours fsync |
 //! | `PostgresStore` | `postgres` | `postgres://...` | the commit (the server's `synchronous_commit`, never turned off here) | yes | yes with `synchronous_commit=on` (the default); with standbys, as the server is configured |
+//! | `NatsStore` | `nats` | `nats://...`, `tls://...` | JetStream's publish acknowledgement (a quorum of the stream's replicas stored it), then the `dt_latest` update | yes (a `nats-server` crash too: the message is in the page cache) | with 3 replicas on separate machines, yes unless two fail at once; a single server loses the last `sync_interval` (2 min) unless `sync_interval: always` (see the `nats` module) |
 //!
 //! Every failure (the database gone, a full disk, a missed deadline, a crash before the
 //! commit) is answered `503` or not at all, so DT retries; a write that commits after
 //! its request got `503` makes the retry a duplicate, answered `200`.
 //!
 //! # Exactly once, newest last
+//!
+//! The rules below are the SQL stores' words; `NatsStore`
+//! (feature `nats`) keeps the same ones on a JetStream stream (one message per
+//! (tenant, key), refused by the server itself for as long as the stream keeps the first)
+//! and a key-value bucket `dt_latest`: see its module docs.
 //!
 //! - One row per (tenant, `event.eventId`) in `dt_event`: the backend's unique key, so a
 //!   duplicate is answered `200` and adds no row, however close together the copies
@@ -78,8 +84,8 @@
 //! | `dt_store_event_age_seconds` | histogram | - | every `200` to an event: the store's clock ([`DtStore::clock`]) minus `event.timestamp`; an event from the future is recorded as 0 |
 //! | `dt_store_event_from_future_total` | counter | - | events whose `event.timestamp` was ahead of the store's clock (the sender's clock ahead) |
 //! | `dt_store_last_accepted_timestamp_seconds` | gauge | `tenant`: the gateway's tenant, or [`DEFAULT_TENANT`] (`-`) without a gateway or with [`DtStore::tenant_label`] off | the Unix time (store's clock) of the last `200` to a verified request |
-//! | `dt_store_commit_seconds` | histogram | `backend`: `sqlite`, `postgres` | every committed write transaction, its fsync included: one per batch on SQLite (group commit), one per request on PostgreSQL |
-//! | `dt_store_batch_size` | histogram | `backend`: `sqlite`, `postgres` | requests per committed transaction (always 1 on PostgreSQL) |
+//! | `dt_store_commit_seconds` | histogram | `backend`: `sqlite`, `postgres`, `nats` | every committed write transaction, its fsync included: one per batch on SQLite (group commit), one per request on PostgreSQL; on NATS each new message's publish until JetStream's acknowledgement |
+//! | `dt_store_batch_size` | histogram | `backend`: `sqlite`, `postgres`, `nats` | requests per committed transaction (always 1 on PostgreSQL and NATS) |
 //!
 //! [`describe_metrics`] gives each its help text and unit (call it once after installing
 //! the recorder). The tenant label only takes the values of the tenants a gateway

@@ -53,6 +53,48 @@
 //! headers: the body has it. That bounds the headers, so the largest message is known
 //! before the first request ([`HEADER_ALLOWANCE`]).
 //!
+//! # Consuming
+//!
+//! A durable pull consumer reads the stream at its own pace, on as many machines as
+//! needed (the server spreads the messages among them), and acknowledges each message
+//! once it is handled; an unacknowledged message is delivered again after `ack_wait`. So
+//! a consumer is at least once: key what it does on `Dt-Event-Key` (or `Dt-Event-Id`).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use async_nats::jetstream::{self, consumer::pull};
+//! use futures_util::StreamExt;
+//!
+//! # async fn handle(_body: &[u8]) -> Result<(), async_nats::Error> { Ok(()) }
+//! # async fn consume() -> Result<(), async_nats::Error> {
+//! let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+//! let stream = jetstream::new(client).get_stream("DT_EVENTS").await?;
+//! let consumer = stream
+//!     .get_or_create_consumer(
+//!         "temperature-processor",
+//!         pull::Config {
+//!             durable_name: Some("temperature-processor".into()),
+//!             filter_subject: "dt.*.temperature.>".into(),
+//!             ack_wait: Duration::from_secs(60),
+//!             ..Default::default()
+//!         },
+//!     )
+//!     .await?;
+//! let mut messages = consumer.messages().await?;
+//! while let Some(message) = messages.next().await {
+//!     let message = message?;
+//!     // The body, byte for byte as DT sent it; the store's fields are headers.
+//!     let event_id = message.headers.as_ref().and_then(|h| h.get("Dt-Event-Id"));
+//!     tracing::info!(?event_id, subject = %message.subject, "event");
+//!     handle(&message.payload).await?;
+//!     // Acknowledged once handled (double_ack waits for the server's confirmation).
+//!     message.double_ack().await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Exactly once over DT's whole retry window
 //!
 //! DT retries an event for up to 12 hours. The store publishes each message with
@@ -1086,6 +1128,7 @@ impl Inner {
     async fn publish(&self, ready: &Ready, record: &EventRecord) -> Result<Published, StoreError> {
         let subject = subject_of(&self.settings.prefix, record);
         let headers = headers_of(record, &self.settings.stream);
+        let start = std::time::Instant::now();
         let ack = self
             .js
             .publish_with_headers(subject, headers, record.body.clone())
@@ -1093,7 +1136,11 @@ impl Inner {
             .map_err(|error| unavailable(&self.place, "publish", error))?;
         match ack.await {
             Ok(ack) if ack.duplicate => Ok(Published::Copy(Some(ack.sequence))),
-            Ok(_) => Ok(Published::New),
+            Ok(_) => {
+                // The publish up to its acknowledgement: JetStream's "commit".
+                crate::meter::committed("nats", 1, start.elapsed());
+                Ok(Published::New)
+            }
             Err(error) => {
                 use jetstream::context::PublishErrorKind as Kind;
                 match error.kind() {

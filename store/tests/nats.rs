@@ -669,3 +669,56 @@ async fn tls_with_a_ca_file_and_a_plain_url_to_a_tls_server() {
         .unwrap();
     assert_eq!(messages(&client, STREAM).await[0].payload, body);
 }
+
+/// The crate docs' consumer, against the real server: every event once, acknowledged,
+/// and a second run of the same durable consumer gets nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_pull_consumer_reads_each_event_once_and_acknowledges() {
+    use async_nats::jetstream::{self, consumer::pull};
+    use futures_util::StreamExt;
+    let server = NatsServer::start();
+    let service = stack(DtStore::new(store(&server).await));
+    let mut sent = Vec::new();
+    for n in 0..10 {
+        let event_type = if n % 2 == 0 { "temperature" } else { "touch" };
+        let body = event(&format!("k-{n}"), "d1", event_type, "2026-12-07T10:00:00Z");
+        assert_eq!(send(&service, signed(&body)).await.status, StatusCode::OK);
+        // and a copy of each: never a second message
+        send(&service, signed(&body)).await;
+        if event_type == "temperature" {
+            sent.push(body);
+        }
+    }
+    let client = server.client().await;
+    let stream = jetstream::new(client).get_stream(STREAM).await.unwrap();
+    let config = pull::Config {
+        durable_name: Some("temperature-processor".into()),
+        filter_subject: "dt.*.temperature.>".into(),
+        ack_wait: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer("temperature-processor", config.clone())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("a message within 10 s")
+            .unwrap()
+            .unwrap();
+        got.push(message.payload.clone());
+        message.double_ack().await.unwrap();
+    }
+    assert_eq!(got, sent, "each temperature event once, in order");
+    drop(messages);
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer("temperature-processor", config)
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.num_pending, 0, "nothing left");
+    assert_eq!(info.num_ack_pending, 0, "everything acknowledged");
+}
