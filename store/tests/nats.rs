@@ -722,3 +722,33 @@ async fn a_durable_pull_consumer_reads_each_event_once_and_acknowledges() {
     assert_eq!(info.num_pending, 0, "nothing left");
     assert_eq!(info.num_ack_pending, 0, "everything acknowledged");
 }
+
+/// The README's consumer is the module docs' one, which `cargo test` compiles.
+#[test]
+fn the_readmes_consumer_is_the_compiled_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    let docs = std::fs::read_to_string(root.join("src/nats.rs")).unwrap();
+    let start = "use async_nats::jetstream::{self, consumer::pull};";
+    let readme_block: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| *line != start)
+        .take_while(|line| *line != "```")
+        .collect();
+    let docs_block: Vec<&str> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .skip_while(|line| *line != start)
+        .take_while(|line| *line != "```")
+        .filter(|line| {
+            !line.starts_with("# ") && !line.starts_with("use std::time") && !line.is_empty()
+        })
+        .collect();
+    let readme_block: Vec<&str> = readme_block
+        .into_iter()
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert!(readme_block.len() > 20, "the README has the consumer");
+    assert_eq!(readme_block, docs_block);
+}
