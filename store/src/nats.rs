@@ -210,15 +210,23 @@
 //!   platform's roots or that CA;
 //! - several servers of a cluster, separated by commas.
 //!
-//! # rustls
+//! # rustls: pick the provider your build has
 //!
-//! async-nats needs a rustls crypto provider, and takes `ring` here (its own default).
-//! This turns on rustls's `ring` feature in builds that enable `nats`. The store never
-//! relies on rustls's process-wide default provider: it gives async-nats a TLS
-//! configuration built with `ring` explicitly, so a build whose rustls also has
-//! `aws-lc-rs` (two providers, where `ClientConfig::builder()` panics) still connects.
-//! Other code of such a build that calls `ClientConfig::builder()` must install a default
-//! provider first, as rustls documents; `tower-dt-signature` never calls it.
+//! async-nats needs a rustls crypto provider and can take `ring` or `aws-lc-rs`. This
+//! crate never picks one for you, since a second provider in a build makes rustls refuse
+//! to choose (`ClientConfig::builder()` panics): enable `nats-ring` or `nats-aws-lc-rs`,
+//! the one your build's rustls already has (rustls's own default is `aws-lc-rs`; a build
+//! with no TLS yet can take either). Each implies `nats`; `nats` alone does not build.
+//!
+//! The store never relies on rustls's process-wide default either: it hands async-nats a
+//! TLS configuration with the chosen provider named (even for `nats://`, since a server
+//! may ask for TLS), so it connects in a build with both providers too.
+
+#[cfg(not(any(feature = "nats-ring", feature = "nats-aws-lc-rs")))]
+compile_error!(
+    "tower-dt-store's `nats` needs a rustls provider for async-nats: enable `nats-ring` or \
+     `nats-aws-lc-rs`, the one your build's rustls already uses (rustls's default is aws-lc-rs)"
+);
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -569,6 +577,11 @@ fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Stor
             roots.add_parsable_certificates(found.certs);
         }
     }
+    // The provider the build chose for async-nats (aws-lc-rs when both are on, as rustls
+    // itself prefers it).
+    #[cfg(feature = "nats-aws-lc-rs")]
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(all(feature = "nats-ring", not(feature = "nats-aws-lc-rs")))]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
