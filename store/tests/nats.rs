@@ -661,9 +661,22 @@ async fn tls_with_a_ca_file_and_a_plain_url_to_a_tls_server() {
         .unwrap_err();
     assert_eq!(untrusted.kind(), StoreErrorKind::Config, "{untrusted}");
     // A client of our own to read back: TLS with the CA.
+    // (Its own TLS configuration with a provider named: async-nats would otherwise call
+    // `ClientConfig::builder()`, which panics in an --all-features build, two providers.)
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca.der().to_vec()))
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let client = async_nats::ConnectOptions::new()
         .require_tls(true)
-        .add_root_certificates(ca_pem.clone())
+        .tls_client_config(tls)
         .connect(format!("tls://127.0.0.1:{}", server.port()))
         .await
         .unwrap();
