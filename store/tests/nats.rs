@@ -19,6 +19,26 @@ use tower_dt_store::{Backend, DtStore, NatsStore, StoreErrorKind, StoreOutcome};
 const STREAM: &str = "DT_EVENTS";
 const BUCKET: &str = "dt_latest";
 
+/// Sends `body` as DT retries it, every 100 ms for 10 s at most, until it gets a 200.
+async fn retry_until_ok<S>(service: &S, body: &Bytes)
+where
+    S: tower::Service<
+            http::Request<http_body_util::Full<Bytes>>,
+            Response = http::Response<http_body_util::Full<Bytes>>,
+        > + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let mut answer = send(service, signed(body)).await;
+    for _ in 0..100 {
+        if answer.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = send(service, signed(body)).await;
+    }
+    panic!("no 200 in 10 s: {} {}", answer.status, answer.text);
+}
+
 async fn store(server: &NatsServer) -> NatsStore {
     NatsStore::connect(server.url()).await.unwrap()
 }
@@ -310,15 +330,7 @@ async fn the_server_stopped_answers_503_and_restarted_keeps_every_event_once() {
 
     server.start_again();
     // The client reconnects on its own; DT's retries then get through.
-    let mut answer = send(&service, signed(&during)).await;
-    for _ in 0..100 {
-        if answer.status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        answer = send(&service, signed(&during)).await;
-    }
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    retry_until_ok(&service, &during).await;
     store.ready().await.unwrap();
     // A copy of the event from before the restart is still known.
     let again = send(&service, signed(&before)).await;
@@ -351,15 +363,7 @@ async fn a_store_started_before_the_server_connects_when_it_comes() {
     server.start_again();
     let service = stack(DtStore::new(store.clone()));
     let body = event("late-server", "d1", "touch", "2026-12-07T10:00:00Z");
-    let mut answer = send(&service, signed(&body)).await;
-    for _ in 0..100 {
-        if answer.status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        answer = send(&service, signed(&body)).await;
-    }
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    retry_until_ok(&service, &body).await;
     let client = server.client().await;
     assert_eq!(messages(&client, STREAM).await.len(), 1);
 }
