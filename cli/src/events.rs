@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use tower_dt_store::nats::{DEFAULT_LATEST_BUCKET, DEFAULT_STREAM};
 use tower_dt_store::{SqliteStore, Summary};
 
 use crate::store_url::{self, StoreUrl};
@@ -18,14 +19,16 @@ Examples:
     dt-signature events --store sqlite:/var/lib/dt/events.db --json
 
 It reads the store and changes nothing (SQLite: a read-only connection, beside a running
-serve). Exit status: 0, or 2 for a store that cannot be read."#;
+serve). A NATS stream (DT_STORE=nats://...) is a queue: it keeps no counts to show, and
+its events are read by a consumer (the README's "NATS JetStream" has one); this command
+says so. Exit status: 0, or 2 for a store that cannot be read or listed."#;
 
 /// The options of `dt-signature events`.
 #[derive(Debug, clap::Args)]
 #[command(about = "Show what the store holds: events per type, the newest per device", long_about = EVENTS_HELP)]
 pub struct Args {
     /// The store, as `serve` takes it: sqlite:PATH or postgres://... Default
-    /// sqlite:dt-events.db.
+    /// sqlite:dt-events.db. (A nats:// stream cannot be listed: read it with a consumer.)
     #[arg(long, env = "DT_STORE", value_name = "STORE")]
     store: Option<String>,
 
@@ -49,10 +52,16 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let summary = match &url {
         StoreUrl::Sqlite(path) => SqliteStore::read_summary(path).await,
-        StoreUrl::Postgres(_) => match url.open().await {
-            Ok(store) => store.summary().await,
+        StoreUrl::Postgres(_) => match url.open(None).await {
+            Ok(store) => store.backend.summary().await,
             Err(error) => Err(error),
         },
+        // Never connected: a queue has nothing to list (`Backend::summary` is
+        // `Unsupported`), and opening the store would create its stream and bucket.
+        StoreUrl::Nats(_) => {
+            eprintln!("{NAME}: {}", queue_cannot_be_listed(&url));
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let summary = match summary {
         Ok(summary) => summary,
@@ -70,6 +79,14 @@ pub async fn run(args: Args) -> ExitCode {
         print!("{}", render(&url.redacted(), &summary));
     }
     ExitCode::SUCCESS
+}
+
+/// Why a NATS stream shows nothing here, and where its events are read instead.
+fn queue_cannot_be_listed(url: &StoreUrl) -> String {
+    format!(
+        "{} is a queue (a NATS stream), which cannot be listed: read its events with a JetStream consumer (a durable pull consumer on stream {DEFAULT_STREAM}, as in the README's \"NATS JetStream\"), see its totals with `nats stream info {DEFAULT_STREAM}`, and the newest per device with `nats kv ls {DEFAULT_LATEST_BUCKET}`",
+        url.redacted()
+    )
 }
 
 fn plural(count: u64, one: &str, many: &str) -> String {

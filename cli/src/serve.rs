@@ -40,10 +40,22 @@ const SERVE_HELP: &str = r#"Receive DT's Data Connector events, verify them, sto
 
 POST / takes DT's pushes: each is verified (DT_SIGNATURE_SCHEME: X-Dt-Signature under
 DT_SIGNATURE_SECRET, DT-Asymmetric-Signature under DT's keys for DT_ORG_ID), stored in
-DT_STORE (one row per event id, the newest per device and type in dt_latest) and answered
-200 once durable; a refusal is 400 (413 over --max-body-size), a store failure or a
-missed --deadline 503, so that DT retries. GET /ready is 200 once DT's keys are loaded
-and the store answers, else 503 with the reason. GET /metrics is Prometheus' text.
+DT_STORE (one row per event id, the newest per device and type in dt_latest; on NATS
+one JetStream message per event id, which your consumers read) and answered 200 once
+durable; a refusal is 400 (413 over --max-body-size), a store failure or a missed
+--deadline 503, so that DT retries. GET /ready is 200 once DT's keys are loaded and the
+store answers, else 503 with the reason. GET /metrics is Prometheus' text.
+
+DT_STORE is one of:
+
+    sqlite:PATH                                 (default sqlite:dt-events.db)
+    postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    nats://[USER:PASSWORD@]HOST:PORT[,nats://HOST:PORT...][?creds=FILE]
+    tls://[USER:PASSWORD@]HOST:PORT[?ca=FILE]   (NATS over TLS)
+
+On NATS the stream DT_EVENTS (subjects dt.>) is created when missing, and the body limit
+follows the server's max_payload: without --max-body-size it is the smaller of 1 MiB and
+max_payload minus 16 KiB for the headers; a --max-body-size that does not fit exits 2.
 
 Every option has an environment variable, which the flag overrides. DT only pushes to
 HTTPS: run this behind a TLS proxy (see the README's "Serving HTTPS").
@@ -52,6 +64,7 @@ Examples:
 
     DT_SIGNATURE_SECRET=change-me dt-signature serve
     DT_SIGNATURE_SECRET=change-me DT_STORE=postgres://dt@127.0.0.1/dt dt-signature serve --port 9000
+    DT_SIGNATURE_SECRET=change-me DT_STORE=nats://dt:secret@127.0.0.1:4222 dt-signature serve
     DT_SIGNATURE_SCHEME=asymmetric DT_ORG_ID=<your org id> dt-signature serve
 
 SIGTERM or Ctrl-C stops accepting, answers what is in flight, commits what is queued,
@@ -96,7 +109,8 @@ pub struct Args {
     issuer: Option<String>,
 
     /// Where events are stored: sqlite:PATH (default sqlite:dt-events.db, in the working
-    /// directory) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    /// directory), postgres://USER[:PASSWORD]@HOST[:PORT]/DB, or a NATS JetStream stream:
+    /// nats://[USER:PASSWORD@]HOST:PORT[?creds=FILE], tls://HOST:PORT[?ca=FILE].
     #[arg(long, env = "DT_STORE", value_name = "STORE")]
     store: Option<String>,
 
@@ -108,9 +122,10 @@ pub struct Args {
     #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
     host: IpAddr,
 
-    /// The largest body accepted, in bytes (413 above it).
-    #[arg(long, default_value_t = tower_dt_signature::consts::DEFAULT_MAX_BODY_SIZE, value_name = "BYTES")]
-    max_body_size: usize,
+    /// The largest body accepted, in bytes (413 above it). Default 1048576 (1 MiB), or
+    /// what the store can take when that is less (NATS: max_payload minus 16 KiB).
+    #[arg(long, value_name = "BYTES")]
+    max_body_size: Option<usize>,
 
     /// Seconds from a request's head to its answer: past it the answer is 503, never a
     /// late 200. DT gives up at 10 s; the default leaves 2 s for the network and a proxy.
@@ -187,7 +202,6 @@ async fn start(args: Args) -> Result<ExitCode, Refusal> {
     let (layer, readiness) = config::read(var)
         .and_then(|config| config::layer(&config))
         .map_err(Refusal::Config)?;
-    let layer = layer.max_body_size(args.max_body_size);
     let port = match args.port.as_deref().filter(|port| !port.is_empty()) {
         None => 8080,
         Some(text) => text
@@ -200,13 +214,18 @@ async fn start(args: Args) -> Result<ExitCode, Refusal> {
         .filter(|store| !store.is_empty())
         .unwrap_or_else(|| store_url::DEFAULT.to_owned());
     let url = StoreUrl::parse(&store).map_err(Refusal::Config)?;
-    let backend = url.open().await.map_err(|error| match error.kind() {
-        StoreErrorKind::Config | StoreErrorKind::SchemaTooNew => {
-            Refusal::Config(format!("DT_STORE={}: {error}", url.redacted()))
-        }
-        _ => Refusal::Failed(format!("DT_STORE={}: {error}", url.redacted())),
-    })?;
-    let backend: Arc<Box<dyn Backend>> = Arc::new(backend);
+    let opened = url
+        .open(args.max_body_size)
+        .await
+        .map_err(|error| match error.kind() {
+            StoreErrorKind::Config | StoreErrorKind::SchemaTooNew => {
+                Refusal::Config(format!("DT_STORE={}: {error}", url.redacted()))
+            }
+            _ => Refusal::Failed(format!("DT_STORE={}: {error}", url.redacted())),
+        })?;
+    let max_body_size = body_limit(args.max_body_size, &url, &opened);
+    let layer = layer.max_body_size(max_body_size);
+    let backend: Arc<Box<dyn Backend>> = Arc::new(opened.backend);
 
     let metrics = recorder()
         .and_then(PrometheusBuilder::install_recorder)
@@ -249,7 +268,7 @@ async fn start(args: Args) -> Result<ExitCode, Refusal> {
     // must stop the receiver cleanly.
     let shutdown = shutdown_signal().map_err(Refusal::Failed)?;
     info!(
-        "listening on http://{local}, storing into {} (deadline {:?})",
+        "listening on http://{local}, storing into {} (deadline {:?}, bodies up to {max_body_size} bytes)",
         backend.describe(),
         args.deadline
     );
@@ -261,6 +280,41 @@ async fn start(args: Args) -> Result<ExitCode, Refusal> {
     backend.close().await;
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The layer's body limit: the one the user set (a store with a limit of its own already
+/// refused it if it does not fit), else the default, lowered to what the store can keep.
+/// A NATS server that has not answered yet has not said its `max_payload`: then NATS's
+/// default (1 MiB) is assumed, and said.
+fn body_limit(explicit: Option<usize>, url: &StoreUrl, opened: &store_url::Opened) -> usize {
+    use tower_dt_signature::consts::DEFAULT_MAX_BODY_SIZE;
+    use tower_dt_store::nats::HEADER_ALLOWANCE;
+    /// nats-server's own default `max_payload`.
+    const NATS_DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+    if let Some(explicit) = explicit {
+        return explicit;
+    }
+    match opened.max_body_size {
+        Some(room) if room < DEFAULT_MAX_BODY_SIZE => {
+            info!(
+                max_body_size = room,
+                "the body limit follows the store: {} bytes, its max_payload ({} bytes) minus {HEADER_ALLOWANCE} for the headers (--max-body-size sets another that fits)",
+                room,
+                room + HEADER_ALLOWANCE
+            );
+            room
+        }
+        Some(_) => DEFAULT_MAX_BODY_SIZE,
+        None if url.is_queue() => {
+            let assumed = DEFAULT_MAX_BODY_SIZE.min(NATS_DEFAULT_MAX_PAYLOAD - HEADER_ALLOWANCE);
+            warn!(
+                max_body_size = assumed,
+                "NATS has not answered yet, so its max_payload is not known: bodies up to {assumed} bytes (NATS's default max_payload minus {HEADER_ALLOWANCE} for the headers); if the server's is smaller, larger bodies get 503: set --max-body-size to fit it"
+            );
+            assumed
+        }
+        None => DEFAULT_MAX_BODY_SIZE,
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
