@@ -93,6 +93,8 @@ impl NatsServer {
 
     fn try_start(&mut self) -> Result<(), String> {
         let config = self.write_config();
+        // The log is appended to: only this start's lines say it is ready.
+        let earlier = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -115,7 +117,12 @@ impl NatsServer {
                 self.child = None;
                 return Err(format!("exited {status}: {}", self.log()));
             }
-            if self.log().contains("Server is ready") {
+            if self
+                .log()
+                .get(earlier..)
+                .unwrap_or("")
+                .contains("Server is ready")
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
