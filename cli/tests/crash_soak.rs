@@ -1,17 +1,24 @@
-//! A crash soak of `dt-signature serve`, on SQLite and on PostgreSQL: a DT-like sender
-//! (every non-2xx and every dropped connection retried, duplicates sent at once and later,
-//! timestamps out of order) delivers thousands of events while `serve` is SIGKILLed and
-//! restarted twice; in the PostgreSQL run the database is SIGKILLed too, at the second
-//! kill. After each kill the store is read back: every event that got a 2xx before the
-//! kill is in it. At the end every event is stored exactly once, with its exact bytes,
+//! A crash soak of `dt-signature serve`, on SQLite, on PostgreSQL and on NATS JetStream: a
+//! DT-like sender (every non-2xx and every dropped connection retried, duplicates sent at
+//! once and later, timestamps out of order) delivers thousands of events while `serve` is
+//! SIGKILLed and restarted twice; in the PostgreSQL run the database is SIGKILLed too,
+//! after the second kill. In the NATS run both `serve` and `nats-server` are SIGKILLed and
+//! restarted, three times each at moments drawn from the seed, and once both together
+//! (`serve` then starts while NATS is still down). After each kill the store is read
+//! back: every event that got a 2xx before the kill is in it. At the end every event is
+//! stored exactly once, with its exact bytes (on NATS, as a consumer reads the stream),
 //! and `dt_latest` holds the newest of each device.
 //!
-//! Bounded: about 10 s here; it fails past 120 s. Its figures:
-//! `cargo test -p dt-signature-cli --test crash_soak -- --nocapture` (SOAK_SEED=N picks
-//! the shuffle; SECURITY.md has five runs).
+//! Bounded: about 10 s here for each store (debug build); it fails past 120 s per 3,000
+//! events. Its figures: `cargo test -p dt-signature-cli --test crash_soak --
+//! --nocapture` (SOAK_SEED=N picks the shuffle and the moments of the kills, SOAK_EVENTS=N
+//! sends N events instead of 3,000, SOAK_KILLS=N kills each of the NATS run's processes N
+//! times instead of 3; SECURITY.md has five runs of each).
 
 mod support;
 
+#[path = "../../store/tests/support/nats.rs"]
+mod nats_support;
 #[path = "../../store/tests/support/postgres.rs"]
 mod postgres;
 
@@ -30,7 +37,16 @@ use tower_dt_signature::testing::Signer;
 const EVENTS: usize = 3000;
 const WORKERS: usize = 16;
 const DEVICES: usize = 40;
+/// How long the default run may take; a longer one (SOAK_EVENTS) gets as much per event.
 const GIVE_UP: Duration = Duration::from_secs(120);
+
+/// A whole number from the environment, else `default`.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A small deterministic generator (xorshift64*): the run is reproducible by its seed.
 struct Rng(u64);
@@ -80,10 +96,24 @@ fn deliver(addr: SocketAddr, body: &[u8]) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("no status line"))
 }
 
+/// When the run started, and when it gives up.
+#[derive(Clone, Copy)]
+struct Clock {
+    started: Instant,
+    give_up: Duration,
+}
+
+impl Clock {
+    fn check(&self, what: &str) {
+        let Self { started, give_up } = self;
+        assert!(started.elapsed() < *give_up, "{what} within {give_up:?}");
+    }
+}
+
 /// Delivers `body` until it gets a 2xx, as DT retries (short pauses: scaled down).
-fn until_2xx(addr: SocketAddr, body: &[u8], counts: &Counts, started: Instant) {
+fn until_2xx(addr: SocketAddr, body: &[u8], counts: &Counts, clock: Clock) {
     loop {
-        assert!(started.elapsed() < GIVE_UP, "no 2xx within {GIVE_UP:?}");
+        clock.check("no 2xx");
         counts.requests.fetch_add(1, Ordering::Relaxed);
         match deliver(addr, body) {
             Ok(status) if (200..300).contains(&status) => {
@@ -97,6 +127,32 @@ fn until_2xx(addr: SocketAddr, body: &[u8], counts: &Counts, started: Instant) {
     }
 }
 
+/// What a kill SIGKILLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Crash {
+    /// `serve`, restarted at once.
+    Serve,
+    /// The store's server (PostgreSQL, nats-server) while `serve` runs on.
+    Server,
+    /// Both; `serve` is restarted first, while its store is still down.
+    Both,
+}
+
+impl std::fmt::Display for Crash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Serve => "serve",
+            Self::Server => "server",
+            Self::Both => "both",
+        })
+    }
+}
+
+/// SIGKILL `serve` once a sixth of the events are acknowledged, then at a half.
+fn serve_twice(events: usize) -> Vec<(usize, Crash)> {
+    vec![(events / 6, Crash::Serve), (events / 2, Crash::Serve)]
+}
+
 /// Where the soak stores, and how it reads the store back.
 trait Target {
     /// `DT_STORE`.
@@ -105,12 +161,14 @@ trait Target {
     fn rows(&self) -> Vec<(String, Vec<u8>)>;
     /// The `event_id` of `dt_latest` for a device's temperature events.
     fn latest(&self, device: &str) -> String;
-    /// Whether there is a database server to SIGKILL (SQLite has none).
-    fn has_server(&self) -> bool {
-        false
+    /// When to SIGKILL what, by the count of acknowledged events, in that order.
+    fn plan(&self, events: usize, _rng: &mut Rng) -> Vec<(usize, Crash)> {
+        serve_twice(events)
     }
-    /// SIGKILL the database server and start it again.
-    fn crash_database(&mut self) {}
+    /// SIGKILL the store's server (SQLite has none).
+    fn kill_server(&mut self) {}
+    /// Start it again on what the kill left.
+    fn start_server(&mut self) {}
 }
 
 struct Sqlite {
@@ -167,14 +225,98 @@ impl Target for Postgres {
         })
     }
 
-    fn has_server(&self) -> bool {
-        true
+    /// The database at three quarters, while `serve` runs on.
+    fn plan(&self, events: usize, _rng: &mut Rng) -> Vec<(usize, Crash)> {
+        let mut plan = serve_twice(events);
+        plan.push((events * 3 / 4, Crash::Server));
+        plan
     }
 
-    fn crash_database(&mut self) {
+    fn kill_server(&mut self) {
         self.cluster.kill();
-        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn start_server(&mut self) {
         self.cluster.start_again();
+    }
+}
+
+struct Nats {
+    server: nats_support::NatsServer,
+    kills: usize,
+}
+
+/// Every message of the stream, as a consumer reads it: an ordered pull consumer from the
+/// first message; (`Dt-Event-Key`, body) of each.
+async fn consume(client: async_nats::Client) -> Vec<(String, Vec<u8>)> {
+    use async_nats::jetstream::{self, consumer::pull};
+    use futures_util::StreamExt;
+    let mut stream = jetstream::new(client)
+        .get_stream("DT_EVENTS")
+        .await
+        .unwrap();
+    let held = stream.info().await.unwrap().state.messages;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut rows = Vec::new();
+    while (rows.len() as u64) < held {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the stream's next message within 10 s")
+            .expect("the consumer's stream does not end")
+            .unwrap();
+        let key = message.headers.as_ref().and_then(|h| h.get("Dt-Event-Key"));
+        let key = key.expect("every message has Dt-Event-Key").as_str();
+        rows.push((key.to_owned(), message.payload.to_vec()));
+    }
+    rows
+}
+
+impl Target for Nats {
+    fn store(&self) -> String {
+        self.server.url()
+    }
+
+    fn rows(&self) -> Vec<(String, Vec<u8>)> {
+        block_on(async { consume(self.server.client().await).await })
+    }
+
+    fn latest(&self, device: &str) -> String {
+        let key = format!("-.temperature.{device}");
+        let body = block_on(async {
+            nats_support::kv_value(&self.server.client().await, "dt_latest", &key).await
+        })
+        .unwrap_or_else(|| panic!("no dt_latest {key}"));
+        let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        event["event"]["eventId"].as_str().unwrap().to_owned()
+    }
+
+    /// `kills` of `serve`, `kills` of nats-server and one of both, in a shuffled order at
+    /// moments drawn between a twentieth and nine tenths of the events.
+    fn plan(&self, events: usize, rng: &mut Rng) -> Vec<(usize, Crash)> {
+        let mut crashes = vec![Crash::Both];
+        crashes.extend([Crash::Serve, Crash::Server].repeat(self.kills));
+        for index in (1..crashes.len()).rev() {
+            crashes.swap(index, rng.below(index as u64 + 1) as usize);
+        }
+        let (low, high) = (events / 20, events * 9 / 10);
+        let mut moments: Vec<usize> = crashes
+            .iter()
+            .map(|_| low + rng.below((high - low) as u64 + 1) as usize)
+            .collect();
+        moments.sort_unstable();
+        moments.into_iter().zip(crashes).collect()
+    }
+
+    fn kill_server(&mut self) {
+        self.server.kill();
+    }
+
+    fn start_server(&mut self) {
+        self.server.start_again();
     }
 }
 
@@ -192,11 +334,17 @@ fn serve_and_postgres_sigkilled_lose_no_acknowledged_event_and_store_each_once()
     soak("postgres", &mut Postgres { cluster, url });
 }
 
+#[test]
+fn serve_and_nats_server_sigkilled_lose_no_acknowledged_event_and_store_each_once() {
+    let server = nats_support::NatsServer::start();
+    let kills = setting("SOAK_KILLS", 3);
+    soak("nats", &mut Nats { server, kills });
+}
+
 fn soak(name: &str, target: &mut dyn Target) {
-    let seed: u64 = std::env::var("SOAK_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or(0x5eed);
+    let seed = setting("SOAK_SEED", 0x5eed) as u64;
+    let events_sent = setting("SOAK_EVENTS", EVENTS);
+    let give_up = GIVE_UP * u32::try_from(events_sent.div_ceil(EVENTS).max(1)).unwrap();
     let mut rng = Rng(seed | 1);
     let store = target.store();
     let port = {
@@ -206,7 +354,7 @@ fn soak(name: &str, target: &mut dyn Target) {
 
     // Distinct events over a few devices, sent in shuffled order: out of order per device.
     let events: Arc<Vec<Event>> = Arc::new(
-        (0..EVENTS)
+        (0..events_sent)
             .map(|index| {
                 let timestamp_us = 1_714_557_600_000_000 + index as u64 * 1_000 + rng.below(999);
                 let seconds = timestamp_us / 1_000_000;
@@ -227,7 +375,7 @@ fn soak(name: &str, target: &mut dyn Target) {
             })
             .collect(),
     );
-    let mut order: Vec<usize> = (0..EVENTS).collect();
+    let mut order: Vec<usize> = (0..events_sent).collect();
     for index in (1..order.len()).rev() {
         order.swap(index, rng.below(index as u64 + 1) as usize);
     }
@@ -235,9 +383,16 @@ fn soak(name: &str, target: &mut dyn Target) {
     let acked = Arc::new(Mutex::new(HashSet::<usize>::new()));
     let counts = Arc::new(Counts::default());
 
+    // The kills' moments come from a generator of their own, one per seed (odd, as
+    // xorshift wants, without merging two seeds): the events and their order are the
+    // same whatever the plan.
+    let plan = target.plan(events_sent, &mut Rng(((seed << 1) | 1) ^ 0x6b10));
     let mut serve = Serve::start_on(&port, &store, &[]);
     let addr = serve.addr;
-    let started = Instant::now();
+    let clock = Clock {
+        started: Instant::now(),
+        give_up,
+    };
     let workers: Vec<_> = (0..WORKERS)
         .map(|worker| {
             let (events, queue, acked, counts) =
@@ -253,11 +408,11 @@ fn soak(name: &str, target: &mut dyn Target) {
                     0 | 1 => {
                         counts.copies.fetch_add(1, Ordering::Relaxed);
                         std::thread::scope(|scope| {
-                            scope.spawn(|| until_2xx(addr, body, &counts, started));
-                            until_2xx(addr, body, &counts, started);
+                            scope.spawn(|| until_2xx(addr, body, &counts, clock));
+                            until_2xx(addr, body, &counts, clock);
                         });
                     }
-                    _ => until_2xx(addr, body, &counts, started),
+                    _ => until_2xx(addr, body, &counts, clock),
                 }
                 let first = acked.lock().unwrap().insert(index);
                 // A copy later: back to the end of the queue, once.
@@ -270,22 +425,30 @@ fn soak(name: &str, target: &mut dyn Target) {
         .collect();
 
     let mut verified_after_kills = Vec::new();
-    // SIGKILL serve once a sixth of the events are acknowledged, then at a half; where
-    // there is a database server, SIGKILL it at three quarters while serve runs on.
-    let mut kills = vec![(EVENTS / 6, false), (EVENTS / 2, false)];
-    if target.has_server() {
-        kills.push((EVENTS * 3 / 4, true));
-    }
-    for (threshold, database) in kills {
+    let restart = || {
+        std::thread::sleep(Duration::from_millis(300));
+        let serve = Serve::start_on(&port, &store, &[]);
+        assert_eq!(serve.addr, addr);
+        serve
+    };
+    for (threshold, crash) in plan {
         while acked.lock().unwrap().len() < threshold {
-            assert!(started.elapsed() < GIVE_UP, "stuck before a kill");
+            clock.check("stuck before a kill");
             std::thread::sleep(Duration::from_millis(5));
         }
         let before: HashSet<usize> = acked.lock().unwrap().clone();
-        if database {
-            target.crash_database();
-        } else {
+        if crash != Crash::Server {
             serve.kill();
+        }
+        if crash != Crash::Serve {
+            target.kill_server();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if crash == Crash::Both {
+            serve = restart();
+        }
+        if crash != Crash::Serve {
+            target.start_server();
         }
         let in_store: HashSet<String> = target.rows().into_iter().map(|(key, _)| key).collect();
         let lost: Vec<&str> = before
@@ -297,11 +460,9 @@ fn soak(name: &str, target: &mut dyn Target) {
             lost.is_empty(),
             "acknowledged, then lost by a SIGKILL: {lost:?}"
         );
-        verified_after_kills.push(before.len());
-        if !database {
-            std::thread::sleep(Duration::from_millis(300));
-            serve = Serve::start_on(&port, &store, &[]);
-            assert_eq!(serve.addr, addr);
+        verified_after_kills.push(format!("{} ({crash})", before.len()));
+        if crash == Crash::Serve {
+            serve = restart();
         }
     }
     for worker in workers {
@@ -312,18 +473,29 @@ fn soak(name: &str, target: &mut dyn Target) {
 
     // Every event exactly once, with its exact bytes.
     let rows = target.rows();
-    assert_eq!(rows.len(), EVENTS, "one row per event");
     let by_id: HashMap<&str, &Event> = events
         .iter()
         .map(|event| (event.id.as_str(), event))
         .collect();
     let mut seen = HashSet::new();
+    let twice: Vec<&str> = rows
+        .iter()
+        .filter(|(key, _)| !seen.insert(key.as_str()))
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let missing: Vec<&str> = events
+        .iter()
+        .map(|event| event.id.as_str())
+        .filter(|id| !seen.contains(id))
+        .collect();
+    assert!(twice.is_empty(), "stored twice: {twice:?}");
+    assert!(missing.is_empty(), "never stored: {missing:?}");
+    assert_eq!(rows.len(), events_sent, "one row per event");
     for (key, body) in &rows {
-        assert!(seen.insert(key.clone()), "{key} stored twice");
         assert_eq!(&by_id[key.as_str()].body, body, "{key}: the exact bytes");
     }
     // The newest per device, whatever the arrival order and the crashes.
-    for device in 0..DEVICES {
+    for device in 0..DEVICES.min(events_sent) {
         let device = format!("dev{device:02}");
         let newest = events
             .iter()
@@ -333,15 +505,16 @@ fn soak(name: &str, target: &mut dyn Target) {
         assert_eq!(target.latest(&device), newest.id, "{device}");
     }
     println!(
-        "crash soak, {name} (seed {seed:#x}): {EVENTS} events, {} requests ({} 2xx, {} non-2xx, {} no answer), {} extra copies, SIGKILLs after {:?} acknowledged events (serve, serve{}), none lost, {} rows, {:.1} s",
+        "crash soak, {name} (seed {seed:#x}): {events_sent} events, {} requests ({} 2xx, {} non-2xx, {} no answer), {} extra copies, SIGKILLs after [{}] acknowledged events, none lost, {} rows ({} twice, {} missing), {:.1} s",
         counts.requests.load(Ordering::Relaxed),
         counts.ok.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.no_answer.load(Ordering::Relaxed),
         counts.copies.load(Ordering::Relaxed),
-        verified_after_kills,
-        if name == "postgres" { ", the database" } else { "" },
+        verified_after_kills.join(", "),
         rows.len(),
-        started.elapsed().as_secs_f64()
+        twice.len(),
+        missing.len(),
+        clock.started.elapsed().as_secs_f64()
     );
 }
