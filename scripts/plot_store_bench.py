@@ -6,7 +6,9 @@
     target/plotenv/bin/python scripts/plot_store_bench.py target/store-bench.csv docs/store-bench.png
 
 Left: requests/s per server at 16 and 64 connections (each round as a dot, the bar is
-the whole run). Right: p50 and p99 latency (log scale), with the 10 ms goal of issue 21.
+the whole run). Right: p50 and p99 latency (log scale), with the 10 ms goal of issues 21
+and 22. (The CSV's last column, the bench's own nats-server's CPU per request, is not
+plotted.)
 """
 
 import csv
@@ -24,13 +26,15 @@ except ImportError:
         "target/plotenv/bin/pip install matplotlib, then run this with target/plotenv/bin/python"
     )
 
-ORDER = ["layer", "sqlite", "naive-sqlite", "postgres", "naive-postgres"]
+ORDER = ["layer", "sqlite", "naive-sqlite", "postgres", "naive-postgres", "nats", "naive-nats"]
 COLORS = {
     "layer": "#9e9e9e",
     "sqlite": "#1f77b4",
     "naive-sqlite": "#aec7e8",
     "postgres": "#2ca02c",
     "naive-postgres": "#98df8a",
+    "nats": "#ff7f0e",
+    "naive-nats": "#ffbb78",
 }
 
 
@@ -51,7 +55,7 @@ def main():
     servers = [s for s in ORDER if any((c, s) in totals for c in connections)]
     servers += sorted({s for _, s in totals} - set(servers))
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2))
     width = 0.8 / len(servers)
     for i, server in enumerate(servers):
         xs = [j + (i - (len(servers) - 1) / 2) * width for j in range(len(connections))]
@@ -65,6 +69,9 @@ def main():
                 ha="center",
                 va="bottom",
                 fontsize=7,
+                rotation=90,
+                xytext=(0, 6),
+                textcoords="offset points",
             )
         for x, c in zip(xs, connections):
             dots = rounds.get((c, server), [])
@@ -77,6 +84,7 @@ def main():
         axis.set_xticks(range(len(connections)))
         axis.set_xticklabels([f"{c} connections" for c in connections])
         axis.grid(axis="y", alpha=0.3)
+    left.margins(y=0.15)
     left.set_ylabel("requests/s (bar: whole run, dots: rounds)")
     left.set_title("Throughput, every request a distinct DT event")
     left.legend(fontsize=8)
@@ -95,7 +103,8 @@ def main():
 
         parts = []
         for a, b in [("sqlite", "layer"), ("sqlite", "naive-sqlite"),
-                     ("postgres", "layer"), ("postgres", "naive-postgres")]:
+                     ("postgres", "layer"), ("postgres", "naive-postgres"),
+                     ("nats", "layer"), ("nats", "naive-nats")]:
             if rps(a) and rps(b):
                 parts.append(f"{a}/{b} {rps(a) / rps(b):.2f}")
         if parts:

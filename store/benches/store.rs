@@ -1,13 +1,18 @@
 //! End-to-end: what storing every verified event costs, at 16 and 64 connections.
 //!
 //! ```text
-//! cargo bench -p tower-dt-store --bench store                 # the comparison, about 2 minutes
+//! cargo bench -p tower-dt-store --bench store                 # the comparison, about 3.5 minutes
 //! cargo bench -p tower-dt-store --bench store -- --quick      # 2 short rounds
 //! cargo bench -p tower-dt-store --bench store -- --no-pin     # do not pin processes to CPUs
 //! cargo bench -p tower-dt-store --bench store -- --postgres postgres://user@127.0.0.1:5433/db
 //! cargo bench -p tower-dt-store --bench store -- --no-postgres
+//! cargo bench -p tower-dt-store --features postgres,nats-ring --bench store   # + postgres, nats, naive-nats
+//! cargo bench -p tower-dt-store --features nats-ring --bench store -- --nats nats://127.0.0.1:4222
+//! cargo bench -p tower-dt-store --features nats-ring --bench store -- --no-nats
+//! cargo bench -p tower-dt-store --features nats-ring --bench store -- --servers layer,nats   # only these
 //! cargo bench -p tower-dt-store --bench store -- --csv /tmp/store-bench.csv    # default: <workspace>/target/store-bench.csv
 //! cargo bench -p tower-dt-store --bench store -- --events 1000000   # more signed events
+//! cargo bench -p tower-dt-store --bench store -- --devices 1000     # events of 1000 devices
 //! python3 scripts/plot_store_bench.py target/store-bench.csv docs/store-bench.png
 //! ```
 //!
@@ -27,30 +32,63 @@
 //! - `naive-postgres` (when PostgreSQL is there): the same handler on tokio-postgres with
 //!   a deadpool pool of 16 connections, one transaction per request;
 //! - `postgres`: `DtStore<PostgresStore>`, with the feature `postgres`
-//!   (`cargo bench -p tower-dt-store --features postgres --bench store`).
+//!   (`cargo bench -p tower-dt-store --features postgres --bench store`);
+//! - `nats` (feature `nats-ring` or `nats-aws-lc-rs`, when a NATS server is there):
+//!   `DeadlineLayer` + `DtSignatureLayer` + `DtStore<NatsStore>` with the store's
+//!   defaults (file storage, one replica); per new event it makes 3 requests to the
+//!   server in 2 sequential round trips: the publish with
+//!   `Nats-Expected-Last-Subject-Sequence: 0` (answered by the acknowledgement) with the
+//!   `dt_latest` read in flight beside it, then the compare-and-set update of
+//!   `dt_latest` (one more read and update per race lost to another request);
+//! - `naive-nats` (the same features): what a user writes: `DtSignatureLayer` + an axum
+//!   handler that reads `event.eventId` from the body and publishes the body through one
+//!   shared async-nats client, `js.publish_with_headers(subject, headers, body).await?.await?`
+//!   with `Nats-Msg-Id: <event id>`, to one subject of a stream made with JetStream's
+//!   defaults, and answers 200 after the acknowledgement. What it serializes: per request,
+//!   its one publish round trip; nothing across requests (async-nats multiplexes the
+//!   concurrent requests' publishes and acknowledgements on its one connection). It keeps
+//!   no `dt_latest` and de-duplicates only within JetStream's duplicate window (2
+//!   minutes).
 //!
 //! PostgreSQL: `--postgres URL`, else, when Debian's `initdb` is installed
 //! (`/usr/lib/postgresql/<version>/bin`), a throwaway cluster the bench starts itself in
 //! a temporary directory (as the `postgres` user when run as root) on a free loopback
 //! port, and stops at the end. `--no-postgres` skips it.
 //!
+//! NATS (`nats-ring` or `nats-aws-lc-rs`, which turn on `nats`): `--nats URL`, else,
+//! when `nats-server` is installed (Debian's package), a throwaway `nats-server` with
+//! JetStream the bench starts itself (a temporary directory for its file storage, a free
+//! loopback port, the server's default settings), killed at the end. `--no-nats` skips
+//! it. Each run's streams and bucket have names of their own (`DT_BENCH_<run>`, subjects
+//! `dt-bench-<run>.>`, bucket `dt_latest_bench_<run>`; `NAIVE_BENCH_<run>` for
+//! `naive-nats`), so a run never meets another's events; on a server given with `--nats`
+//! they are deleted at the end.
+//!
 //! Every request carries a distinct DT event: before measuring, the bench signs a pool of
 //! events (`Payload::sample` of each of DT's event types in turn, each with a fresh
-//! event id and its own timestamp, `X-Dt-Signature` by `testing::Signer`). The servers
-//! that store draw from one cursor over the pool, so no store ever sees an event twice
-//! (each answer's body is checked: `duplicate` fails the bench); `layer`, which keeps
-//! nothing, goes round the pool.
+//! event id and its own timestamp, `X-Dt-Signature` by `testing::Signer`). Each server
+//! that stores has a cursor of its own over the pool, so every server sees the same
+//! events in the same order and no store ever sees an event twice (each answer's body is
+//! checked: `duplicate` fails the bench); `layer`, which keeps nothing, goes round the
+//! pool. The samples come from one device per event type, so the stores' `dt_latest`
+//! holds 19 rows (keys), each updated by every event of its type: the hottest case for
+//! `dt_latest`. `--devices N` spreads the events over N devices (`bench000000000000042`)
+//! instead.
 //!
 //! The load generator writes pre-built HTTP/1.1 requests on keep-alive connections (one
 //! request in flight per connection, like DT). Rounds alternate the servers (A B C, then
 //! C B A). With two CPUs or more and `taskset`, the servers run on CPU 1 and the load
-//! generator on CPU 0. Server CPU per request is the server process's user + system time
-//! (all its threads: the runtime, the SQLite writer, the blocking pool) over the window.
-//! It prints req/s, p50, p99 and CPU per request, the ratios of the goals of issue 21,
-//! and writes them to a CSV for `scripts/plot_store_bench.py`.
+//! generator on CPU 0; the PostgreSQL cluster and the `nats-server` the bench starts
+//! inherit CPU 0. Server CPU per request is the server process's user + system time
+//! (all its threads: the runtime, the SQLite writer, the blocking pool) over the window;
+//! for the NATS rows the bench's own `nats-server`'s CPU per request is printed beside
+//! it. It prints req/s, p50, p99 and CPU per request, the ratios of the goals of issues
+//! 21 and 22, and writes them to a CSV for `scripts/plot_store_bench.py`. At the end it
+//! checks that every store holds exactly one row (message) per 200 it answered.
 //!
-//! `server <kind> [PATH|URL]` runs one server (prints `listening <addr>`, stops on stdin
-//! EOF), for profiling.
+//! `server <kind> [PATH|URL] [RUN]` runs one server (prints `listening <addr>`, stops on
+//! stdin EOF), for profiling: `server nats nats://127.0.0.1:4222` (RUN names the streams;
+//! default the process id).
 
 #[path = "../../benches/support/mod.rs"]
 mod support;
@@ -89,6 +127,8 @@ enum Kind {
     NaiveSqlite,
     Postgres,
     NaivePostgres,
+    Nats,
+    NaiveNats,
 }
 
 impl Kind {
@@ -99,6 +139,8 @@ impl Kind {
             Kind::NaiveSqlite => "naive-sqlite",
             Kind::Postgres => "postgres",
             Kind::NaivePostgres => "naive-postgres",
+            Kind::Nats => "nats",
+            Kind::NaiveNats => "naive-nats",
         }
     }
 
@@ -109,8 +151,11 @@ impl Kind {
             "naive-sqlite" => Kind::NaiveSqlite,
             "postgres" => Kind::Postgres,
             "naive-postgres" => Kind::NaivePostgres,
+            "nats" => Kind::Nats,
+            "naive-nats" => Kind::NaiveNats,
             other => panic!(
-                "unknown server {other:?}: layer, sqlite, naive-sqlite, postgres, naive-postgres"
+                "unknown server {other:?}: layer, sqlite, naive-sqlite, postgres, \
+                 naive-postgres, nats, naive-nats"
             ),
         }
     }
@@ -129,8 +174,9 @@ fn main() {
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["server", kind] => server(Kind::parse(kind), None),
-        ["server", kind, target] => server(Kind::parse(kind), Some(target)),
+        ["server", kind] => server(Kind::parse(kind), None, None),
+        ["server", kind, target] => server(Kind::parse(kind), Some(target), None),
+        ["server", kind, target, run] => server(Kind::parse(kind), Some(target), Some(run)),
         flags => {
             let value = |name: &str| {
                 flags.iter().position(|flag| *flag == name).map(|at| {
@@ -148,6 +194,14 @@ fn main() {
                 } else {
                     value("--postgres").map_or(PostgresChoice::Auto, PostgresChoice::Url)
                 },
+                nats: if flags.contains(&"--no-nats") {
+                    NatsChoice::None
+                } else {
+                    value("--nats").map_or(NatsChoice::Auto, NatsChoice::Url)
+                },
+                servers: value("--servers")
+                    .map(|servers| servers.split(',').map(Kind::parse).collect()),
+                devices: value("--devices").map(|n| n.parse().expect("--devices N")),
                 csv: value("--csv").map_or_else(default_csv, PathBuf::from),
                 events: value("--events").map(|events| events.parse().expect("--events N")),
             })
@@ -173,7 +227,8 @@ async fn answer(body: Bytes) -> &'static str {
     "ok"
 }
 
-fn server(kind: Kind, target: Option<&str>) {
+/// `run` names the NATS servers' streams (default: this process's id).
+fn server(kind: Kind, target: Option<&str>, run: Option<&str>) {
     // Stop when the parent closes our stdin (or dies).
     std::thread::spawn(|| {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -214,6 +269,11 @@ fn server(kind: Kind, target: Option<&str>) {
                     .layer(DtSignatureLayer::new(SECRET))
             }
             Kind::Postgres => postgres_store_app(target.expect("server postgres URL")).await,
+            Kind::Nats | Kind::NaiveNats => {
+                let url = target.unwrap_or_else(|| panic!("server {} URL", kind.name()));
+                let run = run.map_or_else(|| std::process::id().to_string(), str::to_owned);
+                nats_app(kind, url, &run).await
+            }
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening {}", listener.local_addr().unwrap());
@@ -244,6 +304,175 @@ async fn postgres_store_app(_url: &str) -> Router {
 
 /// Whether this build has the `postgres` (PostgresStore) server.
 const POSTGRES_STORE: bool = cfg!(feature = "postgres");
+
+/// Whether this build has the `nats` (NatsStore) and `naive-nats` servers.
+const NATS: bool = cfg!(feature = "nats");
+
+#[cfg(feature = "nats")]
+use nats::{app as nats_app, check as nats_check};
+
+#[cfg(not(feature = "nats"))]
+async fn nats_app(kind: Kind, _url: &str, _run: &str) -> Router {
+    panic!(
+        "the {} server needs the feature nats-ring or nats-aws-lc-rs (NatsStore, async-nats)",
+        kind.name()
+    )
+}
+
+#[cfg(not(feature = "nats"))]
+async fn nats_check(_url: &str, _run: &str, _answered: &[(Kind, u64)], _remove: bool) {
+    unreachable!("no NATS servers without the feature nats")
+}
+
+/// The NATS servers: `DtStore<NatsStore>` and the naive handler, and the check of what
+/// their streams hold after the run.
+#[cfg(feature = "nats")]
+mod nats {
+    use super::*;
+    use async_nats::jetstream;
+
+    /// One run's streams, subjects and bucket on the server.
+    pub(super) struct Names {
+        pub(super) stream: String,
+        prefix: String,
+        pub(super) bucket: String,
+        pub(super) naive_stream: String,
+        naive_subject: String,
+    }
+
+    impl Names {
+        pub(super) fn of(run: &str) -> Self {
+            Self {
+                stream: format!("DT_BENCH_{run}"),
+                prefix: format!("dt-bench-{run}"),
+                bucket: format!("dt_latest_bench_{run}"),
+                naive_stream: format!("NAIVE_BENCH_{run}"),
+                naive_subject: format!("naive-bench-{run}.events"),
+            }
+        }
+    }
+
+    pub(super) async fn app(kind: Kind, url: &str, run: &str) -> Router {
+        let names = Names::of(run);
+        match kind {
+            // The store's defaults but for the names.
+            Kind::Nats => {
+                let store = tower_dt_store::NatsStore::builder(url)
+                    .stream(names.stream)
+                    .subject_prefix(names.prefix)
+                    .latest_bucket(names.bucket)
+                    .connect()
+                    .await
+                    .expect("connect the store");
+                Router::new().route_service("/", DtStore::new(store)).layer(
+                    ServiceBuilder::new()
+                        .layer(DeadlineLayer::default())
+                        .layer(DtSignatureLayer::new(SECRET)),
+                )
+            }
+            Kind::NaiveNats => {
+                let client = async_nats::connect(url).await.expect("connect to NATS");
+                let js = jetstream::new(client);
+                // What a user writes: a stream of JetStream's defaults (file storage,
+                // limits, duplicate window 2 minutes) on one subject.
+                js.get_or_create_stream(jetstream::stream::Config {
+                    name: names.naive_stream,
+                    subjects: vec![names.naive_subject.clone()],
+                    ..Default::default()
+                })
+                .await
+                .expect("create the naive stream");
+                Router::new()
+                    .route("/", post(naive_handler))
+                    .with_state(Arc::new(Naive {
+                        js,
+                        subject: names.naive_subject,
+                    }))
+                    .layer(DtSignatureLayer::new(SECRET))
+            }
+            other => unreachable!("{} is not a NATS server", other.name()),
+        }
+    }
+
+    struct Naive {
+        js: jetstream::Context,
+        subject: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        event: EventId<'a>,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct EventId<'a> {
+        event_id: &'a str,
+    }
+
+    /// Publish, await the acknowledgement, answer: one round trip per request, and no
+    /// request waits for another's (async-nats multiplexes them on its connection).
+    async fn naive_handler(
+        State(naive): State<Arc<Naive>>,
+        body: Bytes,
+    ) -> Result<&'static str, StatusCode> {
+        let envelope: Envelope<'_> =
+            serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_REQUEST)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.event.event_id);
+        let unavailable = |_| StatusCode::SERVICE_UNAVAILABLE;
+        let ack = naive
+            .js
+            .publish_with_headers(naive.subject.clone(), headers, body)
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        Ok(if ack.duplicate { "duplicate" } else { "stored" })
+    }
+
+    /// The messages in `stream`.
+    async fn messages(js: &jetstream::Context, stream: &str) -> u64 {
+        js.get_stream(stream)
+            .await
+            .unwrap_or_else(|error| panic!("stream {stream}: {error}"))
+            .info()
+            .await
+            .unwrap_or_else(|error| panic!("stream {stream}: {error}"))
+            .state
+            .messages
+    }
+
+    /// Checks that each NATS server's stream holds one message per 200 it answered;
+    /// deletes the run's streams and bucket when `remove` (a server given with `--nats`).
+    pub(super) async fn check(url: &str, run: &str, answered: &[(Kind, u64)], remove: bool) {
+        let names = Names::of(run);
+        let js = jetstream::new(async_nats::connect(url).await.expect("connect to NATS"));
+        for &(kind, answered) in answered {
+            let stream = match kind {
+                Kind::Nats => &names.stream,
+                _ => &names.naive_stream,
+            };
+            let held = messages(&js, stream).await;
+            println!(
+                "{}: {answered} requests answered 200, {held} messages in stream {stream}",
+                kind.name()
+            );
+            assert_eq!(held, answered, "{} lost or invented a message", kind.name());
+        }
+        if answered.iter().any(|&(kind, _)| kind == Kind::Nats) {
+            let latest = messages(&js, &format!("KV_{}", names.bucket)).await;
+            println!("nats: {latest} keys in dt_latest (bucket {})", names.bucket);
+        }
+        if remove {
+            for stream in [&names.stream, &names.naive_stream] {
+                let _ = js.delete_stream(stream).await;
+            }
+            let _ = js.delete_key_value(&names.bucket).await;
+        }
+    }
+}
 
 /// The naive handlers: one transaction per request, what a user writes first.
 mod naive {
@@ -516,10 +745,16 @@ struct ServerProcess {
     addr: SocketAddr,
     /// Requests it answered 200 (warm-ups included).
     answered: Arc<AtomicU64>,
+    /// Its next request in the pool.
+    cursor: Arc<AtomicUsize>,
+    /// The process of the server it stores in, when the bench started it (its CPU time
+    /// is measured too): the `nats-server`.
+    peer: Option<u32>,
 }
 
 impl ServerProcess {
-    fn spawn(kind: Kind, target: Option<&str>, cpu: Option<usize>) -> Self {
+    /// `server <kind> <args>`.
+    fn spawn(kind: Kind, args: &[&str], cpu: Option<usize>) -> Self {
         let exe = std::env::current_exe().unwrap();
         let mut command = match cpu {
             Some(cpu) => {
@@ -529,10 +764,7 @@ impl ServerProcess {
             }
             None => Command::new(exe),
         };
-        command.args(["server", kind.name()]);
-        if let Some(target) = target {
-            command.arg(target);
-        }
+        command.args(["server", kind.name()]).args(args);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -553,12 +785,19 @@ impl ServerProcess {
             child,
             addr,
             answered: Arc::default(),
+            cursor: Arc::default(),
+            peer: None,
         }
     }
 
     /// User + system CPU time used so far, all threads.
     fn cpu_time(&self) -> Duration {
         support::process_cpu_time(self.child.id())
+    }
+
+    /// The same for the peer, if any.
+    fn peer_cpu_time(&self) -> Option<Duration> {
+        self.peer.map(support::process_cpu_time)
     }
 }
 
@@ -575,14 +814,12 @@ impl Drop for ServerProcess {
 /// Pre-signed requests, each with a distinct DT event.
 struct Pool {
     requests: Vec<Vec<u8>>,
-    /// The next unused request for the servers that store.
-    fresh: AtomicUsize,
-    /// The layer's cursor (it goes round).
-    round: AtomicUsize,
 }
 
 impl Pool {
-    fn sign(count: usize) -> Pool {
+    /// `devices`: spread the events over this many devices (default: the samples' own,
+    /// one device per event type).
+    fn sign(count: usize, devices: Option<usize>) -> Pool {
         let types: Vec<EventType> = EventType::ALL.to_vec();
         // Timestamps from an hour ago, 1 ms apart: distinct, and in pool order.
         let start = SystemTime::now() - Duration::from_secs(3600);
@@ -590,7 +827,16 @@ impl Pool {
             .map(|i| {
                 let event_type = &types[i % types.len()];
                 let at = start + Duration::from_micros(1000 * i as u64);
-                let payload = Payload::sample(event_type, at).expect("a sample");
+                let mut payload = Payload::sample(event_type, at).expect("a sample");
+                if let Some(devices) = devices {
+                    let device = format!("bench{:015}", i % devices);
+                    let event = &mut payload.event;
+                    let project = event.target_name.rsplit_once('/').unwrap().0;
+                    event.target_name = format!("{project}/{device}");
+                    if let Some(metadata) = &mut payload.metadata {
+                        metadata.device_id = Some(device);
+                    }
+                }
                 let body = serde_json::to_vec(&payload).unwrap();
                 let token = support::dt_token(&body, 0, SECRET);
                 let mut request = format!(
@@ -603,21 +849,17 @@ impl Pool {
                 request
             })
             .collect();
-        Pool {
-            requests,
-            fresh: AtomicUsize::new(0),
-            round: AtomicUsize::new(0),
-        }
+        Pool { requests }
     }
 
-    /// The next request for `kind`; `None` when a storing server has used them all.
-    fn next(&self, kind: Kind) -> Option<&[u8]> {
+    /// The next request for `kind` at its `cursor`; `None` when a storing server has used
+    /// them all (the layer goes round).
+    fn next(&self, kind: Kind, cursor: &AtomicUsize) -> Option<&[u8]> {
+        let index = cursor.fetch_add(1, Ordering::Relaxed);
         if kind.stores() {
-            let index = self.fresh.fetch_add(1, Ordering::Relaxed);
             self.requests.get(index).map(Vec::as_slice)
         } else {
-            let index = self.round.fetch_add(1, Ordering::Relaxed) % self.requests.len();
-            Some(&self.requests[index])
+            Some(&self.requests[index % self.requests.len()])
         }
     }
 }
@@ -664,6 +906,8 @@ struct Window {
     /// Latencies in microseconds.
     latencies: Vec<u32>,
     server_cpu: Duration,
+    /// The peer's CPU time (`ServerProcess::peer`), when there is one.
+    peer_cpu: Option<Duration>,
 }
 
 impl Window {
@@ -672,6 +916,9 @@ impl Window {
         self.elapsed += other.elapsed;
         self.latencies.extend_from_slice(&other.latencies);
         self.server_cpu += other.server_cpu;
+        if let Some(peer) = other.peer_cpu {
+            *self.peer_cpu.get_or_insert(Duration::ZERO) += peer;
+        }
     }
 
     fn rps(&self) -> f64 {
@@ -686,6 +933,11 @@ impl Window {
 
     fn cpu_us_per_request(&self) -> f64 {
         self.server_cpu.as_secs_f64() * 1e6 / self.requests as f64
+    }
+
+    fn peer_cpu_us_per_request(&self) -> Option<f64> {
+        self.peer_cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / self.requests as f64)
     }
 }
 
@@ -705,12 +957,13 @@ async fn load(
         let mut stream = TcpStream::connect(server.addr).await.expect("connect");
         stream.set_nodelay(true).unwrap();
         let (pool, measuring, stop) = (pool.clone(), measuring.clone(), stop.clone());
-        let (kind, answered) = (server.kind, server.answered.clone());
+        let (kind, answered, cursor) =
+            (server.kind, server.answered.clone(), server.cursor.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(1 << 14);
             let mut buf = Vec::with_capacity(4096);
             while !stop.load(Ordering::Relaxed) {
-                let Some(request) = pool.next(kind) else {
+                let Some(request) = pool.next(kind, &cursor) else {
                     panic!(
                         "the pool of {} signed events is used up: raise --events",
                         pool.requests.len()
@@ -731,12 +984,17 @@ async fn load(
     }
     tokio::time::sleep(warm_up).await;
     let cpu_before = server.cpu_time();
+    let peer_before = server.peer_cpu_time();
     let start = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(duration).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed();
     let server_cpu = server.cpu_time() - cpu_before;
+    let peer_cpu = server
+        .peer_cpu_time()
+        .zip(peer_before)
+        .map(|(after, before)| after - before);
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for task in tasks {
@@ -747,6 +1005,7 @@ async fn load(
         elapsed,
         latencies,
         server_cpu,
+        peer_cpu,
     }
 }
 
@@ -860,14 +1119,115 @@ impl Drop for Cluster {
 }
 
 // ---------------------------------------------------------------------------------------
+// NATS for the bench
+
+enum NatsChoice {
+    /// `--no-nats`.
+    None,
+    /// A `nats-server` of our own when it is installed.
+    Auto,
+    Url(String),
+}
+
+/// A throwaway `nats-server` with JetStream: its file storage in a temporary directory,
+/// a free loopback port, the server's defaults otherwise. Killed on drop.
+struct NatsServer {
+    child: Child,
+    url: String,
+    /// Removed on drop, after the server is killed.
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// `None`, with a note, when `nats-server` is not installed or does not start.
+    fn start() -> Option<NatsServer> {
+        // On the PATH, or where Debian puts it (/usr/sbin, often not on a user's PATH).
+        let Some(binary) = [
+            "nats-server",
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|binary| Command::new(binary).arg("--version").output().is_ok()) else {
+            println!("no nats-server installed (Debian's nats-server package): no NATS rows");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("dt-store-bench-nats-")
+            .tempdir()
+            .ok()?;
+        let log_path = dir.path().join("nats.log");
+        let mut last_log = String::new();
+        // The free port may be taken before the server binds it: try another.
+        for _ in 0..4 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()?
+                .port();
+            let config = dir.path().join("nats.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    "host: 127.0.0.1\nport: {port}\njetstream {{\n  store_dir: \"{}\"\n}}\n",
+                    dir.path().join("js").display()
+                ),
+            )
+            .ok()?;
+            let log = std::fs::File::create(&log_path).ok()?;
+            let mut child = Command::new(binary)
+                .arg("-c")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().ok()?)
+                .stderr(log)
+                .spawn()
+                .ok()?;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if last_log.contains("Server is ready") {
+                    return Some(NatsServer {
+                        child,
+                        url: format!("nats://127.0.0.1:{port}"),
+                        _dir: dir,
+                    });
+                }
+                let exited = child.try_wait().ok().flatten().is_some();
+                if exited || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        println!("could not start nats-server: no NATS rows; its log:\n{last_log}");
+        None
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The comparison
 
 struct Options {
     quick: bool,
     pin: bool,
     postgres: PostgresChoice,
+    nats: NatsChoice,
+    /// `--servers layer,nats,...`: only these (default: all), e.g. for a profile.
+    servers: Option<Vec<Kind>>,
+    /// `--devices N`: the events come from N devices (default: one per event type).
+    devices: Option<usize>,
     csv: PathBuf,
-    /// How many distinct events to sign (default 150 000, 600 000 without `--quick`).
+    /// How many distinct events to sign (default 400 000, 1 500 000 without `--quick`).
     events: Option<usize>,
 }
 
@@ -875,7 +1235,7 @@ fn compare(options: Options) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = options.pin && cpus >= 2 && Command::new("taskset").arg("-V").output().is_ok();
     if pin {
-        // Threads made from now on inherit CPU 0; the servers go to CPU 1.
+        // Threads (and processes) made from now on inherit CPU 0; the servers go to CPU 1.
         let status = Command::new("taskset")
             .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])
             .stdout(Stdio::null())
@@ -889,22 +1249,23 @@ fn compare(options: Options) {
         .enable_all()
         .build()
         .unwrap();
+    // Each storing server uses the pool from its start: it must hold what the fastest
+    // one (naive-nats, near the layer's rate) answers in all its windows.
     let (rounds, window, warm_up, events) = if options.quick {
         (
             2,
             Duration::from_secs(1),
             Duration::from_millis(300),
-            150_000,
+            400_000,
         )
     } else {
         (
             5,
             Duration::from_secs(2),
             Duration::from_millis(500),
-            600_000,
+            1_500_000,
         )
     };
-    let events = options.events.unwrap_or(events);
 
     let cluster;
     let postgres_url = match options.postgres {
@@ -915,16 +1276,50 @@ fn compare(options: Options) {
             cluster.as_ref().map(|cluster| cluster.url.clone())
         }
     };
+    // Declared before the servers, so dropped (killed) after them.
+    let nats_server = match (&options.nats, NATS) {
+        (NatsChoice::Auto, true) => NatsServer::start(),
+        _ => None,
+    };
+    let nats_url = match options.nats {
+        _ if !NATS => {
+            println!(
+                "no NATS rows: NatsStore and the naive handler need --features nats-ring \
+                 (or nats-aws-lc-rs)"
+            );
+            None
+        }
+        NatsChoice::None => None,
+        NatsChoice::Url(url) => Some(url),
+        NatsChoice::Auto => nats_server.as_ref().map(|server| server.url.clone()),
+    };
+    let nats_ours = nats_server.is_some();
+    // The run's streams on the NATS server (`nats::Names`).
+    let run = format!(
+        "{}{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        std::process::id()
+    );
 
+    let wanted = |kind: Kind| {
+        options
+            .servers
+            .as_ref()
+            .is_none_or(|only| only.contains(&kind))
+    };
+    let events = options.events.unwrap_or(events);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let pool = Arc::new(Pool::sign(events));
+    let pool = Arc::new(Pool::sign(events, options.devices));
     println!(
         "store: {cpus} CPUs; {}; {rounds} rounds of {window:?} (after {warm_up:?} of warm-up) \
          per server and connection count, servers alternated (A B C, C B A, ...); {events} \
          distinct signed events (signed in {:.1?}); SQLite files in {}",
         if pin {
-            "servers pinned to CPU 1, load generator to CPU 0"
+            "servers pinned to CPU 1, load generator (and PostgreSQL, nats-server) to CPU 0"
         } else {
             "not pinned"
         },
@@ -933,36 +1328,59 @@ fn compare(options: Options) {
     );
     let sqlite_path = dir.path().join("store.db");
     let naive_path = dir.path().join("naive.db");
-    let mut servers = vec![
-        ServerProcess::spawn(Kind::Layer, None, server_cpu),
-        ServerProcess::spawn(Kind::Sqlite, sqlite_path.to_str(), server_cpu),
-        ServerProcess::spawn(Kind::NaiveSqlite, naive_path.to_str(), server_cpu),
-    ];
+    let path = |path: &Path| path.to_str().unwrap().to_owned();
+    let mut servers = Vec::new();
+    let mut spawn = |kind: Kind, args: &[&str], peer: Option<u32>| {
+        if wanted(kind) {
+            let mut server = ServerProcess::spawn(kind, args, server_cpu);
+            server.peer = peer;
+            servers.push(server);
+        }
+    };
+    spawn(Kind::Layer, &[], None);
+    spawn(Kind::Sqlite, &[&path(&sqlite_path)], None);
+    spawn(Kind::NaiveSqlite, &[&path(&naive_path)], None);
     if let Some(url) = &postgres_url {
         println!("PostgreSQL: {url} (naive-postgres: a deadpool pool of {NAIVE_PG_POOL})");
         if POSTGRES_STORE {
-            servers.push(ServerProcess::spawn(Kind::Postgres, Some(url), server_cpu));
+            spawn(Kind::Postgres, &[url], None);
         } else {
             println!("  (no postgres row: PostgresStore needs --features postgres)");
         }
-        servers.push(ServerProcess::spawn(
-            Kind::NaivePostgres,
-            Some(url),
-            server_cpu,
-        ));
+        spawn(Kind::NaivePostgres, &[url], None);
     } else {
         println!("no PostgreSQL: no postgres rows");
     }
+    if let Some(url) = &nats_url {
+        let peer = nats_server.as_ref().map(|server| server.child.id());
+        println!(
+            "NATS: {url} ({}; streams DT_BENCH_{run}, NAIVE_BENCH_{run})",
+            if nats_ours {
+                "a nats-server of the bench's, file storage, its CPU measured"
+            } else {
+                "given with --nats"
+            }
+        );
+        spawn(Kind::Nats, &[url, &run], peer);
+        spawn(Kind::NaiveNats, &[url, &run], peer);
+    }
 
-    let mut csv = String::from("connections,server,round,req_s,p50_us,p99_us,cpu_us_per_req\n");
+    let mut csv = String::from(
+        "connections,server,round,req_s,p50_us,p99_us,cpu_us_per_req,nats_server_cpu_us_per_req\n",
+    );
+    let peer_cpu = |window: &Window| {
+        window
+            .peer_cpu_us_per_request()
+            .map_or_else(String::new, |cpu| format!("{cpu:.2}"))
+    };
     println!(
         "\nDT events of every type (~{} bytes each with the token), keep-alive, one request \
          in flight per connection",
         pool.requests[0].len()
     );
     println!(
-        "{:>5}  {:>15}  {:>9}  {:>8}  {:>8}  {:>11}",
-        "conns", "server", "req/s", "p50 us", "p99 us", "cpu us/req"
+        "{:>5}  {:>15}  {:>9}  {:>8}  {:>8}  {:>11}  {:>18}",
+        "conns", "server", "req/s", "p50 us", "p99 us", "cpu us/req", "nats-server us/req"
     );
     let index_of = |kind: Kind| servers.iter().position(|server| server.kind == kind);
     for connections in [16, 64] {
@@ -978,12 +1396,13 @@ fn compare(options: Options) {
                 let mut result =
                     runtime.block_on(load(&servers[index], &pool, connections, warm_up, window));
                 csv += &format!(
-                    "{connections},{},{round},{:.1},{:.0},{:.0},{:.2}\n",
+                    "{connections},{},{round},{:.1},{:.0},{:.0},{:.2},{}\n",
                     servers[index].kind.name(),
                     result.rps(),
                     result.percentile(0.50),
                     result.percentile(0.99),
-                    result.cpu_us_per_request()
+                    result.cpu_us_per_request(),
+                    peer_cpu(&result),
                 );
                 per_round[index].push(result.rps());
                 totals[index].add(&result);
@@ -997,12 +1416,14 @@ fn compare(options: Options) {
                 total.percentile(0.99),
                 total.cpu_us_per_request(),
             );
+            let peer = peer_cpu(total);
             println!(
-                "{connections:>5}  {:>15}  {rps:>9.0}  {p50:>8.0}  {p99:>8.0}  {cpu:>11.1}",
-                server.kind.name()
+                "{connections:>5}  {:>15}  {rps:>9.0}  {p50:>8.0}  {p99:>8.0}  {cpu:>11.1}  {:>18}",
+                server.kind.name(),
+                if peer.is_empty() { "-" } else { &peer },
             );
             csv += &format!(
-                "{connections},{},all,{rps:.1},{p50:.0},{p99:.0},{cpu:.2}\n",
+                "{connections},{},all,{rps:.1},{p50:.0},{p99:.0},{cpu:.2},{peer}\n",
                 server.kind.name()
             );
             figures.push((rps, p99));
@@ -1039,12 +1460,23 @@ fn compare(options: Options) {
             ratio(Kind::Postgres, Kind::NaivePostgres),
             ratio(Kind::NaivePostgres, Kind::Layer),
         );
+        println!(
+            "{connections:>5}  ratios: nats/layer {}{}, nats/naive-nats {}, naive-nats/layer {}",
+            ratio(Kind::Nats, Kind::Layer),
+            goal(" (goal >= 0.5)"),
+            ratio(Kind::Nats, Kind::NaiveNats),
+            ratio(Kind::NaiveNats, Kind::Layer),
+        );
         if connections == 16 {
-            let p99 = figures[index_of(Kind::Sqlite).unwrap()].1;
-            println!(
-                "{connections:>5}  sqlite p99 {:.2} ms (goal < 10 ms)",
-                p99 / 1000.0
-            );
+            for kind in [Kind::Sqlite, Kind::Nats] {
+                if let Some(index) = index_of(kind) {
+                    println!(
+                        "{connections:>5}  {} p99 {:.2} ms (goal < 10 ms)",
+                        kind.name(),
+                        figures[index].1 / 1000.0
+                    );
+                }
+            }
         }
     }
     // Every 200 of a store is a row: the SQLite files hold exactly what was answered.
@@ -1052,7 +1484,10 @@ fn compare(options: Options) {
         (Kind::Sqlite, &sqlite_path),
         (Kind::NaiveSqlite, &naive_path),
     ] {
-        let server = &servers[index_of(kind).unwrap()];
+        let Some(index) = index_of(kind) else {
+            continue;
+        };
+        let server = &servers[index];
         let rows: u64 = rusqlite::Connection::open(path)
             .unwrap()
             .query_row("SELECT count(*) FROM dt_event", [], |row| row.get(0))
@@ -1063,6 +1498,17 @@ fn compare(options: Options) {
             kind.name()
         );
         assert_eq!(rows, answered, "{} lost or invented a row", kind.name());
+    }
+    // ... and the streams one message per 200.
+    if let Some(url) = &nats_url {
+        let answered: Vec<(Kind, u64)> = [Kind::Nats, Kind::NaiveNats]
+            .into_iter()
+            .filter_map(|kind| {
+                let server = &servers[index_of(kind)?];
+                Some((kind, server.answered.load(Ordering::Relaxed)))
+            })
+            .collect();
+        runtime.block_on(nats_check(url, &run, &answered, !nats_ours));
     }
     drop(servers);
     if let Some(parent) = options.csv.parent() {
