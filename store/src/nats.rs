@@ -182,8 +182,10 @@
 //!
 //! Concurrent requests publish on one connection without waiting for each other: each
 //! request writes its message and waits only for its own acknowledgement (async-nats
-//! multiplexes the acknowledgements), and it reads the `dt_latest` key while its publish
-//! is in flight. Each write runs on a task of its own: a request that gives up at its
+//! multiplexes the acknowledgements). A new event then takes one more round trip, the
+//! compare-and-set of its `dt_latest` key: the store remembers the revision and version
+//! it last saw at each key, so it reads the key first only when the event looks older
+//! than that, or when another writer changed the key since (the update is refused). Each write runs on a task of its own: a request that gives up at its
 //! deadline (`503`) does not stop a publish that the server may still acknowledge; DT's
 //! retry is then a duplicate, answered `200`.
 //!
@@ -205,6 +207,7 @@
 //!
 //! The URL (`DT_STORE` in `dt-signature serve`) takes:
 //! - `nats://user:password@host:4222`: a user and password (never logged);
+//! - `nats://TOKEN@host:4222`: a token (never logged);
 //! - `nats://host:4222?creds=/path/to/user.creds`: a NATS credentials file (JWT and nkey);
 //! - `tls://host:4222`, optionally `?ca=/path/to/ca.pem`: TLS, verified against the
 //!   platform's roots or that CA;
@@ -410,16 +413,25 @@ fn headers_of(record: &EventRecord, stream: &str) -> HeaderMap {
     headers
 }
 
-/// Whether `event` is newer than the stored `current` body: the greater instant, at the
-/// same instant the greater event id (bytes). A stored value that is not an event is
-/// replaced.
-fn is_newer(event: &EventFields, current: &[u8]) -> bool {
-    match parse_event(current) {
-        Some(current) => {
-            (event.timestamp_ns, event.event_id.as_bytes())
-                > (current.timestamp_ns, current.event_id.as_bytes())
+/// Whether `event` is newer than `seen`: the greater instant, at the same instant the
+/// greater event id (bytes).
+fn is_newer(event: &EventFields, seen: &Seen) -> bool {
+    (event.timestamp_ns, event.event_id.as_bytes()) > (seen.timestamp_ns, seen.event_id.as_bytes())
+}
+
+/// Credentials from the URL.
+#[derive(Clone, PartialEq, Eq)]
+enum Auth {
+    User(String, String),
+    Token(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::User(name, _) => write!(f, "User({name:?}, <redacted>)"),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
         }
-        None => true,
     }
 }
 
@@ -428,7 +440,7 @@ struct Target {
     servers: Vec<ServerAddr>,
     /// `nats://host:port,...` without credentials or query, for messages.
     place: String,
-    user: Option<(String, String)>,
+    user: Option<Auth>,
     creds: Option<PathBuf>,
     ca: Option<PathBuf>,
     tls: bool,
@@ -479,8 +491,15 @@ impl Target {
                     crate::nats::redact(address)
                 ))
             })?;
-            if let (Some(name), Some(password)) = (server.username(), server.password()) {
-                user = Some((name.to_owned(), password.to_owned()));
+            match (server.username(), server.password()) {
+                (Some(name), Some(password)) => {
+                    user = Some(Auth::User(name.to_owned(), password.to_owned()))
+                }
+                // `nats://TOKEN@host`: NATS's token form.
+                (Some(token), None) if !token.is_empty() => {
+                    user = Some(Auth::Token(token.to_owned()))
+                }
+                _ => {}
             }
             tls |= server.tls_required();
             let scheme = if server.tls_required() { "tls" } else { "nats" };
@@ -511,8 +530,12 @@ impl Target {
         if retry {
             options = options.retry_on_initial_connect();
         }
-        if let Some((name, password)) = &self.user {
-            options = options.user_and_password(name.clone(), password.clone());
+        match &self.user {
+            Some(Auth::User(name, password)) => {
+                options = options.user_and_password(name.clone(), password.clone());
+            }
+            Some(Auth::Token(token)) => options = options.token(token.clone()),
+            None => {}
         }
         if let Some(path) = &self.creds {
             options = options.credentials_file(path).await.map_err(|error| {
@@ -594,10 +617,11 @@ fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Stor
 fn redact(text: &str) -> String {
     match text.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:<redacted>@{host}")
-            }
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:<redacted>@{host}"),
+                // A token: all of it is the secret.
+                None => format!("{scheme}://<redacted>@{host}"),
+            },
             None => text.to_owned(),
         },
         None => text.to_owned(),
@@ -766,8 +790,10 @@ impl NatsStoreBuilder {
             js,
             place: target.place,
             settings: self,
-            ready: tokio::sync::Mutex::new(None),
+            ready: std::sync::RwLock::new(None),
+            setup_lock: tokio::sync::Mutex::new(()),
             max_body_size: std::sync::OnceLock::new(),
+            latest_seen: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         // The first setup, if the server answers in time; the rest waits for a write.
         let first = tokio::time::timeout(inner.settings.connect_timeout * 2, inner.setup()).await;
@@ -806,12 +832,38 @@ struct Inner {
     place: String,
     settings: NatsStoreBuilder,
     /// The stream and bucket, once created or checked; `None` until then, and again
-    /// after the stream went missing.
-    ready: tokio::sync::Mutex<Option<Ready>>,
+    /// after the stream went missing. Read on every write; `setup_lock` makes one
+    /// setup at a time.
+    ready: std::sync::RwLock<Option<Arc<Ready>>>,
+    setup_lock: tokio::sync::Mutex<()>,
     max_body_size: std::sync::OnceLock<usize>,
+    /// What this process last saw of each `dt_latest` key: a newer event is written
+    /// with compare-and-set on that revision without reading the key first (a stale
+    /// entry costs one refused update and a read). Cleared when it grows past
+    /// [`LATEST_CACHE_KEYS`].
+    latest_seen: std::sync::Mutex<std::collections::HashMap<String, Seen>>,
 }
 
-#[derive(Clone)]
+/// The most `dt_latest` keys remembered; past it the memory is cleared.
+const LATEST_CACHE_KEYS: usize = 100_000;
+
+/// A `dt_latest` value as this process last saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    revision: u64,
+    timestamp_ns: i64,
+    event_id: String,
+}
+
+/// A `dt_latest` key on the server.
+enum Current {
+    /// No value: never written (`None`), or deleted at that revision.
+    Absent(Option<u64>),
+    Value(Seen),
+    /// A value that is not a DT event (written by hand): replaced.
+    Other(u64),
+}
+
 struct Ready {
     stream: stream::Stream,
     latest: kv::Store,
@@ -887,10 +939,13 @@ fn api_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a jet
 
 impl Inner {
     /// The stream and bucket, created or checked on first use.
-    async fn setup(&self) -> Result<Ready, StoreError> {
-        let mut ready = self.ready.lock().await;
-        if let Some(ready) = ready.as_ref() {
-            return Ok(ready.clone());
+    async fn setup(&self) -> Result<Arc<Ready>, StoreError> {
+        if let Some(ready) = self.current_ready() {
+            return Ok(ready);
+        }
+        let _one = self.setup_lock.lock().await;
+        if let Some(ready) = self.current_ready() {
+            return Ok(ready);
         }
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(unavailable(
@@ -902,14 +957,30 @@ impl Inner {
         self.check_body_size()?;
         let stream = self.stream().await?;
         let latest = self.latest_bucket(&stream).await?;
-        let made = Ready { stream, latest };
-        *ready = Some(made.clone());
+        let made = Arc::new(Ready { stream, latest });
+        *self
+            .ready
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::clone(&made));
         Ok(made)
+    }
+
+    fn current_ready(&self) -> Option<Arc<Ready>> {
+        self.ready
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn check_body_size(&self) -> Result<(), StoreError> {
         let max_payload = self.client.server_info().max_payload;
         let fits = max_payload.saturating_sub(HEADER_ALLOWANCE);
+        if fits < 1024 {
+            return Err(config_error(format!(
+                "NATS {}'s max_payload ({max_payload} bytes) leaves no room for a body beside {HEADER_ALLOWANCE} bytes of headers: raise max_payload in nats-server.conf (1 MiB by default)",
+                self.place
+            )));
+        }
         match self.settings.max_body_size {
             Some(body) if body > fits => Err(config_error(format!(
                 "max_body_size {body} bytes and {HEADER_ALLOWANCE} bytes of headers do not fit NATS {}'s max_payload ({max_payload} bytes): raise max_payload in nats-server.conf or lower the body limit to {fits}",
@@ -1165,7 +1236,10 @@ impl Inner {
                     )),
                     Kind::StreamNotFound => {
                         // Deleted under us: make it again at the next write.
-                        *self.ready.lock().await = None;
+                        *self
+                            .ready
+                            .write()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
                         let _ = ready;
                         Err(unavailable(&self.place, "no stream for the subject", error))
                     }
@@ -1219,40 +1293,93 @@ impl Inner {
         Ok(message.payload)
     }
 
+    /// The key as the server holds it now; remembered.
+    async fn read_latest(&self, ready: &Ready, key: &str) -> Result<Current, StoreError> {
+        let entry = ready
+            .latest
+            .entry(key)
+            .await
+            .map_err(|error| unavailable(&self.place, "dt_latest", error))?;
+        let current = match entry {
+            None => Current::Absent(None),
+            Some(entry) if entry.operation != kv::Operation::Put => {
+                Current::Absent(Some(entry.revision))
+            }
+            Some(entry) => match parse_event(&entry.value) {
+                Some(event) => Current::Value(Seen {
+                    revision: entry.revision,
+                    timestamp_ns: event.timestamp_ns,
+                    event_id: event.event_id,
+                }),
+                None => Current::Other(entry.revision),
+            },
+        };
+        match &current {
+            Current::Value(seen) => self.remember(key, seen.clone()),
+            _ => self.forget(key),
+        }
+        Ok(current)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Seen>> {
+        self.latest_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn remember(&self, key: &str, seen: Seen) {
+        let mut memory = self.seen();
+        if memory.len() >= LATEST_CACHE_KEYS && !memory.contains_key(key) {
+            memory.clear();
+        }
+        memory.insert(key.to_owned(), seen);
+    }
+
+    fn forget(&self, key: &str) {
+        self.seen().remove(key);
+    }
+
     /// Makes `body` the `dt_latest` value of its key if it is newer; whether it did.
-    /// `current` is the entry read while the publish was in flight.
+    ///
+    /// A newer event than the one this process last saw at the key is written with
+    /// compare-and-set on that revision, without a read; an event that looks older, or a
+    /// refused update, reads the key from the server and compares again. So the memory
+    /// only saves reads: every decision to leave the key is made on the server's value.
     async fn update_latest(
         &self,
         ready: &Ready,
         key: &str,
         event: &EventFields,
         body: &Bytes,
-        mut current: Option<kv::Entry>,
     ) -> Result<bool, StoreError> {
-        let failed = |error: &dyn std::fmt::Display| unavailable(&self.place, "dt_latest", error);
+        let newer = |seen: &Seen| is_newer(event, seen);
+        let remembered = self.seen().get(key).cloned();
+        let mut current = match remembered {
+            Some(seen) if newer(&seen) => Current::Value(seen),
+            _ => self.read_latest(ready, key).await?,
+        };
         for _ in 0..64 {
-            let attempt = match current.take() {
-                Some(entry) if entry.operation == kv::Operation::Put => {
-                    if !is_newer(event, &entry.value) {
-                        return Ok(false);
-                    }
-                    ready
-                        .latest
-                        .update(key, body.clone(), entry.revision)
-                        .await
-                        .map(|_| ())
-                        .map_err(|error| {
-                            (
-                                error.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                                error.to_string(),
-                            )
-                        })
-                }
-                _ => ready
+            let revision = match &current {
+                Current::Value(seen) if !newer(seen) => return Ok(false),
+                Current::Value(seen) => Some(seen.revision),
+                Current::Absent(revision) => *revision,
+                Current::Other(revision) => Some(*revision),
+            };
+            let attempt = match revision {
+                Some(revision) => ready
+                    .latest
+                    .update(key, body.clone(), revision)
+                    .await
+                    .map_err(|error| {
+                        (
+                            error.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                            error.to_string(),
+                        )
+                    }),
+                None => ready
                     .latest
                     .create(key, body.clone())
                     .await
-                    .map(|_| ())
                     .map_err(|error| {
                         (
                             error.kind() == kv::CreateErrorKind::AlreadyExists,
@@ -1261,19 +1388,30 @@ impl Inner {
                     }),
             };
             match attempt {
-                Ok(()) => return Ok(true),
-                // Another writer got there first: read again and compare again.
-                Err((true, _)) => {
-                    current = ready
-                        .latest
-                        .entry(key)
-                        .await
-                        .map_err(|error| failed(&error))?
+                Ok(revision) => {
+                    self.remember(
+                        key,
+                        Seen {
+                            revision,
+                            timestamp_ns: event.timestamp_ns,
+                            event_id: event.event_id.clone(),
+                        },
+                    );
+                    return Ok(true);
                 }
-                Err((false, error)) => return Err(failed(&error)),
+                // Another writer got there first: read again and compare again.
+                Err((true, _)) => current = self.read_latest(ready, key).await?,
+                Err((false, error)) => {
+                    self.forget(key);
+                    return Err(unavailable(&self.place, "dt_latest", error));
+                }
             }
         }
-        Err(failed(&"the key kept changing under 64 attempts"))
+        Err(unavailable(
+            &self.place,
+            "dt_latest",
+            "the key kept changing under 64 attempts",
+        ))
     }
 
     async fn write(&self, record: EventRecord) -> Result<Put, StoreError> {
@@ -1282,20 +1420,7 @@ impl Inner {
             .event
             .as_ref()
             .map(|event| latest_key(&record.tenant, event));
-        // The latest entry is read while the publish is in flight.
-        let read_latest = async {
-            match &latest_key {
-                Some(key) => ready
-                    .latest
-                    .entry(key.as_str())
-                    .await
-                    .map_err(|error| unavailable(&self.place, "dt_latest", error)),
-                None => Ok(None),
-            }
-        };
-        let (published, current) =
-            futures_util::future::join(self.publish(&ready, &record), read_latest).await;
-        let published = published?;
+        let published = self.publish(&ready, &record).await?;
         let (body, same_bytes) = match published {
             Published::New => (record.body.clone(), None),
             Published::Copy(sequence) => {
@@ -1314,9 +1439,7 @@ impl Inner {
         let Some(event) = parse_event(&body) else {
             return Ok(Put::Duplicate { same_bytes: false });
         };
-        let newest = self
-            .update_latest(&ready, key, &event, &body, current?)
-            .await?;
+        let newest = self.update_latest(&ready, key, &event, &body).await?;
         Ok(match same_bytes {
             Some(same_bytes) => Put::Duplicate { same_bytes },
             None if newest => Put::Stored,
@@ -1325,6 +1448,13 @@ impl Inner {
     }
 
     async fn ready_check(&self) -> Result<(), StoreError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(unavailable(
+                &self.place,
+                "not connected",
+                "the client keeps reconnecting",
+            ));
+        }
         let ready = self.setup().await?;
         let info = ready
             .stream
@@ -1425,7 +1555,11 @@ mod tests {
     fn urls() {
         let target = Target::parse("nats://dt:hunter2@127.0.0.1:4222").unwrap();
         assert_eq!(target.place, "nats://127.0.0.1:4222");
-        assert_eq!(target.user, Some(("dt".into(), "hunter2".into())));
+        assert_eq!(target.user, Some(Auth::User("dt".into(), "hunter2".into())));
+        let target = Target::parse("nats://s3cr3t-token@127.0.0.1:4222").unwrap();
+        assert_eq!(target.user, Some(Auth::Token("s3cr3t-token".into())));
+        assert!(!format!("{:?}", target.user).contains("s3cr3t"));
+        assert_eq!(redact("nats://s3cr3t-token@h:1"), "nats://<redacted>@h:1");
         assert!(!target.tls);
         let target = Target::parse("tls://a:1,tls://b:2?ca=/tmp/ca.pem").unwrap();
         assert_eq!(target.place, "tls://a:1,tls://b:2");
@@ -1445,33 +1579,26 @@ mod tests {
     #[test]
     fn newer() {
         let event = |id: &str, ts: &str| {
-            format!(
-                r#"{{"event":{{"eventId":"{id}","targetName":"projects/p/devices/d","eventType":"touch","timestamp":"{ts}"}}}}"#
-            )
+            parse_event(format!(r#"{{"event":{{"eventId":"{id}","targetName":"projects/p/devices/d","eventType":"touch","timestamp":"{ts}"}}}}"#).as_bytes()).unwrap()
         };
-        let new = parse_event(event("b", "2022-02-10T12:00:01Z").as_bytes()).unwrap();
-        assert!(is_newer(
-            &new,
-            event("a", "2022-02-10T12:00:00Z").as_bytes()
-        ));
-        assert!(!is_newer(
-            &new,
-            event("a", "2022-02-10T12:00:02Z").as_bytes()
-        ));
+        let seen = |id: &str, ts: &str| {
+            let fields = event(id, ts);
+            Seen {
+                revision: 1,
+                timestamp_ns: fields.timestamp_ns,
+                event_id: fields.event_id,
+            }
+        };
+        let new = event("b", "2022-02-10T12:00:01Z");
+        assert!(is_newer(&new, &seen("a", "2022-02-10T12:00:00Z")));
+        assert!(!is_newer(&new, &seen("a", "2022-02-10T12:00:02Z")));
         // the same instant: the greater id
-        assert!(is_newer(
-            &new,
-            event("a", "2022-02-10T12:00:01Z").as_bytes()
-        ));
-        assert!(!is_newer(
-            &new,
-            event("c", "2022-02-10T12:00:01Z").as_bytes()
-        ));
+        assert!(is_newer(&new, &seen("a", "2022-02-10T12:00:01Z")));
+        assert!(!is_newer(&new, &seen("c", "2022-02-10T12:00:01Z")));
         // the same event is not newer than itself
-        assert!(!is_newer(
-            &new,
-            event("b", "2022-02-10T12:00:01Z").as_bytes()
-        ));
-        assert!(is_newer(&new, b"junk"));
+        assert!(!is_newer(&new, &seen("b", "2022-02-10T12:00:01Z")));
+        // offsets are instants
+        assert!(!is_newer(&new, &seen("c", "2022-02-10T13:00:01+01:00")));
+        assert!(is_newer(&new, &seen("a", "2022-02-10T13:00:00+01:00")));
     }
 }

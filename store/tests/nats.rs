@@ -769,3 +769,45 @@ fn the_readmes_consumer_is_the_compiled_one() {
     assert!(readme_block.len() > 20, "the README has the consumer");
     assert_eq!(readme_block, docs_block);
 }
+
+/// Each store remembers the `dt_latest` revision it last wrote; another replica's newer
+/// write in between must still win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_stale_memory_of_dt_latest_never_overwrites_a_newer_event() {
+    let server = NatsServer::start();
+    let one = stack(DtStore::new(store(&server).await));
+    let two = stack(DtStore::new(store(&server).await));
+    let at =
+        |id: &str, second: u32| event(id, "d1", "touch", &format!("2026-12-07T10:00:{second:02}Z"));
+    let outcome = |answer: common::Answer| answer.outcome();
+    assert_eq!(
+        outcome(send(&one, signed(&at("a", 10))).await),
+        Some(StoreOutcome::Stored)
+    );
+    assert_eq!(
+        outcome(send(&two, signed(&at("b", 12))).await),
+        Some(StoreOutcome::Stored)
+    );
+    // `one` last saw second 10: second 11 looks newer to it, the server says no.
+    assert_eq!(
+        outcome(send(&one, signed(&at("c", 11))).await),
+        Some(StoreOutcome::StoredNotLatest)
+    );
+    // and it learnt the server's value: second 13 goes through on one update.
+    assert_eq!(
+        outcome(send(&one, signed(&at("d", 13))).await),
+        Some(StoreOutcome::Stored)
+    );
+    // `two` still remembers second 12: 12.5 must not overwrite 13.
+    let half = event("e", "d1", "touch", "2026-12-07T10:00:12.5Z");
+    assert_eq!(
+        outcome(send(&two, signed(&half)).await),
+        Some(StoreOutcome::StoredNotLatest)
+    );
+    let client = server.client().await;
+    assert_eq!(
+        kv_value(&client, BUCKET, "-.touch.d1").await.unwrap(),
+        at("d", 13)
+    );
+    assert_eq!(messages(&client, STREAM).await.len(), 5);
+}
