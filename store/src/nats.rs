@@ -125,8 +125,13 @@
 //!   between the two and DT's retry comes after the duplicate window.
 //!
 //! The cost is the server's per-subject index: one entry per message the stream holds,
-//! in memory. See the crate README (NATS JetStream) for the figure measured on
-//! nats-server 2.9.10 and what it comes to at 1,000 events per second.
+//! in memory. Measured on nats-server 2.9.10 (file storage): 121-132 bytes of live heap
+//! per message, 245-261 bytes resident. At 1,000 events per second, 13 hours (46.8 M
+//! messages) is 5.7-6.2 GB of heap, 11.5-12.2 GB resident, twice that for the default
+//! 24 h; a restart rebuilds the index before the stream answers (about 2 s per 1.5 M
+//! messages). The two other designs cost as much per id for the same 13 hours (130-138
+//! bytes for the duplicate window, 122-133 for a bucket of ids), so the choice costs no
+//! memory; `max_age` sets it.
 //!
 //! # The newest per device: `dt_latest`
 //!
